@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/thinkv/thinkv/model"
+)
+
+func runInfo(args []string, stdout io.Writer) error {
+	fs := newFlags("info", "-m MODEL")
+	modelPath := fs.String("m", "", "model file: GGUF or llama2.c checkpoint")
+	ctx := fs.Int("ctx", 0, "context length override")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *modelPath == "" {
+		return fmt.Errorf("no model: give -m MODEL")
+	}
+	m, meta, err := model.Load(*modelPath, *ctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	format := "llama2.c checkpoint"
+	if meta != nil {
+		format = fmt.Sprintf("GGUF v%d", meta.Version)
+	}
+	c := m.Config
+	w := func(k string, v any) { fmt.Fprintf(stdout, "%-22s %v\n", k+":", v) }
+	w("file", *modelPath)
+	w("format", format)
+	w("architecture", c.Arch)
+	w("parameters", m.ParamCount())
+	w("embedding", c.Dim)
+	w("feed forward", c.Hidden)
+	w("layers", c.Layers)
+	w("heads", c.Heads)
+	w("kv heads", c.KVHeads)
+	w("head dim", c.HeadDim)
+	w("vocabulary", c.Vocab)
+	w("context", c.Context)
+	w("rope base", c.RopeTheta)
+	w("rope dims", c.RopeDim)
+	w("rms epsilon", c.NormEps)
+	w("tied output", m.Output == m.Embed)
+	w("kv bytes/token (f16)", c.KVBytesPerToken(2))
+	w("kv bytes/token (f32)", c.KVBytesPerToken(4))
+	counts := map[string]int{}
+	for _, l := range m.Layers {
+		for _, x := range []interface{ String() string }{l.Wq.Type, l.Wk.Type, l.Wv.Type, l.Wo.Type, l.Gate.Type, l.Up.Type, l.Down.Type} {
+			counts[x.String()]++
+		}
+	}
+	counts["embed "+m.Embed.Type.String()]++
+	var types []string
+	for t, n := range counts {
+		types = append(types, fmt.Sprintf("%s×%d", t, n))
+	}
+	sort.Strings(types)
+	w("weight types", strings.Join(types, ", "))
+	return nil
+}

@@ -1,0 +1,174 @@
+// Package engine owns text generation: it loads a model with its tokenizer,
+// makes one KV cache per sequence, runs prefill, applies the requested cache
+// compression, and decodes token by token with a sampler, timing each phase.
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/thinkv/thinkv/kernels"
+	"github.com/thinkv/thinkv/kvcache"
+	"github.com/thinkv/thinkv/model"
+	"github.com/thinkv/thinkv/press"
+	"github.com/thinkv/thinkv/tokenizer"
+)
+
+// Engine is a loaded model, its tokenizer and the worker pool that runs it.
+type Engine struct {
+	Model *model.Model
+	Tok   *tokenizer.Tokenizer
+	Pool  *kernels.Pool
+}
+
+// Load opens a model (GGUF or llama2.c checkpoint) and its tokenizer: the file
+// at tokPath (llama2.c tokenizer.bin) if given, else the GGUF metadata.
+// ctx > 0 overrides the model's context length.
+func Load(modelPath, tokPath string, ctx int) (*Engine, error) {
+	m, meta, err := model.Load(modelPath, ctx)
+	if err != nil {
+		return nil, err
+	}
+	var tok *tokenizer.Tokenizer
+	switch {
+	case tokPath != "":
+		tok, err = tokenizer.LoadLlama2C(tokPath, m.Vocab)
+	case meta != nil:
+		tok, err = tokenizer.FromGGUF(meta)
+	default:
+		err = fmt.Errorf("%s is a llama2.c checkpoint: give its tokenizer with -t", modelPath)
+	}
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	if tok.VocabSize() != m.Vocab {
+		m.Close()
+		return nil, fmt.Errorf("tokenizer has %d tokens but the model's vocabulary is %d", tok.VocabSize(), m.Vocab)
+	}
+	return &Engine{Model: m, Tok: tok, Pool: kernels.NewPool(0)}, nil
+}
+
+// Close releases the model.
+func (e *Engine) Close() error { return e.Model.Close() }
+
+// Request describes one generation.
+type Request struct {
+	Prompt   []int // prompt token ids, BOS included if wanted
+	MaxNew   int   // most tokens to generate
+	Sampling Sampling
+	KVType   kvcache.DType
+	Press    press.Press // nil: full cache
+	// OnToken, if set, is called with each generated token as it is chosen.
+	OnToken func(id int)
+}
+
+// Result reports a finished generation.
+type Result struct {
+	PromptTokens int
+	Tokens       []int // generated ids
+	Stop         string
+	Prefill      time.Duration
+	Decode       time.Duration
+	DecodeSteps  int   // forward passes made after prefill
+	KVBytes      int64 // KV-cache bytes held at the end
+	KVBytesFull  int64 // what an uncompressed cache of the same type would hold
+}
+
+// PrefillTokensPerSec returns the prompt throughput.
+func (r *Result) PrefillTokensPerSec() float64 { return rate(r.PromptTokens, r.Prefill) }
+
+// DecodeTokensPerSec returns the decode throughput.
+func (r *Result) DecodeTokensPerSec() float64 { return rate(r.DecodeSteps, r.Decode) }
+
+func rate(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+// PrefillBatch is the most prompt tokens run through the model in one pass.
+const PrefillBatch = 256
+
+// NewSequence makes the cache and scratch state for a sequence of up to
+// capacity tokens, checking it against the model's context.
+func (e *Engine) NewSequence(promptLen, capacity int, typ kvcache.DType) (*kvcache.Cache, *model.State, error) {
+	m := e.Model
+	if promptLen == 0 {
+		return nil, nil, fmt.Errorf("empty prompt: at least one token (BOS) is needed")
+	}
+	if promptLen > m.Context {
+		return nil, nil, fmt.Errorf("prompt of %d tokens is longer than the context of %d tokens", promptLen, m.Context)
+	}
+	capacity = min(capacity, m.Context)
+	c, err := kvcache.New(kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: typ, Capacity: capacity})
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, m.NewState(e.Pool, min(PrefillBatch, promptLen), capacity), nil
+}
+
+// Prefill runs the prompt into c and applies p (nil: none), returning the last
+// prompt token's logits.
+func (e *Engine) Prefill(s *model.State, c *kvcache.Cache, prompt []int, p press.Press) ([]float32, error) {
+	var obs *kvcache.Observation
+	if p != nil {
+		obs = p.Needs()
+	}
+	logits, err := e.Model.Forward(s, c, prompt, false, obs)
+	if err != nil || p == nil {
+		return logits, err
+	}
+	return logits, p.Compress(c, obs, e.Model.Heads)
+}
+
+// Generate runs a request to completion: until EOS (or BOS, which ends
+// llama2.c stories), MaxNew tokens, or the end of the context.
+func (e *Engine) Generate(req Request) (*Result, error) {
+	if req.MaxNew < 0 {
+		return nil, fmt.Errorf("negative token count %d", req.MaxNew)
+	}
+	n := len(req.Prompt)
+	c, s, err := e.NewSequence(n, n+max(req.MaxNew-1, 0), req.KVType)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{PromptTokens: n, Stop: "length"}
+	t0 := time.Now()
+	logits, err := e.Prefill(s, c, req.Prompt, req.Press)
+	if err != nil {
+		return nil, err
+	}
+	res.Prefill = time.Since(t0)
+	sm := NewSampler(req.Sampling, e.Model.Vocab)
+	t1 := time.Now()
+	for len(res.Tokens) < req.MaxNew {
+		next := sm.Sample(logits)
+		res.Tokens = append(res.Tokens, next)
+		if req.OnToken != nil {
+			req.OnToken(next)
+		}
+		if next == e.Tok.EOS() || next == e.Tok.BOS() {
+			res.Stop = "eos"
+			break
+		}
+		if len(res.Tokens) == req.MaxNew {
+			break
+		}
+		if c.Next() >= e.Model.Context {
+			res.Stop = "context"
+			break
+		}
+		if logits, err = e.Model.Forward(s, c, []int{next}, false, nil); err != nil {
+			return nil, err
+		}
+		if req.Press != nil {
+			req.Press.Step(c)
+		}
+		res.DecodeSteps++
+	}
+	res.Decode = time.Since(t1)
+	res.KVBytes, res.KVBytesFull = c.Bytes(), c.FullBytes()
+	return res, nil
+}

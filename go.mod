@@ -1,0 +1,3 @@
+module github.com/thinkv/thinkv
+
+go 1.26

@@ -1,0 +1,139 @@
+// Package kvcache owns the key/value cache of one sequence: per layer and per
+// KV head (never repeated per query head), the original positions of the kept
+// tokens, keys split into a channel-pruned packed segment and a full segment,
+// values likewise, stored as f32 or f16, and attention over that layout.
+//
+// Compression policies (package press) reshape a Cache after prefill through
+// Head.Keep, Head.PruneKeys and Head.PruneValues; the model only appends and attends.
+package kvcache
+
+import (
+	"fmt"
+	"strings"
+)
+
+// DType is the element type keys and values are stored in.
+type DType int
+
+// Storage types.
+const (
+	F16 DType = iota
+	F32
+)
+
+// Size returns the bytes of one element.
+func (t DType) Size() int64 {
+	if t == F32 {
+		return 4
+	}
+	return 2
+}
+
+func (t DType) String() string {
+	if t == F32 {
+		return "f32"
+	}
+	return "f16"
+}
+
+// ParseDType parses "f16" or "f32".
+func ParseDType(s string) (DType, error) {
+	switch strings.ToLower(s) {
+	case "f16":
+		return F16, nil
+	case "f32":
+		return F32, nil
+	}
+	return 0, fmt.Errorf("unknown KV type %q (valid: f16, f32)", s)
+}
+
+// Config sizes a Cache.
+type Config struct {
+	Layers, KVHeads, HeadDim int
+	Type                     DType
+	// Capacity is the most tokens the sequence will hold (prompt plus generation);
+	// storage for them is reserved up front so decoding never allocates.
+	Capacity int
+}
+
+// Cache is the KV cache of one sequence.
+type Cache struct {
+	cfg   Config
+	heads   []Head // layer-major
+	next    int
+	reserve int // rows per head kept free for decoding; < 0: Remaining()
+}
+
+// New makes an empty cache.
+func New(cfg Config) (*Cache, error) {
+	if cfg.Layers <= 0 || cfg.KVHeads <= 0 || cfg.HeadDim <= 0 || cfg.Capacity <= 0 {
+		return nil, fmt.Errorf("kvcache: bad config %+v", cfg)
+	}
+	c := &Cache{cfg: cfg, heads: make([]Head, cfg.Layers*cfg.KVHeads), reserve: -1}
+	for i := range c.heads {
+		c.heads[i] = newHead(cfg.Type, cfg.HeadDim, cfg.Capacity)
+	}
+	return c, nil
+}
+
+// Config returns the cache's configuration.
+func (c *Cache) Config() Config { return c.cfg }
+
+// Head returns the cache of KV head kv in layer l.
+func (c *Cache) Head(l, kv int) *Head { return &c.heads[l*c.cfg.KVHeads+kv] }
+
+// Next returns the position the next token will take: tokens processed so far.
+// It keeps counting from the original prompt length whatever was evicted.
+func (c *Cache) Next() int { return c.next }
+
+// Advance records that n more tokens were processed (appended to every head).
+func (c *Cache) Advance(n int) { c.next += n }
+
+// Remaining returns how many more tokens the cache has room for.
+func (c *Cache) Remaining() int { return c.cfg.Capacity - c.next }
+
+// Reserve returns how many token rows each head should keep free when it is
+// reallocated: room for every token still to come, unless LimitReserve lowered it.
+func (c *Cache) Reserve() int {
+	if c.reserve >= 0 && c.reserve < c.Remaining() {
+		return c.reserve
+	}
+	return max(c.Remaining(), 0)
+}
+
+// LimitReserve caps Reserve at n: for policies that evict a token for each one
+// decoded, so their heads never grow by more than n.
+func (c *Cache) LimitReserve(n int) { c.reserve = n }
+
+// Bytes returns the bytes allocated for all keys and values, exactly.
+func (c *Cache) Bytes() int64 {
+	var b int64
+	for i := range c.heads {
+		b += c.heads[i].Bytes()
+	}
+	return b
+}
+
+// FullBytes returns what an uncompressed cache of the same type and capacity allocates.
+func (c *Cache) FullBytes() int64 {
+	return FullBytes(c.cfg)
+}
+
+// FullBytes returns the bytes an uncompressed cache with configuration cfg allocates.
+func FullBytes(cfg Config) int64 {
+	return int64(cfg.Layers*cfg.KVHeads) * 2 * int64(cfg.HeadDim) * int64(cfg.Capacity) * cfg.Type.Size()
+}
+
+// Observation is what prefill gathers for compression policies besides the cache.
+type Observation struct {
+	// Window is how many trailing prompt queries were asked for.
+	Window int
+	// Queries holds, per layer, the post-RoPE queries of the last min(Window, prompt)
+	// positions: [positions][heads*headDim].
+	Queries [][]float32
+	// WantColSums asks prefill to fill ColSums.
+	WantColSums bool
+	// ColSums holds per layer the attention each prompt token received, summed
+	// over every prompt query: [heads][prompt tokens].
+	ColSums [][]float32
+}

@@ -1,0 +1,207 @@
+package kvcache
+
+import (
+	"fmt"
+
+	"github.com/thinkv/thinkv/kernels"
+)
+
+// Head is the cache of one KV head of one layer of one sequence.
+//
+// Tokens are kept in order of their original positions. Keys live in two
+// segments: a pruned segment holding the first tokens packed to the channels in
+// KeyKept, and a full segment holding the rest with all D channels. Values are
+// split the same way (by ValKept), at their own split point.
+type Head struct {
+	d       int
+	Pos     []int32   // original position of each cached token
+	KeyKept []int     // sorted key channels stored for pruned-segment tokens (nil: none pruned)
+	ValKept []int     // sorted value channels stored for pruned-segment tokens (nil: none pruned)
+	Score   []float32 // accumulated attention per token, for H2O-style presses (nil: not tracked)
+	kp, kf  rows
+	vp, vf  rows
+}
+
+func newHead(typ DType, d, capacity int) Head {
+	return Head{
+		d:   d,
+		Pos: make([]int32, 0, capacity),
+		kf:  newRows(typ, d, capacity),
+		vf:  newRows(typ, d, capacity),
+		kp:  newRows(typ, 0, 0),
+		vp:  newRows(typ, 0, 0),
+	}
+}
+
+// Len returns the number of cached tokens.
+func (h *Head) Len() int { return len(h.Pos) }
+
+// Split returns how many leading tokens have pruned keys and pruned values.
+func (h *Head) Split() (keys, values int) { return h.kp.n(), h.vp.n() }
+
+// Bytes returns the bytes allocated for this head's keys and values.
+func (h *Head) Bytes() int64 { return h.kp.bytes() + h.kf.bytes() + h.vp.bytes() + h.vf.bytes() }
+
+// Append adds a token at original position pos with key k and value v (D channels each).
+func (h *Head) Append(pos int, k, v []float32) {
+	h.Pos = append(h.Pos, int32(pos))
+	h.kf.push(k)
+	h.vf.push(v)
+	if h.Score != nil {
+		h.Score = append(h.Score, 0)
+	}
+}
+
+// Key writes the key of token i, zero-filled in pruned channels, into dst[:D].
+func (h *Head) Key(dst []float32, i int) {
+	readSplit(dst[:h.d], i, &h.kp, &h.kf, h.KeyKept)
+}
+
+// Value writes the value of token i, zero-filled in pruned channels, into dst[:D].
+func (h *Head) Value(dst []float32, i int) {
+	readSplit(dst[:h.d], i, &h.vp, &h.vf, h.ValKept)
+}
+
+func readSplit(dst []float32, i int, p, f *rows, kept []int) {
+	if np := p.n(); i >= np {
+		f.read(dst, i-np)
+		return
+	}
+	clear(dst)
+	for j, c := range kept {
+		if p.typ == F16 {
+			dst[c] = kernels.F16ToF32(p.f16[i*p.width+j])
+		} else {
+			dst[c] = p.f32[i*p.width+j]
+		}
+	}
+}
+
+// Attend computes softmax(q·Kᵀ·scale)·V over the first n cached tokens into
+// out[:D]. Pruned-segment keys are dotted with q gathered to KeyKept, so they
+// cost T rather than D multiply-adds. On return probs[:n] holds the attention
+// weights. tmp is scratch of at least 2·D floats.
+func (h *Head) Attend(out, q []float32, n int, scale float32, probs, tmp []float32) {
+	nk, nv := h.kp.n(), h.vp.n()
+	qg := tmp[:len(h.KeyKept)]
+	for j, c := range h.KeyKept {
+		qg[j] = q[c]
+	}
+	probs = probs[:n]
+	for i := range probs {
+		if i < nk {
+			probs[i] = h.kp.dot(i, qg) * scale
+		} else {
+			probs[i] = h.kf.dot(i-nk, q) * scale
+		}
+	}
+	kernels.Softmax(probs)
+	out = out[:h.d]
+	clear(out)
+	acc := tmp[h.d : h.d+len(h.ValKept)]
+	clear(acc)
+	for i, p := range probs {
+		if i < nv {
+			h.vp.axpy(acc, p, i)
+		} else {
+			h.vf.axpy(out, p, i-nv)
+		}
+	}
+	for j, c := range h.ValKept {
+		out[c] += acc[j]
+	}
+}
+
+// Keep retains the tokens at the sorted indices idx and drops the rest,
+// reallocating storage to fit exactly, plus room for extra tokens to come.
+func (h *Head) Keep(idx []int, extra int) error {
+	for j, i := range idx {
+		if i < 0 || i >= h.Len() || (j > 0 && i <= idx[j-1]) {
+			return fmt.Errorf("kvcache: keep indices must be sorted, unique and in [0,%d)", h.Len())
+		}
+	}
+	split := func(p, f *rows) {
+		np := p.n()
+		var ip, ifull []int
+		for _, i := range idx {
+			if i < np {
+				ip = append(ip, i)
+			} else {
+				ifull = append(ifull, i-np)
+			}
+		}
+		*p = p.gather(ip, nil, 0)
+		*f = f.gather(ifull, nil, extra)
+	}
+	split(&h.kp, &h.kf)
+	split(&h.vp, &h.vf)
+	pos := make([]int32, len(idx), len(idx)+extra)
+	for j, i := range idx {
+		pos[j] = h.Pos[i]
+	}
+	h.Pos = pos
+	if h.Score != nil {
+		score := make([]float32, len(idx), len(idx)+extra)
+		for j, i := range idx {
+			score[j] = h.Score[i]
+		}
+		h.Score = score
+	}
+	return nil
+}
+
+// Evict removes token i in place, keeping the allocation.
+func (h *Head) Evict(i int) {
+	remove := func(p, f *rows) {
+		if np := p.n(); i < np {
+			p.removeRow(i)
+		} else {
+			f.removeRow(i - np)
+		}
+	}
+	remove(&h.kp, &h.kf)
+	remove(&h.vp, &h.vf)
+	h.Pos = append(h.Pos[:i], h.Pos[i+1:]...)
+	if h.Score != nil {
+		h.Score = append(h.Score[:i], h.Score[i+1:]...)
+	}
+}
+
+// PruneKeys moves every token but the last recent into the pruned key segment,
+// keeping only channels kept (sorted). It fails if keys are already pruned.
+func (h *Head) PruneKeys(kept []int, recent, extra int) error {
+	if h.KeyKept != nil {
+		return fmt.Errorf("kvcache: keys already channel-pruned")
+	}
+	h.KeyKept = kept
+	return prune(&h.kp, &h.kf, kept, recent, extra)
+}
+
+// PruneValues is PruneKeys for values.
+func (h *Head) PruneValues(kept []int, recent, extra int) error {
+	if h.ValKept != nil {
+		return fmt.Errorf("kvcache: values already channel-pruned")
+	}
+	h.ValKept = kept
+	return prune(&h.vp, &h.vf, kept, recent, extra)
+}
+
+func prune(p, f *rows, kept []int, recent, extra int) error {
+	for j, c := range kept {
+		if c < 0 || c >= f.width || (j > 0 && c <= kept[j-1]) {
+			return fmt.Errorf("kvcache: kept channels must be sorted, unique and in [0,%d)", f.width)
+		}
+	}
+	n := f.n()
+	m := max(0, n-recent)
+	old, recentIdx := make([]int, m), make([]int, n-m)
+	for i := range old {
+		old[i] = i
+	}
+	for i := range recentIdx {
+		recentIdx[i] = m + i
+	}
+	*p = f.gather(old, kept, 0)
+	*f = f.gather(recentIdx, nil, extra)
+	return nil
+}

@@ -1,0 +1,112 @@
+package model
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+
+	"github.com/thinkv/thinkv/kernels"
+)
+
+// LoadLlama2C loads a llama2.c version-0 checkpoint: seven int32 hyper-parameters
+// (dim, hidden, layers, heads, KV heads, vocab — negative when the classifier is
+// not shared — and context), then float32 tensors.
+func LoadLlama2C(path string) (*Model, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := ParseLlama2C(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// ParseLlama2C builds a model over a llama2.c checkpoint held in memory; the
+// model's weights alias data.
+func ParseLlama2C(data []byte) (*Model, error) {
+	const header = 7 * 4
+	if len(data) < header {
+		return nil, fmt.Errorf("llama2.c checkpoint: %d bytes is shorter than the header", len(data))
+	}
+	var h [7]int32
+	for i := range h {
+		h[i] = int32(binary.LittleEndian.Uint32(data[4*i:]))
+	}
+	shared := h[5] > 0
+	vocab := h[5]
+	if vocab < 0 {
+		vocab = -vocab
+	}
+	cfg := Config{
+		Arch: "llama", Dim: int(h[0]), Hidden: int(h[1]), Layers: int(h[2]), Heads: int(h[3]),
+		KVHeads: int(h[4]), Vocab: int(vocab), Context: int(h[6]), RopeTheta: 10000, NormEps: 1e-5,
+	}
+	if cfg.Heads > 0 {
+		cfg.HeadDim = cfg.Dim / cfg.Heads
+	}
+	cfg.RopeDim = cfg.HeadDim
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("llama2.c checkpoint: %w", err)
+	}
+	if cfg.Context > 1<<24 {
+		return nil, fmt.Errorf("llama2.c checkpoint: context %d out of range", cfg.Context)
+	}
+	buf := make([]float32, (len(data)-header)/4) // aligned copy: weights are read as float32
+	for i := range buf {
+		buf[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[header+4*i:]))
+	}
+	r := reader{buf: buf}
+	dim, hid, kvDim, L := cfg.Dim, cfg.Hidden, cfg.KVHeads*cfg.HeadDim, cfg.Layers
+	embed := r.take(cfg.Vocab * dim)
+	attnNorm, wq, wk := r.take(L*dim), r.take(L*dim*dim), r.take(L*kvDim*dim)
+	wv, wo, ffnNorm := r.take(L*kvDim*dim), r.take(L*dim*dim), r.take(L*dim)
+	w1, w2, w3 := r.take(L*hid*dim), r.take(L*dim*hid), r.take(L*hid*dim)
+	norm := r.take(dim)
+	r.take(cfg.Context * cfg.HeadDim) // legacy RoPE tables (cos and sin halves)
+	var wcls []float32
+	if !shared {
+		wcls = r.take(cfg.Vocab * dim)
+	}
+	if r.short {
+		return nil, fmt.Errorf("llama2.c checkpoint: file is truncated: %d bytes for a model needing more (%+v)", len(data), cfg)
+	}
+	m := &Model{Config: cfg, Norm: norm, Embed: kernels.F32Matrix(cfg.Vocab, dim, embed)}
+	m.Output = m.Embed
+	if wcls != nil {
+		m.Output = kernels.F32Matrix(cfg.Vocab, dim, wcls)
+	}
+	for l := 0; l < L; l++ {
+		m.Layers = append(m.Layers, Layer{
+			AttnNorm: attnNorm[l*dim : (l+1)*dim],
+			Wq:       kernels.F32Matrix(dim, dim, wq[l*dim*dim:(l+1)*dim*dim]),
+			Wk:       kernels.F32Matrix(kvDim, dim, wk[l*kvDim*dim:(l+1)*kvDim*dim]),
+			Wv:       kernels.F32Matrix(kvDim, dim, wv[l*kvDim*dim:(l+1)*kvDim*dim]),
+			Wo:       kernels.F32Matrix(dim, dim, wo[l*dim*dim:(l+1)*dim*dim]),
+			FFNNorm:  ffnNorm[l*dim : (l+1)*dim],
+			Gate:     kernels.F32Matrix(hid, dim, w1[l*hid*dim:(l+1)*hid*dim]),
+			Down:     kernels.F32Matrix(dim, hid, w2[l*dim*hid:(l+1)*dim*hid]),
+			Up:       kernels.F32Matrix(hid, dim, w3[l*hid*dim:(l+1)*hid*dim]),
+		})
+	}
+	return m, nil
+}
+
+// reader hands out consecutive slices of buf, noting when it runs short.
+type reader struct {
+	buf   []float32
+	off   int
+	short bool
+}
+
+func (r *reader) take(n int) []float32 {
+	if n < 0 || n > len(r.buf)-r.off {
+		r.short = true
+		return nil
+	}
+	s := r.buf[r.off : r.off+n : r.off+n]
+	r.off += n
+	return s
+}

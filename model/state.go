@@ -1,0 +1,61 @@
+package model
+
+import (
+	"math"
+
+	"github.com/thinkv/thinkv/kernels"
+)
+
+// State is the scratch memory for running one sequence at a time through a
+// Model: activations for up to Batch tokens and per-worker attention buffers.
+// It is allocated once; Forward does not allocate on the decode path.
+type State struct {
+	Batch  int // most tokens processed per pass; longer inputs are split
+	pool   *kernels.Pool
+	x, xb  []float32 // [Batch×Dim] residual stream, normalised copy
+	q      []float32 // [Batch×Dim]
+	k, v   []float32 // [Batch×KVDim]
+	att    []float32 // [Batch×Dim] attention output
+	hb, hu []float32 // [Batch×Hidden]
+	logits []float32 // [Batch×Vocab]
+	probs  [][]float32
+	tmp    [][]float32
+	freqs  []float64 // RoPE inverse frequencies, [RopeDim/2]
+}
+
+// NewState makes scratch for batches of up to batch tokens against caches of up
+// to capacity tokens, running its loops on pool (nil: serially).
+func (m *Model) NewState(pool *kernels.Pool, batch, capacity int) *State {
+	kvDim := m.KVHeads * m.HeadDim
+	s := &State{
+		Batch: batch, pool: pool,
+		x: make([]float32, batch*m.Dim), xb: make([]float32, batch*m.Dim),
+		q: make([]float32, batch*m.Dim), att: make([]float32, batch*m.Dim),
+		k: make([]float32, batch*kvDim), v: make([]float32, batch*kvDim),
+		hb: make([]float32, batch*m.Hidden), hu: make([]float32, batch*m.Hidden),
+		logits: make([]float32, batch*m.Vocab),
+		freqs:  make([]float64, m.RopeDim/2),
+	}
+	for w := 0; w < pool.Workers(); w++ {
+		s.probs = append(s.probs, make([]float32, capacity))
+		s.tmp = append(s.tmp, make([]float32, 2*m.HeadDim))
+	}
+	for i := range s.freqs {
+		s.freqs[i] = 1 / math.Pow(m.RopeTheta, float64(2*i)/float64(m.RopeDim))
+	}
+	return s
+}
+
+// rope rotates adjacent channel pairs (2i, 2i+1) of each head of x by pos·freq_i.
+func (s *State) rope(x []float32, heads, headDim, pos int) {
+	for i, f := range s.freqs {
+		sin, cos := math.Sincos(float64(pos) * f)
+		c, sn := float32(cos), float32(sin)
+		for h := 0; h < heads; h++ {
+			j := h*headDim + 2*i
+			a, b := x[j], x[j+1]
+			x[j] = a*c - b*sn
+			x[j+1] = a*sn + b*c
+		}
+	}
+}

@@ -1,0 +1,68 @@
+package press
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/thinkv/thinkv/kvcache"
+)
+
+// composed applies presses left to right.
+type composed []Press
+
+func newComposed(parts []Press) (Press, error) {
+	keys, values := 0, 0
+	for _, p := range parts {
+		if t, ok := p.(*thinK); ok {
+			if t.values {
+				values++
+			} else {
+				keys++
+			}
+		}
+	}
+	if keys > 1 || values > 1 {
+		return nil, fmt.Errorf("think and think-v may each appear once")
+	}
+	return composed(parts), nil
+}
+
+func (c composed) String() string {
+	s := make([]string, len(c))
+	for i, p := range c {
+		s[i] = p.String()
+	}
+	return strings.Join(s, "+")
+}
+
+// Needs merges the parts' needs: the widest window, and column sums if any asks.
+func (c composed) Needs() *kvcache.Observation {
+	var out *kvcache.Observation
+	for _, p := range c {
+		n := p.Needs()
+		if n == nil {
+			continue
+		}
+		if out == nil {
+			out = &kvcache.Observation{}
+		}
+		out.Window = max(out.Window, n.Window)
+		out.WantColSums = out.WantColSums || n.WantColSums
+	}
+	return out
+}
+
+func (c composed) Compress(cache *kvcache.Cache, obs *kvcache.Observation, heads int) error {
+	for _, p := range c {
+		if err := p.Compress(cache, obs, heads); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c composed) Step(cache *kvcache.Cache) {
+	for _, p := range c {
+		p.Step(cache)
+	}
+}

@@ -1,0 +1,219 @@
+package press
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// param describes one key of a press spec.
+type param struct {
+	key      string
+	def      string
+	choices  []string // for string keys
+	lo, hi   float64  // inclusive range for numeric keys
+	integer  bool
+	openHigh bool // hi is exclusive
+}
+
+func (p param) String() string {
+	if p.choices != nil {
+		return fmt.Sprintf("%s=%s (default %s)", p.key, strings.Join(p.choices, "|"), p.def)
+	}
+	hi := "]"
+	if p.openHigh {
+		hi = ")"
+	}
+	kind := "number"
+	if p.integer {
+		kind = "integer"
+	}
+	return fmt.Sprintf("%s=%s in [%g, %g%s (default %s)", p.key, kind, p.lo, p.hi, hi, p.def)
+}
+
+// args is a parsed, validated set of key values.
+type args map[string]string
+
+func (a args) int(k string) int        { v, _ := strconv.Atoi(a[k]); return v }
+func (a args) float(k string) float64  { v, _ := strconv.ParseFloat(a[k], 64); return v }
+func (a args) str(k string) string     { return a[k] }
+func (a args) has(k string) bool       { _, ok := a[k]; return ok }
+func (a args) spec(name string) string { return name + ":" + a.join() }
+func (a args) join() string {
+	keys := make([]string, 0, len(a))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		keys[i] = k + "=" + a[k]
+	}
+	return strings.Join(keys, ",")
+}
+
+// kind is a named press type with its keys and constructor.
+type kind struct {
+	name   string
+	doc    string
+	params []param
+	build  func(a args) (Press, error)
+}
+
+const maxTokens = 1 << 24
+
+var kinds = []kind{
+	{name: "snapkv", doc: "SnapKV: keep the tokens the observation window attends to most",
+		params: []param{{key: "budget", def: "", lo: 1, hi: maxTokens, integer: true}, windowParam,
+			{key: "kernel", def: "7", lo: 1, hi: 1023, integer: true}, {key: "pool", def: "max", choices: []string{"max", "avg"}}},
+		build: func(a args) (Press, error) { return newSnapKV(a, false) }},
+	{name: "pyramidkv", doc: "PyramidKV: SnapKV with budgets falling linearly with depth",
+		params: []param{{key: "budget", def: "", lo: 1, hi: maxTokens, integer: true}, windowParam,
+			{key: "beta", def: "20", lo: 1, hi: 1e6}, {key: "kernel", def: "7", lo: 1, hi: 1023, integer: true},
+			{key: "pool", def: "max", choices: []string{"max", "avg"}}},
+		build: func(a args) (Press, error) { return newSnapKV(a, true) }},
+	{name: "h2o", doc: "H2O: heavy hitters by accumulated attention, plus the most recent tokens",
+		params: []param{{key: "budget", def: "", lo: 1, hi: maxTokens, integer: true}, {key: "recent", def: "32", lo: 0, hi: maxTokens, integer: true}},
+		build:  newH2O},
+	{name: "streaming", doc: "StreamingLLM: attention sinks plus a window of recent tokens",
+		params: []param{{key: "sink", def: "4", lo: 0, hi: maxTokens, integer: true}, {key: "recent", def: "", lo: 1, hi: maxTokens, integer: true}},
+		build:  newStreaming},
+	{name: "think", doc: "ThinK: prune the key channels the observation window needs least",
+		params: []param{{key: "ratio", def: "", lo: 0, hi: 1, openHigh: true}, {key: "recent", def: "32", lo: 0, hi: maxTokens, integer: true}, windowParam},
+		build:  func(a args) (Press, error) { return newThinK(a, false) }},
+	{name: "think-v", doc: "ThinK for values: prune the value channels contributing least to the window's attention output",
+		params: []param{{key: "ratio", def: "", lo: 0, hi: 1, openHigh: true}, {key: "recent", def: "32", lo: 0, hi: maxTokens, integer: true}, windowParam},
+		build:  func(a args) (Press, error) { return newThinK(a, true) }},
+}
+
+var windowParam = param{key: "window", def: "32", lo: 1, hi: 4096, integer: true}
+
+// Help describes every press and its keys, one press per line.
+func Help() string {
+	var b strings.Builder
+	b.WriteString("none: the full cache\n")
+	for _, k := range kinds {
+		fmt.Fprintf(&b, "%s: %s\n", k.name, k.doc)
+		for _, p := range k.params {
+			req := ""
+			if p.def == "" {
+				req = " (required)"
+				p.def = "-"
+			}
+			fmt.Fprintf(&b, "    %s%s\n", p, req)
+		}
+	}
+	return b.String()
+}
+
+func names() string {
+	n := []string{"none"}
+	for _, k := range kinds {
+		n = append(n, k.name)
+	}
+	return strings.Join(n, ", ")
+}
+
+// Parse parses a press spec: presses joined by "+", each NAME or NAME:key=value,…
+// "none" or "" is the full cache (a nil Press).
+func Parse(spec string) (Press, error) {
+	spec = strings.TrimSpace(spec)
+	if spec == "" || spec == "none" {
+		return nil, nil
+	}
+	var parts []Press
+	for _, s := range strings.Split(spec, "+") {
+		p, err := parseOne(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("press %q: %w", spec, err)
+		}
+		parts = append(parts, p)
+	}
+	if len(parts) == 1 {
+		return parts[0], nil
+	}
+	return newComposed(parts)
+}
+
+func parseOne(s string) (Press, error) {
+	name, rest, _ := strings.Cut(s, ":")
+	var k *kind
+	for i := range kinds {
+		if kinds[i].name == name {
+			k = &kinds[i]
+		}
+	}
+	if k == nil {
+		return nil, fmt.Errorf("unknown press %q (valid: %s)", name, names())
+	}
+	valid := func() string {
+		var v []string
+		for _, p := range k.params {
+			v = append(v, p.String())
+		}
+		return strings.Join(v, "; ")
+	}
+	a := args{}
+	if rest != "" {
+		for _, kv := range strings.Split(rest, ",") {
+			key, val, ok := strings.Cut(kv, "=")
+			key, val = strings.TrimSpace(key), strings.TrimSpace(val)
+			if !ok || key == "" || val == "" {
+				return nil, fmt.Errorf("%s: %q is not key=value (valid keys: %s)", name, kv, valid())
+			}
+			if a.has(key) {
+				return nil, fmt.Errorf("%s: key %q given twice", name, key)
+			}
+			a[key] = val
+		}
+	}
+	for key := range a {
+		found := false
+		for _, p := range k.params {
+			found = found || p.key == key
+		}
+		if !found {
+			return nil, fmt.Errorf("%s: unknown key %q (valid: %s)", name, key, valid())
+		}
+	}
+	for _, p := range k.params {
+		v, ok := a[p.key]
+		if !ok {
+			if p.def == "" {
+				return nil, fmt.Errorf("%s: missing required key %q (valid: %s)", name, p.key, valid())
+			}
+			a[p.key] = p.def
+			continue
+		}
+		if err := p.check(v); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	p, err := k.build(a)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return p, nil
+}
+
+func (p param) check(v string) error {
+	if p.choices != nil {
+		for _, c := range p.choices {
+			if v == c {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s=%s: want one of %s", p.key, v, strings.Join(p.choices, ", "))
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	bad := err != nil || math.IsNaN(f) || f < p.lo || f > p.hi || (p.openHigh && f == p.hi)
+	if p.integer {
+		_, err := strconv.Atoi(v)
+		bad = bad || err != nil
+	}
+	if bad {
+		return fmt.Errorf("%s=%s out of range: want %s", p.key, v, p)
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+package press
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/thinkv/thinkv/kvcache"
+)
+
+// thinK prunes channels per KV head: keys (ThinK) scored by
+// mean_t q[t,j]² · mean_s k[s,j]², or values scored by the norm over the window
+// of channel j of the window's attention output. All cached tokens but the last
+// recent keep only the unpruned channels.
+type thinK struct {
+	a              args
+	ratio          float64
+	recent, window int
+	values         bool
+}
+
+func newThinK(a args, values bool) (Press, error) {
+	return &thinK{a: a, ratio: a.float("ratio"), recent: a.int("recent"), window: a.int("window"), values: values}, nil
+}
+
+func (p *thinK) String() string {
+	if p.values {
+		return p.a.spec("think-v")
+	}
+	return p.a.spec("think")
+}
+func (p *thinK) Step(*kvcache.Cache)         {}
+func (p *thinK) Needs() *kvcache.Observation { return &kvcache.Observation{Window: p.window} }
+
+// Pruned returns how many of d channels a ratio prunes: floor(ratio·d).
+func Pruned(ratio float64, d int) int {
+	return int(math.Floor(ratio*float64(d) + 1e-9))
+}
+
+func (p *thinK) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) error {
+	cfg := c.Config()
+	pruned := Pruned(p.ratio, cfg.HeadDim)
+	if pruned == 0 {
+		return nil
+	}
+	for l := 0; l < cfg.Layers; l++ {
+		for g := 0; g < cfg.KVHeads; g++ {
+			h := c.Head(l, g)
+			v := view{obs: obs, layer: l, kv: g, heads: heads, group: heads / cfg.KVHeads, d: cfg.HeadDim, prompt: c.Next()}
+			var err error
+			if p.values {
+				err = h.PruneValues(KeptChannels(v.valueScores(h, p.window), pruned), p.recent, c.Reserve())
+			} else {
+				err = h.PruneKeys(KeptChannels(v.keyScores(h, p.window), pruned), p.recent, c.Reserve())
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+		}
+	}
+	return nil
+}
+
+// view locates one KV head of one layer in a prefill observation.
+type view struct {
+	obs             *kvcache.Observation
+	layer, kv       int
+	heads, group, d int
+	prompt          int // prompt length: the window queries end at prompt-1
+}
+
+// keyScores returns ThinK's score of each key channel: the query term
+// mean_t q[t,j]² over the last w observed queries, averaged over the group's
+// query heads, times mean_s k[s,j]² over the head's cached keys.
+func (v view) keyScores(h *kvcache.Head, w int) []float64 {
+	d := v.d
+	qn := make([]float64, d)
+	for qh := v.kv * v.group; qh < (v.kv+1)*v.group; qh++ {
+		q, _ := window(v.obs, v.layer, qh, v.heads, d, w, v.prompt)
+		rows := len(q) / d
+		for t := 0; t < rows; t++ {
+			for j := 0; j < d; j++ {
+				x := float64(q[t*d+j])
+				qn[j] += x * x / float64(rows*v.group)
+			}
+		}
+	}
+	k, n := keys(h, d), h.Len()
+	score := make([]float64, d)
+	for j := range score {
+		var kn float64
+		for s := 0; s < n; s++ {
+			x := float64(k[s*d+j])
+			kn += x * x
+		}
+		score[j] = qn[j] * kn / float64(n)
+	}
+	return score
+}
+
+// valueScores returns the value-channel score: the L2 norm over the window of
+// channel j of softmax(Q_w Kᵀ/√D)·V, averaged over the group's query heads.
+func (v view) valueScores(h *kvcache.Head, w int) []float64 {
+	d, n := v.d, h.Len()
+	k, vals := keys(h, d), values(h, d)
+	score := make([]float64, d)
+	for qh := v.kv * v.group; qh < (v.kv+1)*v.group; qh++ {
+		q, first := window(v.obs, v.layer, qh, v.heads, d, w, v.prompt)
+		probs := windowProbs(q, first, k, h.Pos, d)
+		norm := make([]float64, d)
+		for t := 0; t < len(q)/d; t++ {
+			for j := 0; j < d; j++ {
+				var o float64
+				for s := 0; s < n; s++ {
+					o += float64(probs[t*n+s]) * float64(vals[s*d+j])
+				}
+				norm[j] += o * o
+			}
+		}
+		for j := range score {
+			score[j] += math.Sqrt(norm[j]) / float64(v.group)
+		}
+	}
+	return score
+}
+
+// KeptChannels returns, sorted, the channels left after pruning the pruned
+// lowest-scoring ones (ties: the lower channel index is kept).
+func KeptChannels(score []float64, pruned int) []int {
+	idx := make([]int, len(score))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		if score[idx[a]] != score[idx[b]] {
+			return score[idx[a]] < score[idx[b]]
+		}
+		return idx[a] > idx[b]
+	})
+	kept := append([]int(nil), idx[pruned:]...)
+	sort.Ints(kept)
+	return kept
+}

@@ -123,6 +123,17 @@ func (e *Engine) Prefill(s *model.State, c *kvcache.Cache, prompt []int, p press
 	return logits, p.Compress(c, obs, e.Model.Heads)
 }
 
+// Decode runs one token through the model and lets p (nil: none) keep its
+// budget, returning the logits for the next token.
+func (e *Engine) Decode(s *model.State, c *kvcache.Cache, token int, p press.Press) ([]float32, error) {
+	s.Token[0] = token
+	logits, err := e.Model.Forward(s, c, s.Token[:], false, nil)
+	if err == nil && p != nil {
+		p.Step(c)
+	}
+	return logits, err
+}
+
 // Generate runs a request to completion: until EOS (or BOS, which ends
 // llama2.c stories), MaxNew tokens, or the end of the context.
 func (e *Engine) Generate(req Request) (*Result, error) {
@@ -160,11 +171,8 @@ func (e *Engine) Generate(req Request) (*Result, error) {
 			res.Stop = "context"
 			break
 		}
-		if logits, err = e.Model.Forward(s, c, []int{next}, false, nil); err != nil {
+		if logits, err = e.Decode(s, c, next, req.Press); err != nil {
 			return nil, err
-		}
-		if req.Press != nil {
-			req.Press.Step(c)
 		}
 		res.DecodeSteps++
 	}

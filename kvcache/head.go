@@ -173,8 +173,11 @@ func (h *Head) PruneKeys(kept []int, recent, extra int) error {
 	if h.KeyKept != nil {
 		return fmt.Errorf("kvcache: keys already channel-pruned")
 	}
+	if err := prune(&h.kp, &h.kf, kept, recent, extra); err != nil {
+		return err
+	}
 	h.KeyKept = kept
-	return prune(&h.kp, &h.kf, kept, recent, extra)
+	return nil
 }
 
 // PruneValues is PruneKeys for values.
@@ -182,11 +185,17 @@ func (h *Head) PruneValues(kept []int, recent, extra int) error {
 	if h.ValKept != nil {
 		return fmt.Errorf("kvcache: values already channel-pruned")
 	}
+	if err := prune(&h.vp, &h.vf, kept, recent, extra); err != nil {
+		return err
+	}
 	h.ValKept = kept
-	return prune(&h.vp, &h.vf, kept, recent, extra)
+	return nil
 }
 
 func prune(p, f *rows, kept []int, recent, extra int) error {
+	if len(kept) == 0 {
+		return fmt.Errorf("kvcache: at least one channel must be kept")
+	}
 	for j, c := range kept {
 		if c < 0 || c >= f.width || (j > 0 && c <= kept[j-1]) {
 			return fmt.Errorf("kvcache: kept channels must be sorted, unique and in [0,%d)", f.width)

@@ -10,7 +10,8 @@ import (
 // Model: activations for up to Batch tokens and per-worker attention buffers.
 // It is allocated once; Forward does not allocate on the decode path.
 type State struct {
-	Batch  int // most tokens processed per pass; longer inputs are split
+	Batch  int    // most tokens processed per pass; longer inputs are split
+	Token  [1]int // a one-token input buffer for decoding without allocation
 	pool   *kernels.Pool
 	x, xb  []float32 // [Batch×Dim] residual stream, normalised copy
 	q      []float32 // [Batch×Dim]

@@ -32,9 +32,11 @@ func (p *thinK) String() string {
 func (p *thinK) Step(*kvcache.Cache)         {}
 func (p *thinK) Needs() *kvcache.Observation { return &kvcache.Observation{Window: p.window} }
 
-// Pruned returns how many of d channels a ratio prunes: floor(ratio·d).
+// Pruned returns how many of d channels a ratio prunes: floor(ratio·d). The
+// ratio is below 1, so at least one channel is always kept, even where the 1e-9
+// that absorbs decimal rounding (0.29·100) would round up to d.
 func Pruned(ratio float64, d int) int {
-	return int(math.Floor(ratio*float64(d) + 1e-9))
+	return min(int(math.Floor(ratio*float64(d)+1e-9)), d-1)
 }
 
 func (p *thinK) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) error {

@@ -77,7 +77,7 @@ func runGenerate(args []string, stdout io.Writer) error {
 	}
 	res, err := e.Generate(engine.Request{
 		Prompt:   ids,
-		MaxNew:   *steps - (len(ids) - 1),
+		MaxNew:   max(0, *steps-(len(ids)-1)),
 		Sampling: engine.Sampling{Temp: *temp, TopK: *topK, TopP: *topP, Seed: *seed},
 		KVType:   typ,
 		Press:    p,
@@ -85,6 +85,9 @@ func runGenerate(args []string, stdout io.Writer) error {
 	})
 	if err != nil {
 		return err
+	}
+	if res.Stop == "context" {
+		fmt.Fprintf(errOut, "thinkv: stopped at the context length %d (raise it with --ctx if the model allows)\n", e.Model.Context)
 	}
 	if !*asJSON {
 		out.WriteString("\n")

@@ -21,6 +21,8 @@ var commands = []command{
 	{"generate", "generate text from a prompt", runGenerate},
 	{"tokenize", "print the token ids of a text", runTokenize},
 	{"info", "describe a model file", runInfo},
+	{"eval", "measure compressed caches: eval fidelity", runEval},
+	{"presses", "list the KV-cache compression policies and their keys", runPresses},
 }
 
 func usage(w io.Writer) {
@@ -35,8 +37,12 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// errOut receives diagnostics and flag usage; run sets it.
+var errOut io.Writer = os.Stderr
+
 // run executes a command line and returns the process exit code.
 func run(args []string, stdout, stderr io.Writer) int {
+	errOut = stderr
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
@@ -76,7 +82,7 @@ func newFlags(name, synopsis string) *flag.FlagSet {
 
 // parse parses flags and refuses stray arguments.
 func parse(fs *flag.FlagSet, args []string) error {
-	fs.SetOutput(os.Stderr)
+	fs.SetOutput(errOut)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/thinkv/thinkv/engine"
+	"github.com/thinkv/thinkv/eval"
+	"github.com/thinkv/thinkv/kvcache"
+	"github.com/thinkv/thinkv/press"
+)
+
+// multiFlag collects a repeated string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+func runEval(args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "fidelity" {
+		return fmt.Errorf("usage: thinkv eval fidelity [flags] (the only task so far)")
+	}
+	fs := newFlags("eval fidelity", "-m MODEL [-t TOKENIZER] -f TEXT [--prefix N] [--forced M] --press A --press B …")
+	modelPath := fs.String("m", "", "model file: GGUF or llama2.c checkpoint")
+	tokPath := fs.String("t", "", "llama2.c tokenizer.bin (default: the GGUF's own vocabulary)")
+	file := fs.String("f", "", "text file to measure on")
+	prefix := fs.Int("prefix", 0, "tokens to prefill and compress (0: all but the forced tokens)")
+	forced := fs.Int("forced", 128, "tokens to teacher-force after the prefix")
+	ctx := fs.Int("ctx", 0, "context length (0: the model's own)")
+	kvType := fs.String("kv-type", "f16", "KV-cache storage type: f16 or f32")
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	var specs multiFlag
+	fs.Var(&specs, "press", "a press to compare with the full cache (repeatable); see 'thinkv presses'")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	switch {
+	case *modelPath == "":
+		return fmt.Errorf("no model: give -m MODEL")
+	case *file == "":
+		return fmt.Errorf("no text: give -f FILE")
+	case *prefix < 0 || *forced < 1:
+		return fmt.Errorf("--prefix must be ≥ 0 and --forced ≥ 1")
+	}
+	typ, err := kvcache.ParseDType(*kvType)
+	if err != nil {
+		return err
+	}
+	var presses []press.Press
+	for _, s := range specs {
+		p, err := press.Parse(s)
+		if err != nil {
+			return err
+		}
+		presses = append(presses, p)
+	}
+	text, err := promptText("", false, *file)
+	if err != nil {
+		return err
+	}
+	e, err := engine.Load(*modelPath, *tokPath, *ctx)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	ids := e.Tok.Encode(text, true)
+	n := *prefix
+	if n == 0 {
+		n = min(len(ids), e.Model.Context+1) - *forced
+	}
+	if n+*forced > len(ids) {
+		return fmt.Errorf("the text has %d tokens, fewer than prefix %d + forced %d", len(ids), n, *forced)
+	}
+	rep, err := eval.Fidelity(e, eval.FidelityConfig{Tokens: ids[:n+*forced], Prefix: n, KVType: typ, Presses: presses})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(rep)
+	}
+	fmt.Fprintf(stdout, "fidelity to the full cache: %d-token prefix, %d teacher-forced tokens, %s cache\n\n", rep.PrefixTokens, rep.ForcedTokens, rep.KVType)
+	tw := tabwriter.NewWriter(stdout, 2, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "press\tKV bytes\tvs full\tmean KL (nats)\tmax KL\ttop-1 agree\tperplexity\tdecode tok/s\t")
+	for _, r := range rep.Results {
+		fmt.Fprintf(tw, "%s\t%d\t%.3f\t%.5f\t%.4f\t%.3f\t%.3f\t%.0f\t\n", r.Press, r.KVBytes,
+			float64(r.KVBytes)/float64(r.KVBytesFull), r.KL, r.KLMax, r.Top1, r.Perplexity, r.DecodePerSec)
+	}
+	return tw.Flush()
+}
+
+func runPresses(args []string, stdout io.Writer) error {
+	fs := newFlags("presses", "")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, "Presses compose left to right with '+', e.g. snapkv:budget=128+think:ratio=0.5\n\n"+press.Help())
+	return nil
+}

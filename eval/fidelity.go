@@ -1,0 +1,148 @@
+// Package eval owns quality measurement of KV-cache compression: fidelity of
+// compressed caches to the full cache under teacher forcing (KL divergence,
+// top-1 agreement, perplexity), with the memory and speed each press gives.
+package eval
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/thinkv/thinkv/engine"
+	"github.com/thinkv/thinkv/kvcache"
+	"github.com/thinkv/thinkv/press"
+)
+
+// FidelityConfig describes a fidelity run.
+type FidelityConfig struct {
+	Tokens  []int // the whole text, BOS included
+	Prefix  int   // tokens prefilled (and compressed); the rest are teacher-forced
+	KVType  kvcache.DType
+	Presses []press.Press // nil entries mean the full cache
+}
+
+// FidelityResult is one press's row.
+type FidelityResult struct {
+	Press        string  `json:"press"`
+	KVBytes      int64   `json:"kv_bytes"`
+	KVBytesFull  int64   `json:"kv_bytes_full"`
+	KL           float64 `json:"kl_mean"`    // mean KL(full ‖ press) of the next-token distribution, nats
+	KLMax        float64 `json:"kl_max"`     // worst step
+	Top1         float64 `json:"top1_agree"` // fraction of steps whose argmax matches the full cache's
+	Perplexity   float64 `json:"perplexity"` // of the forced tokens
+	DecodePerSec float64 `json:"decode_tokens_per_s"`
+}
+
+// FidelityReport is the outcome of a fidelity run.
+type FidelityReport struct {
+	PrefixTokens int              `json:"prefix_tokens"`
+	ForcedTokens int              `json:"forced_tokens"`
+	KVType       string           `json:"kv_type"`
+	Results      []FidelityResult `json:"results"`
+}
+
+// Fidelity prefills cfg.Prefix tokens under each press, teacher-forces the
+// rest, and compares every next-token distribution with the full cache's.
+// The first forced token is predicted from the prefill, which attends over the
+// full prompt under every press, so only later steps can differ.
+func Fidelity(e *engine.Engine, cfg FidelityConfig) (*FidelityReport, error) {
+	n, forced := cfg.Prefix, len(cfg.Tokens)-cfg.Prefix
+	if n < 1 || forced < 1 {
+		return nil, fmt.Errorf("need at least one prefix token and one token to force: have %d tokens, prefix %d", len(cfg.Tokens), n)
+	}
+	if len(cfg.Tokens) > e.Model.Context+1 {
+		return nil, fmt.Errorf("%d tokens exceed the context of %d", len(cfg.Tokens), e.Model.Context)
+	}
+	vocab := e.Model.Vocab
+	ref, refRow, err := run(e, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	rep := &FidelityReport{PrefixTokens: n, ForcedTokens: forced, KVType: cfg.KVType.String()}
+	for _, p := range append([]press.Press{nil}, cfg.Presses...) {
+		logp, r := ref, refRow
+		if p != nil {
+			if logp, r, err = run(e, cfg, p); err != nil {
+				return nil, err
+			}
+		}
+		var agree int
+		var nll float64
+		for i := 0; i < forced; i++ {
+			a, b := ref[i*vocab:(i+1)*vocab], logp[i*vocab:(i+1)*vocab]
+			var kl float64
+			for j := range a {
+				if pa := math.Exp(a[j]); pa > 0 {
+					kl += pa * (a[j] - b[j])
+				}
+			}
+			r.KL += kl / float64(forced)
+			r.KLMax = math.Max(r.KLMax, kl)
+			if argmax(a) == argmax(b) {
+				agree++
+			}
+			nll -= b[cfg.Tokens[n+i]]
+		}
+		r.Top1 = float64(agree) / float64(forced)
+		r.Perplexity = math.Exp(nll / float64(forced))
+		rep.Results = append(rep.Results, *r)
+	}
+	return rep, nil
+}
+
+// run prefills under p and teacher-forces the rest, returning the log-softmax
+// of every next-token prediction, [forced×vocab].
+func run(e *engine.Engine, cfg FidelityConfig, p press.Press) ([]float64, *FidelityResult, error) {
+	n, total, vocab := cfg.Prefix, len(cfg.Tokens), e.Model.Vocab
+	c, s, err := e.NewSequence(n, total-1, cfg.KVType)
+	if err != nil {
+		return nil, nil, err
+	}
+	logits, err := e.Prefill(s, c, cfg.Tokens[:n], p)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]float64, (total-n)*vocab)
+	logSoftmax(out[:vocab], logits)
+	start := time.Now()
+	for i := n; i < total-1; i++ {
+		if logits, err = e.Decode(s, c, cfg.Tokens[i], p); err != nil {
+			return nil, nil, err
+		}
+		logSoftmax(out[(i-n+1)*vocab:(i-n+2)*vocab], logits)
+	}
+	name := "none"
+	if p != nil {
+		name = p.String()
+	}
+	r := &FidelityResult{Press: name, KVBytes: c.Bytes(), KVBytesFull: c.FullBytes()}
+	if steps := total - 1 - n; steps > 0 {
+		r.DecodePerSec = float64(steps) / time.Since(start).Seconds()
+	}
+	return out, r, nil
+}
+
+func logSoftmax(dst []float64, x []float32) {
+	m := math.Inf(-1)
+	for _, v := range x {
+		m = math.Max(m, float64(v))
+	}
+	var sum float64
+	for _, v := range x {
+		sum += math.Exp(float64(v) - m)
+	}
+	lse := m + math.Log(sum)
+	for i, v := range x {
+		dst[i] = float64(v) - lse
+	}
+}
+
+func argmax(x []float64) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}

@@ -1,0 +1,37 @@
+//go:build unix
+
+package gguf
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// mapFile maps the named file read-only and returns its bytes and a function
+// that unmaps them.
+func mapFile(path string) ([]byte, func() error, error) {
+	fd, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer fd.Close() // the mapping outlives the descriptor
+	fi, err := fd.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	size := fi.Size()
+	switch {
+	case !fi.Mode().IsRegular():
+		return nil, nil, fmt.Errorf("gguf: %s: not a regular file", path)
+	case size == 0:
+		return []byte{}, nil, nil // nothing to map; Parse reports the short file
+	case size != int64(int(size)) || size < 0:
+		return nil, nil, fmt.Errorf("gguf: %s: size %d is too large to map", path, size)
+	}
+	data, err := syscall.Mmap(int(fd.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, nil, &os.PathError{Op: "mmap", Path: path, Err: err}
+	}
+	return data, func() error { return syscall.Munmap(data) }, nil
+}

@@ -10,8 +10,9 @@ import "strings"
 // If the vocabulary adds a dummy prefix, one leading space is removed from
 // the first token that produces any text, as SentencePiece does; a leading
 // BOS does not change this, so Decode(Encode(s, true)) == Decode(Encode(s,
-// false)). (llama.cpp differs only when the ids start with a control token:
-// it then keeps the space.)
+// false)). llama.cpp's detokenizer differs in two corners: when the ids start
+// with a control token (such as BOS) it keeps that space, and it does not
+// turn "▁" into a space in UserDefined pieces.
 func (t *Tokenizer) Decode(ids []int) string {
 	var sb strings.Builder
 	first := true

@@ -202,3 +202,16 @@ func TestEncodeConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestByteFallbackByText(t *testing.T) {
+	// "<0x41>" typed Normal still serves as the fallback for 'A'; 'B' is
+	// only an Unused piece and 'C' has none, so both become UNK.
+	tok := mustNew(t, Vocab{
+		Pieces: []string{"<unk>", "<0x41>", "B"},
+		Types:  []TokenType{Unknown, Normal, Unused},
+		BOS:    -1, EOS: -1, UNK: 0,
+	})
+	if got := tok.Encode("ABC", false); !equalInts(got, []int{1, 0, 0}) {
+		t.Errorf("Encode = %v", got)
+	}
+}

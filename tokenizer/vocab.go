@@ -169,11 +169,12 @@ func New(v Vocab) (*Tokenizer, error) {
 			break
 		}
 	}
-	// Without a <0xNN> token, a byte falls back to a one-byte piece, as in
-	// llama.cpp.
+	// Without a Byte-typed <0xNN> token, a byte falls back to a piece
+	// spelled <0xNN> of another type, then to a one-byte piece, as llama.cpp
+	// looks them up by text.
 	for b := range t.byteIDs {
-		if t.byteIDs[b] < 0 {
-			if id, ok := t.merge[string([]byte{byte(b)})]; ok && t.types[id] != Unused {
+		for _, p := range []string{fmt.Sprintf("<0x%02X>", b), string([]byte{byte(b)})} {
+			if id, ok := t.merge[p]; ok && t.byteIDs[b] < 0 && t.types[id] != Unused {
 				t.byteIDs[b] = id
 			}
 		}

@@ -23,14 +23,18 @@ type FidelityConfig struct {
 
 // FidelityResult is one press's row.
 type FidelityResult struct {
-	Press        string  `json:"press"`
-	KVBytes      int64   `json:"kv_bytes"`
-	KVBytesFull  int64   `json:"kv_bytes_full"`
-	KL           float64 `json:"kl_mean"`    // mean KL(full ‖ press) of the next-token distribution, nats
-	KLMax        float64 `json:"kl_max"`     // worst step
-	Top1         float64 `json:"top1_agree"` // fraction of steps whose argmax matches the full cache's
-	Perplexity   float64 `json:"perplexity"` // of the forced tokens
-	DecodePerSec float64 `json:"decode_tokens_per_s"`
+	Press string `json:"press"`
+	// KV-cache bytes after prefill and compression, and what a full cache
+	// of the prompt holds; then both at the end, with the forced tokens.
+	KVBytesPrefill     int64   `json:"kv_bytes_prefill"`
+	KVBytesPrefillFull int64   `json:"kv_bytes_prefill_full"`
+	KVBytes            int64   `json:"kv_bytes"`
+	KVBytesFull        int64   `json:"kv_bytes_full"`
+	KL                 float64 `json:"kl_mean"`    // mean KL(full ‖ press) of the next-token distribution, nats
+	KLMax              float64 `json:"kl_max"`     // worst step
+	Top1               float64 `json:"top1_agree"` // fraction of steps whose argmax matches the full cache's
+	Perplexity         float64 `json:"perplexity"` // of the forced tokens
+	DecodePerSec       float64 `json:"decode_tokens_per_s"`
 }
 
 // FidelityReport is the outcome of a fidelity run.
@@ -94,6 +98,16 @@ func Fidelity(e *engine.Engine, cfg FidelityConfig) (*FidelityReport, error) {
 // of every next-token prediction, [forced×vocab].
 func run(e *engine.Engine, cfg FidelityConfig, p press.Press) ([]float64, *FidelityResult, error) {
 	n, total, vocab := cfg.Prefix, len(cfg.Tokens), e.Model.Vocab
+	// Bytes right after prefill are measured on a cache sized for the prompt
+	// alone: the run's own cache reserves room for the forced tokens.
+	pc, s, err := e.NewSequence(n, n, cfg.KVType)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := e.Prefill(s, pc, cfg.Tokens[:n], p); err != nil {
+		return nil, nil, err
+	}
+	prefill, prefillFull := pc.Bytes(), pc.FullBytes()
 	c, s, err := e.NewSequence(n, total-1, cfg.KVType)
 	if err != nil {
 		return nil, nil, err
@@ -115,7 +129,7 @@ func run(e *engine.Engine, cfg FidelityConfig, p press.Press) ([]float64, *Fidel
 	if p != nil {
 		name = p.String()
 	}
-	r := &FidelityResult{Press: name, KVBytes: c.Bytes(), KVBytesFull: c.FullBytes()}
+	r := &FidelityResult{Press: name, KVBytesPrefill: prefill, KVBytesPrefillFull: prefillFull, KVBytes: c.Bytes(), KVBytesFull: c.FullBytes()}
 	if steps := total - 1 - n; steps > 0 {
 		r.DecodePerSec = float64(steps) / time.Since(start).Seconds()
 	}

@@ -90,10 +90,21 @@ func F16sToF32s(dst []float32, src []uint16) {
 		panic(fmt.Sprintf("kernels: F16sToF32s: len(dst)=%d < len(src)=%d", len(dst), len(src)))
 	}
 	dst = dst[:len(src)]
+	t := f16Table
 	for i, h := range src {
-		dst[i] = F16ToF32(h)
+		dst[i] = t[h]
 	}
 }
+
+// f16Table maps every half-precision bit pattern to its float32 value: a
+// 256 KiB table that stays in cache and beats bit manipulation in hot loops.
+var f16Table = func() *[1 << 16]float32 {
+	var t [1 << 16]float32
+	for i := range t {
+		t[i] = F16ToF32(uint16(i))
+	}
+	return &t
+}()
 
 // F32sToF16s converts src to half precision into dst[:len(src)].
 // It panics if dst is shorter than src.
@@ -113,17 +124,18 @@ func DotF16(w []uint16, x []float32) float32 {
 	if len(w) != len(x) {
 		panic(fmt.Sprintf("kernels: DotF16: len(w)=%d != len(x)=%d", len(w), len(x)))
 	}
+	t := f16Table
 	var s0, s1, s2, s3 float32
 	i := 0
 	for ; i+4 <= len(x); i += 4 {
 		w4, x4 := w[i:i+4:i+4], x[i:i+4:i+4]
-		s0 += F16ToF32(w4[0]) * x4[0]
-		s1 += F16ToF32(w4[1]) * x4[1]
-		s2 += F16ToF32(w4[2]) * x4[2]
-		s3 += F16ToF32(w4[3]) * x4[3]
+		s0 += t[w4[0]] * x4[0]
+		s1 += t[w4[1]] * x4[1]
+		s2 += t[w4[2]] * x4[2]
+		s3 += t[w4[3]] * x4[3]
 	}
 	for ; i < len(x); i++ {
-		s0 += F16ToF32(w[i]) * x[i]
+		s0 += t[w[i]] * x[i]
 	}
 	return (s0 + s1) + (s2 + s3)
 }

@@ -30,8 +30,9 @@ func Axpy(y []float32, a float32, x []float32) {
 // AxpyF16 adds a*x to y element-wise, where x holds IEEE half floats.
 func AxpyF16(y []float32, a float32, x []uint16) {
 	x = x[:len(y)]
+	t := f16Table
 	for i := range y {
-		y[i] += a * F16ToF32(x[i])
+		y[i] += a * t[x[i]]
 	}
 }
 

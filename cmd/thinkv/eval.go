@@ -82,11 +82,12 @@ func runEval(args []string, stdout io.Writer) error {
 		return json.NewEncoder(stdout).Encode(rep)
 	}
 	fmt.Fprintf(stdout, "fidelity to the full cache: %d-token prefix, %d teacher-forced tokens, %s cache\n\n", rep.PrefixTokens, rep.ForcedTokens, rep.KVType)
-	tw := tabwriter.NewWriter(stdout, 2, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "press\tKV bytes\tvs full\tmean KL (nats)\tmax KL\ttop-1 agree\tperplexity\tdecode tok/s\t")
+	tw := tabwriter.NewWriter(stdout, 2, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "press\tKV bytes (prefill)\tvs full\tKV bytes (end)\tvs full\tmean KL (nats)\tmax KL\ttop-1 agree\tperplexity\tdecode tok/s")
 	for _, r := range rep.Results {
-		fmt.Fprintf(tw, "%s\t%d\t%.3f\t%.5f\t%.4f\t%.3f\t%.3f\t%.0f\t\n", r.Press, r.KVBytes,
-			float64(r.KVBytes)/float64(r.KVBytesFull), r.KL, r.KLMax, r.Top1, r.Perplexity, r.DecodePerSec)
+		fmt.Fprintf(tw, "%s\t%d\t%.3f\t%d\t%.3f\t%.5f\t%.4f\t%.3f\t%.3f\t%.0f\n", r.Press,
+			r.KVBytesPrefill, float64(r.KVBytesPrefill)/float64(r.KVBytesPrefillFull),
+			r.KVBytes, float64(r.KVBytes)/float64(r.KVBytesFull), r.KL, r.KLMax, r.Top1, r.Perplexity, r.DecodePerSec)
 	}
 	return tw.Flush()
 }

@@ -33,8 +33,8 @@ func NewSampler(s Sampling, n int) *Sampler {
 	}
 }
 
-// Argmax returns the index of the largest logit (the first on ties).
-func Argmax(logits []float32) int {
+// Argmax returns the index of the largest value (the first on ties).
+func Argmax[T float32 | float64](logits []T) int {
 	best := 0
 	for i, v := range logits {
 		if v > logits[best] {

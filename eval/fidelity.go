@@ -82,7 +82,7 @@ func Fidelity(e *engine.Engine, cfg FidelityConfig) (*FidelityReport, error) {
 			}
 			r.KL += kl / float64(forced)
 			r.KLMax = math.Max(r.KLMax, kl)
-			if argmax(a) == argmax(b) {
+			if engine.Argmax(a) == engine.Argmax(b) {
 				agree++
 			}
 			nll -= b[cfg.Tokens[n+i]]
@@ -149,14 +149,4 @@ func logSoftmax(dst []float64, x []float32) {
 	for i, v := range x {
 		dst[i] = float64(v) - lse
 	}
-}
-
-func argmax(x []float64) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
 }

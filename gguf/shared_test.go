@@ -7,25 +7,15 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/thinkv/thinkv/internal/sharedtest"
 )
 
-// sharedFile returns the path of a file in the shared test data folder
-// ($THINKV_SHARED, else ../shared from the repository root). If the file is
-// missing, the test is skipped, unless $CI is set, when it fails.
+// sharedFile returns the path of rel inside the shared test-data folder; see
+// internal/sharedtest for when it skips and when it fails.
 func sharedFile(t *testing.T, rel string) string {
 	t.Helper()
-	dir := os.Getenv("THINKV_SHARED")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared")
-	}
-	path := filepath.Join(dir, rel)
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("shared test data missing (CI is set): %v", err)
-		}
-		t.Skipf("shared test data missing, skipping (set THINKV_SHARED): %v", err)
-	}
-	return path
+	return sharedtest.Path(t, filepath.FromSlash(rel))
 }
 
 func TestStories260K(t *testing.T) {

@@ -1,28 +1,17 @@
 package tokenizer
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/thinkv/thinkv/internal/sharedtest"
 )
 
-// sharedPath returns the path of rel inside the shared test-data folder
-// ($THINKV_SHARED, else ../shared from the repository root). If the file is
-// missing the test is skipped, unless $CI is set, in which case it fails.
+// sharedPath returns the path of rel inside the shared test-data folder; see
+// internal/sharedtest for when it skips and when it fails.
 func sharedPath(tb testing.TB, rel string) string {
 	tb.Helper()
-	dir := os.Getenv("THINKV_SHARED")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared")
-	}
-	p := filepath.Join(dir, rel)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "" {
-			tb.Skipf("shared test data not available (%v); set THINKV_SHARED", err)
-		}
-		tb.Fatalf("shared test data missing with CI set: %v", err)
-	}
-	return p
+	return sharedtest.Path(tb, filepath.FromSlash(rel))
 }
 
 // loadLlama2C loads a llama2.c tokenizer from the shared folder.

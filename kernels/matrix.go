@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"sync"
 	"unsafe"
 )
 
@@ -138,16 +139,30 @@ func (m *Matrix) MulVec(p *Pool, out, x []float32) {
 
 // MulBatch multiplies n input vectors, x[i*Cols:(i+1)*Cols], by m:
 // out[i*Rows+r] = m[r]·x[i]. Each weight row is read once for all n inputs.
+// Rows are split over p's workers (nil: serially).
 func (m *Matrix) MulBatch(p *Pool, out, x []float32, n int) {
-	rows, cols := m.Rows, m.Cols
-	x = x[:n*cols]
-	out = out[:n*rows]
-	grain := max(1, 32768/(cols*n))
-	p.For(rows, grain, func(_, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			for i := 0; i < n; i++ {
-				out[i*rows+r] = m.RowDot(r, x[i*cols:(i+1)*cols])
-			}
+	t := mulTasks.Get().(*mulTask)
+	*t = mulTask{m: m, out: out[:n*m.Rows], x: x[:n*m.Cols], n: n}
+	p.Run(m.Rows, max(1, 32768/(m.Cols*n)), t)
+	*t = mulTask{}
+	mulTasks.Put(t)
+}
+
+// mulTask is one MulBatch call as a pool Task; they are recycled so that
+// products do not allocate.
+type mulTask struct {
+	m      *Matrix
+	out, x []float32
+	n      int
+}
+
+var mulTasks = sync.Pool{New: func() any { return new(mulTask) }}
+
+func (t *mulTask) Run(_, lo, hi int) {
+	m, rows, cols := t.m, t.m.Rows, t.m.Cols
+	for r := lo; r < hi; r++ {
+		for i := 0; i < t.n; i++ {
+			t.out[i*rows+r] = m.RowDot(r, t.x[i*cols:(i+1)*cols])
 		}
-	})
+	}
 }

@@ -10,10 +10,23 @@ import (
 type Pool struct {
 	workers int
 	jobs    chan job
+	groups  sync.Pool // *sync.WaitGroup, reused so loops do not allocate
 }
 
+// Task is the body of a parallel loop: Run handles iterations [lo, hi) as
+// chunk w, where w < Workers() may index per-worker scratch.
+type Task interface {
+	Run(w, lo, hi int)
+}
+
+// Func adapts a function to a Task.
+type Func func(w, lo, hi int)
+
+// Run calls f.
+func (f Func) Run(w, lo, hi int) { f(w, lo, hi) }
+
 type job struct {
-	fn     func(w, lo, hi int)
+	t      Task
 	w      int
 	lo, hi int
 	wg     *sync.WaitGroup
@@ -25,10 +38,11 @@ func NewPool(n int) *Pool {
 		n = runtime.GOMAXPROCS(0)
 	}
 	p := &Pool{workers: n, jobs: make(chan job, 4*n)}
+	p.groups.New = func() any { return new(sync.WaitGroup) }
 	for i := 0; i < n-1; i++ {
 		go func() {
 			for j := range p.jobs {
-				j.fn(j.w, j.lo, j.hi)
+				j.t.Run(j.w, j.lo, j.hi)
 				j.wg.Done()
 			}
 		}()
@@ -44,11 +58,14 @@ func (p *Pool) Workers() int {
 	return p.workers
 }
 
-// For runs fn over [0, n) split into contiguous chunks, at most one per worker,
-// and waits. fn gets its chunk's index w < Workers(), so it can use per-worker
-// scratch. Loops with fewer than grain iterations per worker run on fewer workers.
-// The calling goroutine does chunk 0 itself. A nil Pool runs serially.
-func (p *Pool) For(n, grain int, fn func(w, lo, hi int)) {
+// For runs fn over [0, n) as Run does. A closure that escapes costs an
+// allocation per call; hot loops pass a reused Task to Run instead.
+func (p *Pool) For(n, grain int, fn func(w, lo, hi int)) { p.Run(n, grain, Func(fn)) }
+
+// Run runs t over [0, n) split into contiguous chunks, at most one per worker,
+// and waits. Loops with fewer than grain iterations per worker run on fewer
+// workers. The calling goroutine does chunk 0 itself. A nil Pool runs serially.
+func (p *Pool) Run(n, grain int, t Task) {
 	if n <= 0 {
 		return
 	}
@@ -60,15 +77,16 @@ func (p *Pool) For(n, grain int, fn func(w, lo, hi int)) {
 		w = n / grain
 	}
 	if w <= 1 {
-		fn(0, 0, n)
+		t.Run(0, 0, n)
 		return
 	}
-	var wg sync.WaitGroup
+	wg := p.groups.Get().(*sync.WaitGroup)
 	chunk := (n + w - 1) / w
 	for c, lo := 1, chunk; lo < n; c, lo = c+1, lo+chunk {
 		wg.Add(1)
-		p.jobs <- job{fn: fn, w: c, lo: lo, hi: min(lo+chunk, n), wg: &wg}
+		p.jobs <- job{t: t, w: c, lo: lo, hi: min(lo+chunk, n), wg: wg}
 	}
-	fn(0, 0, min(chunk, n))
+	t.Run(0, 0, min(chunk, n))
 	wg.Wait()
+	p.groups.Put(wg)
 }

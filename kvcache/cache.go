@@ -58,7 +58,7 @@ type Config struct {
 
 // Cache is the KV cache of one sequence.
 type Cache struct {
-	cfg   Config
+	cfg     Config
 	heads   []Head // layer-major
 	next    int
 	reserve int // rows per head kept free for decoding; < 0: Remaining()

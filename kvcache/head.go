@@ -77,41 +77,6 @@ func readSplit(dst []float32, i int, p, f *rows, kept []int) {
 	}
 }
 
-// Attend computes softmax(q·Kᵀ·scale)·V over the first n cached tokens into
-// out[:D]. Pruned-segment keys are dotted with q gathered to KeyKept, so they
-// cost T rather than D multiply-adds. On return probs[:n] holds the attention
-// weights. tmp is scratch of at least 2·D floats.
-func (h *Head) Attend(out, q []float32, n int, scale float32, probs, tmp []float32) {
-	nk, nv := h.kp.n(), h.vp.n()
-	qg := tmp[:len(h.KeyKept)]
-	for j, c := range h.KeyKept {
-		qg[j] = q[c]
-	}
-	probs = probs[:n]
-	for i := range probs {
-		if i < nk {
-			probs[i] = h.kp.dot(i, qg) * scale
-		} else {
-			probs[i] = h.kf.dot(i-nk, q) * scale
-		}
-	}
-	kernels.Softmax(probs)
-	out = out[:h.d]
-	clear(out)
-	acc := tmp[h.d : h.d+len(h.ValKept)]
-	clear(acc)
-	for i, p := range probs {
-		if i < nv {
-			h.vp.axpy(acc, p, i)
-		} else {
-			h.vf.axpy(out, p, i-nv)
-		}
-	}
-	for j, c := range h.ValKept {
-		out[c] += acc[j]
-	}
-}
-
 // Keep retains the tokens at the sorted indices idx and drops the rest,
 // reallocating storage to fit exactly, plus room for extra tokens to come.
 func (h *Head) Keep(idx []int, extra int) error {

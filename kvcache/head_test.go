@@ -269,10 +269,10 @@ func check(t *testing.T, h *kvcache.Head, m *mirror, rng *rand.Rand, step string
 		assertClose(t, step+": value", row, m.value(i), 0)
 	}
 	scale := 1 / math.Sqrt(float64(d))
-	out, probs, tmp := make([]float32, d), make([]float32, h.Len()), make([]float32, 2*d)
+	out, probs := make([]float32, d), make([]float32, h.Len())
 	for _, n := range []int{1, (h.Len() + 1) / 2, h.Len()} {
 		q := randVec(rng, d)
-		h.Attend(out, q, n, float32(scale), probs, tmp)
+		h.Attend(out, q, n, float32(scale), probs)
 		wantOut, wantP := m.attend(q, n, scale)
 		assertClose(t, step+": attention output", out, wantOut, 1e-5)
 		assertClose(t, step+": attention weights", probs[:n], wantP, 1e-5)

@@ -122,36 +122,77 @@ func (m *Model) observe(obs *kvcache.Observation, s *State, l, n, start, total i
 
 // attention computes causal grouped-query attention for the chunk's n tokens,
 // whose keys and values are already the last n entries of every head of layer l.
+// Each task is one KV head and a block of tokens: all the group's query heads
+// for those tokens attend together, so each cached row is read once per task.
 func (m *Model) attention(s *State, c *kvcache.Cache, l, n int, obs *kvcache.Observation) {
-	hd, dim := m.HeadDim, m.Dim
-	group := m.Heads / m.KVHeads
-	scale := float32(1 / math.Sqrt(float64(hd)))
 	var sums []float32
 	if obs != nil && obs.WantColSums {
 		sums = obs.ColSums[l]
 	}
-	// Work is split by KV head, so the query heads that share a cache head (and
-	// its attention-score accumulator) run on one worker.
-	s.pool.For(m.KVHeads, 1, func(w, lo, hi int) {
-		probs, tmp := s.probs[w], s.tmp[w]
-		for g := lo; g < hi; g++ {
-			head := c.Head(l, g)
-			before := head.Len() - n
-			for h := g * group; h < (g+1)*group; h++ {
-				for i := 0; i < n; i++ {
-					q := s.q[i*dim+h*hd : i*dim+(h+1)*hd]
-					k := before + i + 1
-					head.Attend(s.att[i*dim+h*hd:i*dim+(h+1)*hd], q, k, scale, probs, tmp)
-					if sums != nil {
-						kernels.Add(sums[h*len(sums)/m.Heads:][:k], probs[:k])
-					}
-					if head.Score != nil {
-						kernels.Add(head.Score[:k], probs[:k])
-					}
-				}
-			}
+	block := s.qblock
+	tasks := m.KVHeads * ((n + block - 1) / block)
+	// Attention-weight accumulators are shared by all tokens of a head, so
+	// when they are kept a task must own a whole head.
+	if sums != nil || c.Head(l, 0).Score != nil {
+		block, tasks = n, m.KVHeads
+	}
+	s.attn = attnTask{m: m, s: s, c: c, l: l, n: n, block: block, perHead: tasks / m.KVHeads, sums: sums}
+	s.pool.Run(tasks, 1, &s.attn)
+	s.attn = attnTask{}
+}
+
+// attnTask is one layer's attention as a pool Task over (KV head, token block) pairs.
+type attnTask struct {
+	m                    *Model
+	s                    *State
+	c                    *kvcache.Cache
+	l, n, block, perHead int
+	sums                 []float32
+}
+
+func (t *attnTask) Run(w, lo, hi int) {
+	group := t.m.Heads / t.m.KVHeads
+	for k := lo; k < hi; k++ {
+		g, t0 := k/t.perHead, (k%t.perHead)*t.block
+		t.m.attendBlock(t.s, t.s.work[w], t.c.Head(t.l, g), g*group, group, t0, min(t0+t.block, t.n), t.n, t.sums)
+	}
+}
+
+// attendBlock runs the query heads [h0, h0+group) of tokens [t0, t1) of the
+// chunk against head, then adds the attention weights to sums (per query
+// head, [Heads][prompt]) and to head.Score when either is kept.
+func (m *Model) attendBlock(s *State, wk *worker, head *kvcache.Head, h0, group, t0, t1, n int, sums []float32) {
+	hd, dim := m.HeadDim, m.Dim
+	before := head.Len() - n
+	q, out, lim := wk.q, wk.out, wk.lim[:0]
+	for i := t0; i < t1; i++ {
+		copy(q[(i-t0)*group*hd:], s.q[i*dim+h0*hd:i*dim+(h0+group)*hd])
+		for range group {
+			lim = append(lim, before+i+1)
 		}
-	})
+	}
+	mq := len(lim)
+	head.AttendBlock(out[:mq*hd], q[:mq*hd], lim, s.scale, wk.lse[:mq], wk.scratch)
+	for i := t0; i < t1; i++ {
+		copy(s.att[i*dim+h0*hd:i*dim+(h0+group)*hd], out[(i-t0)*group*hd:])
+	}
+	if sums == nil && head.Score == nil {
+		return
+	}
+	for j, k := range lim {
+		p := wk.probs[:k]
+		head.Logits(p, q[j*hd:(j+1)*hd], k, s.scale, wk.row)
+		for i, x := range p {
+			p[i] = float32(math.Exp(float64(x - wk.lse[j])))
+		}
+		if sums != nil {
+			h := h0 + j%group
+			kernels.Add(sums[h*len(sums)/m.Heads:][:k], p)
+		}
+		if head.Score != nil {
+			kernels.Add(head.Score[:k], p)
+		}
+	}
 }
 
 // logits applies the final norm and output head to n tokens of s.x starting at token first.

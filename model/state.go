@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/thinkv/thinkv/kernels"
+	"github.com/thinkv/thinkv/kvcache"
 )
 
 // State is the scratch memory for running one sequence at a time through a
@@ -19,9 +20,21 @@ type State struct {
 	att    []float32 // [Batch×Dim] attention output
 	hb, hu []float32 // [Batch×Hidden]
 	logits []float32 // [Batch×Vocab]
-	probs  [][]float32
-	tmp    [][]float32
+	work   []*worker // per pool worker
+	attn   attnTask  // the attention loop, reused
+	qblock int       // tokens per attention task
+	scale  float32   // 1/√HeadDim
 	freqs  []float64 // RoPE inverse frequencies, [RopeDim/2]
+}
+
+// worker is one pool worker's attention scratch.
+type worker struct {
+	q, out  []float32 // a task's queries and outputs, [queries×HeadDim]
+	lim     []int     // tokens each query sees
+	lse     []float32 // softmax normalisers
+	probs   []float32 // one query's attention weights, [capacity]
+	row     []float32 // [HeadDim]
+	scratch *kvcache.Scratch
 }
 
 // NewState makes scratch for batches of up to batch tokens against caches of up
@@ -37,9 +50,19 @@ func (m *Model) NewState(pool *kernels.Pool, batch, capacity int) *State {
 		logits: make([]float32, batch*m.Vocab),
 		freqs:  make([]float64, m.RopeDim/2),
 	}
+	group := m.Heads / m.KVHeads
+	s.qblock = max(1, 32/group)
+	s.scale = float32(1 / math.Sqrt(float64(m.HeadDim)))
+	// A task holds at most a whole chunk of the group's queries (when
+	// attention weights are accumulated per head).
+	queries := group * batch
 	for w := 0; w < pool.Workers(); w++ {
-		s.probs = append(s.probs, make([]float32, capacity))
-		s.tmp = append(s.tmp, make([]float32, 2*m.HeadDim))
+		s.work = append(s.work, &worker{
+			q: make([]float32, queries*m.HeadDim), out: make([]float32, queries*m.HeadDim),
+			lim: make([]int, 0, queries), lse: make([]float32, queries),
+			probs: make([]float32, capacity), row: make([]float32, m.HeadDim),
+			scratch: kvcache.NewScratch(queries, m.HeadDim),
+		})
 	}
 	for i := range s.freqs {
 		s.freqs[i] = 1 / math.Pow(m.RopeTheta, float64(2*i)/float64(m.RopeDim))

@@ -21,6 +21,7 @@ var commands = []command{
 	{"generate", "generate text from a prompt", runGenerate},
 	{"tokenize", "print the token ids of a text", runTokenize},
 	{"info", "describe a model file", runInfo},
+	{"convert", "write a model as GGUF, optionally quantized", runConvert},
 	{"eval", "measure compressed caches: eval fidelity", runEval},
 	{"presses", "list the KV-cache compression policies and their keys", runPresses},
 }

@@ -79,10 +79,12 @@ func checkSnap(t *testing.T, f *fixture, l, g int, before []int, kept []int, pru
 	if tail := got[len(chosen):]; !slices.Equal(tail, before[len(score):]) || before[len(score)] != first {
 		t.Fatalf("%s: window tokens %v, want positions %d..%d", what, tail, first, f.n-1)
 	}
+	_, nv := h.Split()
+	vals := rowsAt(f.v[l*f.kvh+g], got, h.ValKept, nv)
 	row := make([]float32, f.d)
-	for i, p := range got { // kept tokens carry their own keys and values
+	for i, p := range got { // kept tokens carry their own values
 		h.Value(row, i)
-		if !slices.Equal(f64(row), f.v[l*f.kvh+g][p]) {
+		if !slices.Equal(f64(row), vals[i]) {
 			t.Fatalf("%s: value of token %d (position %d) is not the original", what, i, p)
 		}
 	}
@@ -134,30 +136,71 @@ func TestSnapKVSelection(t *testing.T) {
 	}
 }
 
-// TestPyramidKV checks per-layer budgets fall with depth and average the
-// budget, and each layer's selection is SnapKV's with that layer's budget.
+// TestPyramidKV checks the per-layer budgets — window + round(max − l·(max−min)/(L−1))
+// with min = (B−W)/β and max = 2(B−W) − min, so they fall linearly and
+// average B — and that each layer's selection is SnapKV's with its budget.
 func TestPyramidKV(t *testing.T) {
 	const layers, heads, kvh, d, n, budget, window = 4, 4, 2, 8, 200, 40, 8
-	f := newFixture(t, 11, layers, heads, kvh, d, n, window, 0, kvcache.F32)
-	spec := fmt.Sprintf("pyramidkv:budget=%d,window=%d,beta=20", budget, window)
-	if err := mustParse(t, spec).Compress(f.c, f.obs, heads); err != nil {
-		t.Fatal(err)
-	}
-	var lens []int
-	for l := range layers {
-		lens = append(lens, f.c.Head(l, 0).Len())
-		for g := range kvh {
-			checkSnap(t, f, l, g, iota(0, n), nil, 0, f.c.Head(l, g).Len(), window, 7, false)
+	for _, tc := range []struct {
+		beta string
+		want []int
+	}{
+		{"20", []int{70, 50, 30, 10}}, // min 1.6, max 62.4
+		{"2", []int{56, 45, 35, 24}},  // min 16, max 48
+		{"1", []int{40, 40, 40, 40}},  // β = 1: uniform
+	} {
+		f := newFixture(t, 11, layers, heads, kvh, d, n, window, 0, kvcache.F32)
+		spec := fmt.Sprintf("pyramidkv:budget=%d,window=%d,beta=%s", budget, window, tc.beta)
+		if err := mustParse(t, spec).Compress(f.c, f.obs, heads); err != nil {
+			t.Fatal(err)
+		}
+		for l := range layers {
+			for g := range kvh {
+				if got := f.c.Head(l, g).Len(); got != tc.want[l] {
+					t.Fatalf("%s: layer %d keeps %d tokens, want %d (budgets %v)", spec, l, got, tc.want[l], tc.want)
+				}
+				checkSnap(t, f, l, g, iota(0, n), nil, 0, tc.want[l], window, 7, false)
+			}
 		}
 	}
-	sum := 0
-	for l, s := range lens {
-		sum += s
-		if s < window || l > 0 && s > lens[l-1] {
-			t.Fatalf("per-layer budgets %v do not fall with depth from at least the window", lens)
+}
+
+// TestSelectionTies builds exact ties on purpose: one token that every window
+// query attends to, which max pooling spreads over kernel neighbours, and
+// uniform attention elsewhere. The earlier of equal tokens must be kept, by
+// SnapKV and by H2O alike.
+func TestSelectionTies(t *testing.T) {
+	const n, d, window = 40, 8, 4
+	for _, tc := range []struct {
+		spec string
+		want []int
+	}{
+		{"snapkv:budget=7,window=4,kernel=7", []int{7, 8, 9}},                           // inside the plateau 7..13
+		{"snapkv:budget=14,window=4,kernel=7", []int{0, 1, 2, 7, 8, 9, 10, 11, 12, 13}}, // plateau, then the earliest flat ones
+		{"h2o:budget=10,recent=4", []int{0, 1, 2, 3, 4, 5}},                             // all column sums equal
+	} {
+		c, _ := kvcache.New(kvcache.Config{Layers: 1, KVHeads: 1, HeadDim: d, Type: kvcache.F32, Capacity: n})
+		for p := range n {
+			k := make([]float32, d)
+			if p == 10 {
+				k[0] = 8
+			}
+			c.Head(0, 0).Append(p, k, k)
 		}
-	}
-	if lens[0] <= lens[layers-1] || math.Abs(float64(sum)/layers-budget) > 1 {
-		t.Fatalf("per-layer budgets %v should fall and average %d", lens, budget)
+		c.Advance(n)
+		obs := &kvcache.Observation{Window: window, Queries: [][]float32{make([]float32, window*2*d)}, ColSums: [][]float32{make([]float32, 2*n)}}
+		for i := range obs.Queries[0] {
+			obs.Queries[0][i] = 1
+		}
+		for i := range obs.ColSums[0] {
+			obs.ColSums[0][i] = 0.5
+		}
+		if err := mustParse(t, tc.spec).Compress(c, obs, 2); err != nil {
+			t.Fatal(err)
+		}
+		tail := n - 4
+		if want := append(tc.want, iota(tail, n)...); !slices.Equal(positions(c.Head(0, 0)), want) {
+			t.Errorf("%s: positions %v, want %v", tc.spec, positions(c.Head(0, 0)), want)
+		}
 	}
 }

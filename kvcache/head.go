@@ -115,6 +115,19 @@ func (h *Head) Keep(idx []int, extra int) error {
 	return nil
 }
 
+// ReserveFull makes room in the full segments for extra more tokens, so that
+// appending them never reallocates (evicting pruned tokens frees no room there).
+func (h *Head) ReserveFull(extra int) {
+	h.kf.reserve(extra)
+	h.vf.reserve(extra)
+	if cap(h.Pos)-len(h.Pos) < extra {
+		h.Pos = append(make([]int32, 0, len(h.Pos)+extra), h.Pos...)
+	}
+	if h.Score != nil && cap(h.Score)-len(h.Score) < extra {
+		h.Score = append(make([]float32, 0, len(h.Score)+extra), h.Score...)
+	}
+}
+
 // Evict removes token i in place, keeping the allocation.
 func (h *Head) Evict(i int) {
 	remove := func(p, f *rows) {

@@ -123,3 +123,14 @@ func (r *rows) removeRow(i int) {
 	}
 	r.f32 = append(r.f32[:lo], r.f32[hi:]...)
 }
+
+// reserve makes room for extra more rows without reallocating later,
+// reallocating now (exactly) if needed.
+func (r *rows) reserve(extra int) {
+	want := (r.n() + extra) * r.width
+	if r.typ == F16 && cap(r.f16) < want {
+		r.f16 = append(make([]uint16, 0, want), r.f16...)
+	} else if r.typ != F16 && cap(r.f32) < want {
+		r.f32 = append(make([]float32, 0, want), r.f32...)
+	}
+}

@@ -83,6 +83,9 @@ func (m *Model) forwardChunk(s *State, c *kvcache.Cache, tokens []int, obs *kvca
 		ly.Wq.MulBatch(s.pool, s.q, s.xb, n)
 		ly.Wk.MulBatch(s.pool, s.k, s.xb, n)
 		ly.Wv.MulBatch(s.pool, s.v, s.xb, n)
+		addBias(s.q, ly.Bq, n)
+		addBias(s.k, ly.Bk, n)
+		addBias(s.v, ly.Bv, n)
 		for i := 0; i < n; i++ {
 			s.rope(s.q[i*dim:(i+1)*dim], m.Heads, hd, start+i)
 			s.rope(s.k[i*kvDim:(i+1)*kvDim], m.KVHeads, hd, start+i)
@@ -202,4 +205,11 @@ func (m *Model) logits(s *State, n, first int) {
 		kernels.RMSNorm(s.xb[i*dim:(i+1)*dim], s.x[(first+i)*dim:(first+i+1)*dim], m.Norm, m.NormEps)
 	}
 	m.Output.MulBatch(s.pool, s.logits, s.xb, n)
+}
+
+// addBias adds b to each of the n rows of x (nothing when b is nil).
+func addBias(x, b []float32, n int) {
+	for i := 0; i < n && b != nil; i++ {
+		kernels.Add(x[i*len(b):(i+1)*len(b)], b)
+	}
 }

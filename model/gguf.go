@@ -28,8 +28,8 @@ func LoadGGUF(path string, ctx int) (*Model, *gguf.File, error) {
 // FromGGUF binds the weights of an open GGUF file. See LoadGGUF.
 func FromGGUF(f *gguf.File, ctx int) (*Model, error) {
 	arch, _ := f.String("general.architecture")
-	if arch != "llama" {
-		return nil, fmt.Errorf("unsupported architecture %q (supported: llama)", arch)
+	if arch != "llama" && arch != "qwen2" {
+		return nil, fmt.Errorf("unsupported architecture %q (supported: llama, qwen2)", arch)
 	}
 	u := func(key string, def int) (int, error) {
 		v, ok := f.Uint(arch + "." + key)
@@ -77,8 +77,17 @@ func FromGGUF(f *gguf.File, ctx int) (*Model, error) {
 	if v, ok := f.Float(arch + ".attention.layer_norm_rms_epsilon"); ok {
 		cfg.NormEps = float32(v)
 	}
+	cfg.RopeNeoX = arch == "qwen2"
+	if err := ropeScaling(f, arch, &cfg); err != nil {
+		return nil, err
+	}
 	if ctx > 0 {
 		cfg.Context = ctx
+	}
+	if w, ok := f.Uint(arch + ".attention.sliding_window"); ok && w > 0 && int(min(w, 1<<31)) < cfg.Context {
+		// Attention within one window is exact; beyond it this engine does
+		// not slide, so it refuses longer sequences.
+		cfg.Context = int(w)
 	}
 	embed, ok := f.Tensor("token_embd.weight")
 	if !ok {
@@ -99,6 +108,7 @@ func FromGGUF(f *gguf.File, ctx int) (*Model, error) {
 	if _, ok := f.Tensor("output.weight"); ok {
 		m.Output = b.matrix("output.weight", cfg.Vocab, cfg.Dim)
 	}
+	m.RopeFactors = b.optional("rope_freqs.weight", cfg.RopeDim/2)
 	for l := 0; l < cfg.Layers; l++ {
 		n := func(s string) string { return fmt.Sprintf("blk.%d.%s.weight", l, s) }
 		m.Layers = append(m.Layers, Layer{
@@ -107,6 +117,9 @@ func FromGGUF(f *gguf.File, ctx int) (*Model, error) {
 			Wk:       b.matrix(n("attn_k"), kvDim, cfg.Dim),
 			Wv:       b.matrix(n("attn_v"), kvDim, cfg.Dim),
 			Wo:       b.matrix(n("attn_output"), cfg.Dim, cfg.Dim),
+			Bq:       b.optional(fmt.Sprintf("blk.%d.attn_q.bias", l), cfg.Dim),
+			Bk:       b.optional(fmt.Sprintf("blk.%d.attn_k.bias", l), kvDim),
+			Bv:       b.optional(fmt.Sprintf("blk.%d.attn_v.bias", l), kvDim),
 			FFNNorm:  b.vector(n("ffn_norm"), cfg.Dim),
 			Gate:     b.matrix(n("ffn_gate"), cfg.Hidden, cfg.Dim),
 			Up:       b.matrix(n("ffn_up"), cfg.Hidden, cfg.Dim),
@@ -146,6 +159,14 @@ func (b *binder) lookup(name string, shape ...uint64) *gguf.TensorInfo {
 		}
 	}
 	return t
+}
+
+// optional is vector for a tensor that may be absent (nil then).
+func (b *binder) optional(name string, n int) []float32 {
+	if _, ok := b.f.Tensor(name); !ok {
+		return nil
+	}
+	return b.vector(name, n)
 }
 
 func (b *binder) vector(name string, n int) []float32 {
@@ -194,4 +215,25 @@ func (b *binder) matrix(name string, rows, cols int) *kernels.Matrix {
 		b.err = fmt.Errorf("tensor %s: %w", name, err)
 	}
 	return m
+}
+
+// ropeScaling reads linear RoPE scaling and refuses the kinds this engine
+// does not implement.
+func ropeScaling(f *gguf.File, arch string, cfg *Config) error {
+	kind, _ := f.String(arch + ".rope.scaling.type")
+	factor, hasFactor := f.Float(arch + ".rope.scaling.factor")
+	if v, ok := f.Float(arch + ".rope.scale_linear"); ok && kind == "" {
+		kind, factor, hasFactor = "linear", v, true
+	}
+	switch kind {
+	case "", "none":
+		return nil
+	case "linear":
+		if !hasFactor || factor <= 0 {
+			return fmt.Errorf("linear RoPE scaling needs a positive %s.rope.scaling.factor", arch)
+		}
+		cfg.RopeScale = factor
+		return nil
+	}
+	return fmt.Errorf("unsupported RoPE scaling %q (supported: linear)", kind)
 }

@@ -25,6 +25,8 @@ type Config struct {
 	Context   int     // longest sequence the model is run at
 	RopeTheta float64 // RoPE base frequency
 	RopeDim   int     // leading channels of each head that RoPE rotates
+	RopeNeoX  bool    // rotate pairs (i, i+RopeDim/2), as GPT-NeoX and Qwen2 do, not (2i, 2i+1)
+	RopeScale float64 // linear RoPE scaling: positions are divided by it (0 or 1: none)
 	NormEps   float32 // RMSNorm epsilon
 }
 
@@ -54,6 +56,7 @@ func (c Config) validate() error {
 type Layer struct {
 	AttnNorm       []float32       // [Dim]
 	Wq, Wk, Wv, Wo *kernels.Matrix // [Dim×Dim], [KVDim×Dim], [KVDim×Dim], [Dim×Dim]
+	Bq, Bk, Bv     []float32       // projection biases (Qwen2), nil when absent
 	FFNNorm        []float32       // [Dim]
 	Gate, Up, Down *kernels.Matrix // [Hidden×Dim], [Hidden×Dim], [Dim×Hidden]
 }
@@ -66,6 +69,8 @@ type Model struct {
 	Layers []Layer
 	Norm   []float32       // final RMSNorm, [Dim]
 	Output *kernels.Matrix // [Vocab×Dim]; the same matrix as Embed when tied
+	// RopeFactors divide RoPE's inverse frequencies (Llama 3's rope_freqs), [RopeDim/2]; nil: none.
+	RopeFactors []float32
 
 	closer io.Closer
 }
@@ -85,7 +90,7 @@ func (m *Model) ParamCount() int64 {
 		n += int64(m.Output.Rows * m.Output.Cols)
 	}
 	for _, l := range m.Layers {
-		n += int64(len(l.AttnNorm) + len(l.FFNNorm))
+		n += int64(len(l.AttnNorm) + len(l.FFNNorm) + len(l.Bq) + len(l.Bk) + len(l.Bv))
 		for _, w := range []*kernels.Matrix{l.Wq, l.Wk, l.Wv, l.Wo, l.Gate, l.Up, l.Down} {
 			n += int64(w.Rows * w.Cols)
 		}

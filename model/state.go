@@ -25,6 +25,7 @@ type State struct {
 	qblock int       // tokens per attention task
 	scale  float32   // 1/√HeadDim
 	freqs  []float64 // RoPE inverse frequencies, [RopeDim/2]
+	neox   bool      // RoPE pairs (i, i+RopeDim/2)
 }
 
 // worker is one pool worker's attention scratch.
@@ -64,22 +65,36 @@ func (m *Model) NewState(pool *kernels.Pool, batch, capacity int) *State {
 			scratch: kvcache.NewScratch(queries, m.HeadDim),
 		})
 	}
-	for i := range s.freqs {
-		s.freqs[i] = 1 / math.Pow(m.RopeTheta, float64(2*i)/float64(m.RopeDim))
+	scale := 1.0
+	if m.RopeScale > 0 {
+		scale = 1 / m.RopeScale
 	}
+	for i := range s.freqs {
+		s.freqs[i] = scale / math.Pow(m.RopeTheta, float64(2*i)/float64(m.RopeDim))
+		if m.RopeFactors != nil {
+			s.freqs[i] /= float64(m.RopeFactors[i])
+		}
+	}
+	s.neox = m.RopeNeoX
 	return s
 }
 
-// rope rotates adjacent channel pairs (2i, 2i+1) of each head of x by pos·freq_i.
+// rope rotates channel pair i of each head of x by pos·freq_i: the pairs are
+// (2i, 2i+1), as llama2.c and GGUF llama use, or (i, i+RopeDim/2) for NeoX.
 func (s *State) rope(x []float32, heads, headDim, pos int) {
+	half := len(s.freqs)
 	for i, f := range s.freqs {
 		sin, cos := math.Sincos(float64(pos) * f)
 		c, sn := float32(cos), float32(sin)
+		j0, j1 := 2*i, 2*i+1
+		if s.neox {
+			j0, j1 = i, i+half
+		}
 		for h := 0; h < heads; h++ {
-			j := h*headDim + 2*i
-			a, b := x[j], x[j+1]
-			x[j] = a*c - b*sn
-			x[j+1] = a*sn + b*c
+			o := h * headDim
+			a, b := x[o+j0], x[o+j1]
+			x[o+j0] = a*c - b*sn
+			x[o+j1] = a*sn + b*c
 		}
 	}
 }

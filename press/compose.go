@@ -52,10 +52,29 @@ func (c composed) Needs() *kvcache.Observation {
 	return out
 }
 
+// Compress applies the parts in order. When a part evicts while decoding and
+// another prunes channels, evictions may come out of the pruned segments,
+// which frees no room for new full-width tokens: the full segments then get
+// room for every token still to come, so decoding never reallocates.
 func (c composed) Compress(cache *kvcache.Cache, obs *kvcache.Observation, heads int) error {
+	evicts, prunes := false, false
 	for _, p := range c {
 		if err := p.Compress(cache, obs, heads); err != nil {
 			return err
+		}
+		switch p.(type) {
+		case *h2o, *streaming:
+			evicts = true
+		case *thinK:
+			prunes = true
+		}
+	}
+	if evicts && prunes {
+		cfg := cache.Config()
+		for l := 0; l < cfg.Layers; l++ {
+			for g := 0; g < cfg.KVHeads; g++ {
+				cache.Head(l, g).ReserveFull(cache.Remaining())
+			}
 		}
 	}
 	return nil

@@ -49,7 +49,11 @@ func ToGGUF(m *model.Model, tok *tokenizer.Tokenizer, typ gguf.Type, name string
 	w.AddKV("tokenizer.ggml.scores", gguf.Float32sValue(scores))
 	w.AddKV("tokenizer.ggml.token_type", gguf.Int32sValue(types))
 	w.AddKV("tokenizer.ggml.model", gguf.StringValue("llama"))
-	w.AddKV("general.architecture", gguf.StringValue("llama"))
+	arch := c.Arch
+	if arch == "" {
+		arch = "llama"
+	}
+	w.AddKV("general.architecture", gguf.StringValue(arch))
 	w.AddKV("general.name", gguf.StringValue(name))
 	for _, kv := range []struct {
 		key string
@@ -66,11 +70,15 @@ func ToGGUF(m *model.Model, tok *tokenizer.Tokenizer, typ gguf.Type, name string
 	}{{"context_length", c.Context}, {"embedding_length", c.Dim}, {"feed_forward_length", c.Hidden},
 		{"attention.head_count", c.Heads}, {"attention.head_count_kv", c.KVHeads}, {"block_count", c.Layers},
 		{"rope.dimension_count", c.RopeDim}} {
-		w.AddKV("llama."+kv.key, gguf.Uint32Value(uint32(kv.v)))
+		w.AddKV(arch+"."+kv.key, gguf.Uint32Value(uint32(kv.v)))
 	}
-	w.AddKV("llama.attention.layer_norm_rms_epsilon", gguf.Float32Value(c.NormEps))
+	w.AddKV(arch+".attention.layer_norm_rms_epsilon", gguf.Float32Value(c.NormEps))
 	if c.RopeTheta != 10000 {
-		w.AddKV("llama.rope.freq_base", gguf.Float32Value(float32(c.RopeTheta)))
+		w.AddKV(arch+".rope.freq_base", gguf.Float32Value(float32(c.RopeTheta)))
+	}
+	if c.RopeScale > 0 && c.RopeScale != 1 {
+		w.AddKV(arch+".rope.scaling.type", gguf.StringValue("linear"))
+		w.AddKV(arch+".rope.scaling.factor", gguf.Float32Value(float32(c.RopeScale)))
 	}
 	t := tensors{w: w, typ: typ}
 	t.matrix("token_embd.weight", m.Embed)
@@ -81,12 +89,16 @@ func ToGGUF(m *model.Model, tok *tokenizer.Tokenizer, typ gguf.Type, name string
 		t.matrix(p+"attn_k.weight", ly.Wk)
 		t.matrix(p+"attn_v.weight", ly.Wv)
 		t.matrix(p+"attn_output.weight", ly.Wo)
+		t.bias(p+"attn_q.bias", ly.Bq)
+		t.bias(p+"attn_k.bias", ly.Bk)
+		t.bias(p+"attn_v.bias", ly.Bv)
 		t.vector(p+"ffn_norm.weight", ly.FFNNorm)
 		t.matrix(p+"ffn_gate.weight", ly.Gate)
 		t.matrix(p+"ffn_down.weight", ly.Down)
 		t.matrix(p+"ffn_up.weight", ly.Up)
 	}
 	t.vector("output_norm.weight", m.Norm)
+	t.bias("rope_freqs.weight", m.RopeFactors)
 	t.matrix("output.weight", m.Output)
 	return w, t.err
 }
@@ -101,6 +113,13 @@ type tensors struct {
 func (t *tensors) vector(name string, v []float32) {
 	if t.err == nil {
 		t.err = t.w.AddFloat32Tensor(name, gguf.TypeF32, []uint64{uint64(len(v))}, v)
+	}
+}
+
+// bias writes an optional vector (nothing when v is nil).
+func (t *tensors) bias(name string, v []float32) {
+	if v != nil {
+		t.vector(name, v)
 	}
 }
 

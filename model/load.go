@@ -9,11 +9,15 @@ import (
 	"github.com/thinkv/thinkv/gguf"
 )
 
-// Load opens a model file, GGUF or llama2.c checkpoint, telling them apart by
-// the GGUF magic. For GGUF files it also returns the open file (for its
+// Load opens a model: a Hugging Face directory, or a GGUF or llama2.c
+// checkpoint file, telling the files apart by the GGUF magic. For GGUF files it also returns the open file (for its
 // tokenizer metadata); it is nil for llama2.c checkpoints. ctx > 0 overrides
 // the context length.
 func Load(path string, ctx int) (*Model, *gguf.File, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		m, err := LoadHF(path, ctx)
+		return m, nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err

@@ -22,6 +22,9 @@ func (m *Model) Forward(s *State, c *kvcache.Cache, tokens []int, all bool, obs 
 		return nil, fmt.Errorf("model: %d tokens at position %d exceed the context of %d tokens (cache room %d)",
 			len(tokens), c.Next(), m.Context, c.Config().Capacity)
 	}
+	if c.Config().Capacity > s.capacity {
+		return nil, fmt.Errorf("model: cache of %d tokens is larger than the state was made for (%d)", c.Config().Capacity, s.capacity)
+	}
 	for _, t := range tokens {
 		if t < 0 || t >= m.Vocab {
 			return nil, fmt.Errorf("model: token id %d outside the vocabulary of %d", t, m.Vocab)

@@ -11,21 +11,22 @@ import (
 // Model: activations for up to Batch tokens and per-worker attention buffers.
 // It is allocated once; Forward does not allocate on the decode path.
 type State struct {
-	Batch  int    // most tokens processed per pass; longer inputs are split
-	Token  [1]int // a one-token input buffer for decoding without allocation
-	pool   *kernels.Pool
-	x, xb  []float32 // [Batch×Dim] residual stream, normalised copy
-	q      []float32 // [Batch×Dim]
-	k, v   []float32 // [Batch×KVDim]
-	att    []float32 // [Batch×Dim] attention output
-	hb, hu []float32 // [Batch×Hidden]
-	logits []float32 // [Batch×Vocab]
-	work   []*worker // per pool worker
-	attn   attnTask  // the attention loop, reused
-	qblock int       // tokens per attention task
-	scale  float32   // 1/√HeadDim
-	freqs  []float64 // RoPE inverse frequencies, [RopeDim/2]
-	neox   bool      // RoPE pairs (i, i+RopeDim/2)
+	Batch    int    // most tokens processed per pass; longer inputs are split
+	capacity int    // largest cache it can attend over
+	Token    [1]int // a one-token input buffer for decoding without allocation
+	pool     *kernels.Pool
+	x, xb    []float32 // [Batch×Dim] residual stream, normalised copy
+	q        []float32 // [Batch×Dim]
+	k, v     []float32 // [Batch×KVDim]
+	att      []float32 // [Batch×Dim] attention output
+	hb, hu   []float32 // [Batch×Hidden]
+	logits   []float32 // [Batch×Vocab]
+	work     []*worker // per pool worker
+	attn     attnTask  // the attention loop, reused
+	qblock   int       // tokens per attention task
+	scale    float32   // 1/√HeadDim
+	freqs    []float64 // RoPE inverse frequencies, [RopeDim/2]
+	neox     bool      // RoPE pairs (i, i+RopeDim/2)
 }
 
 // worker is one pool worker's attention scratch.
@@ -43,7 +44,7 @@ type worker struct {
 func (m *Model) NewState(pool *kernels.Pool, batch, capacity int) *State {
 	kvDim := m.KVHeads * m.HeadDim
 	s := &State{
-		Batch: batch, pool: pool,
+		Batch: batch, capacity: capacity, pool: pool,
 		x: make([]float32, batch*m.Dim), xb: make([]float32, batch*m.Dim),
 		q: make([]float32, batch*m.Dim), att: make([]float32, batch*m.Dim),
 		k: make([]float32, batch*kvDim), v: make([]float32, batch*kvDim),

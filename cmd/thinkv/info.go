@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 
@@ -27,6 +28,8 @@ func runInfo(args []string, stdout io.Writer) error {
 	format := "llama2.c checkpoint"
 	if meta != nil {
 		format = fmt.Sprintf("GGUF v%d", meta.Version)
+	} else if st, err := os.Stat(*modelPath); err == nil && st.IsDir() {
+		format = "Hugging Face directory"
 	}
 	c := m.Config
 	w := func(k string, v any) { fmt.Fprintf(stdout, "%-22s %v\n", k+":", v) }
@@ -44,6 +47,13 @@ func runInfo(args []string, stdout io.Writer) error {
 	w("context", c.Context)
 	w("rope base", c.RopeTheta)
 	w("rope dims", c.RopeDim)
+	w("rope layout", map[bool]string{false: "adjacent pairs", true: "neox (halves)"}[c.RopeNeoX])
+	if c.RopeScale > 0 {
+		w("rope linear scale", c.RopeScale)
+	}
+	if m.RopeFactors != nil {
+		w("rope factors", len(m.RopeFactors))
+	}
 	w("rms epsilon", c.NormEps)
 	w("tied output", m.Output == m.Embed)
 	w("kv bytes/token (f16)", c.KVBytesPerToken(2))

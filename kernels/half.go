@@ -83,12 +83,23 @@ func F32ToBF16(f float32) uint16 {
 	return uint16(b >> 16)
 }
 
-// F16sToF32s converts src to float32 into dst[:len(src)].
+// F16sToF32s converts src to float32 into dst[:len(src)], exactly as
+// F16ToF32 does, except that signalling NaNs may come back quiet.
 // It panics if dst is shorter than src.
 func F16sToF32s(dst []float32, src []uint16) {
 	if len(dst) < len(src) {
 		panic(fmt.Sprintf("kernels: F16sToF32s: len(dst)=%d < len(src)=%d", len(dst), len(src)))
 	}
+	dst = dst[:len(src)]
+	if useAVX2 {
+		f16sToF32sAVX2(dst, src)
+		return
+	}
+	f16sToF32sGeneric(dst, src)
+}
+
+// f16sToF32sGeneric is F16sToF32s in plain Go; len(dst) >= len(src).
+func f16sToF32sGeneric(dst []float32, src []uint16) {
 	dst = dst[:len(src)]
 	t := f16Table
 	for i, h := range src {
@@ -124,6 +135,15 @@ func DotF16(w []uint16, x []float32) float32 {
 	if len(w) != len(x) {
 		panic(fmt.Sprintf("kernels: DotF16: len(w)=%d != len(x)=%d", len(w), len(x)))
 	}
+	if useAVX2 {
+		return dotF16AVX2(w, x)
+	}
+	return dotF16Generic(w, x)
+}
+
+// dotF16Generic is DotF16 in plain Go; len(w) >= len(x).
+func dotF16Generic(w []uint16, x []float32) float32 {
+	w = w[:len(x)]
 	t := f16Table
 	var s0, s1, s2, s3 float32
 	i := 0

@@ -5,6 +5,15 @@ import "math"
 // Dot returns the dot product of a and b over len(a) elements.
 func Dot(a, b []float32) float32 {
 	b = b[:len(a)]
+	if useAVX2 {
+		return dotAVX2(a, b)
+	}
+	return dotGeneric(a, b)
+}
+
+// dotGeneric is Dot in plain Go; len(b) >= len(a).
+func dotGeneric(a, b []float32) float32 {
+	b = b[:len(a)]
 	var s0, s1, s2, s3 float32
 	i := 0
 	for ; i+4 <= len(a); i += 4 {
@@ -22,6 +31,16 @@ func Dot(a, b []float32) float32 {
 // Axpy adds a*x to y element-wise over len(y) elements.
 func Axpy(y []float32, a float32, x []float32) {
 	x = x[:len(y)]
+	if useAVX2 {
+		axpyAVX2(y, a, x)
+		return
+	}
+	axpyGeneric(y, a, x)
+}
+
+// axpyGeneric is Axpy in plain Go; len(x) >= len(y).
+func axpyGeneric(y []float32, a float32, x []float32) {
+	x = x[:len(y)]
 	for i := range y {
 		y[i] += a * x[i]
 	}
@@ -29,6 +48,16 @@ func Axpy(y []float32, a float32, x []float32) {
 
 // AxpyF16 adds a*x to y element-wise, where x holds IEEE half floats.
 func AxpyF16(y []float32, a float32, x []uint16) {
+	x = x[:len(y)]
+	if useAVX2 {
+		axpyF16AVX2(y, a, x)
+		return
+	}
+	axpyF16Generic(y, a, x)
+}
+
+// axpyF16Generic is AxpyF16 in plain Go; len(x) >= len(y).
+func axpyF16Generic(y []float32, a float32, x []uint16) {
 	x = x[:len(y)]
 	t := f16Table
 	for i := range y {

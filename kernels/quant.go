@@ -149,6 +149,14 @@ func abs32(v float32) float32 {
 // exactly len(x)/QK8_0 blocks; otherwise DotQ8_0 panics.
 func DotQ8_0(w []byte, x []float32) float32 {
 	checkBlocks("DotQ8_0", len(x), QK8_0, BlockBytesQ8_0, len(w))
+	if useAVX2 {
+		return dotQ8_0AVX2(w, x)
+	}
+	return dotQ8_0Generic(w, x)
+}
+
+// dotQ8_0Generic is DotQ8_0 in plain Go; w holds len(x)/QK8_0 blocks.
+func dotQ8_0Generic(w []byte, x []float32) float32 {
 	var sum float32
 	for len(x) > 0 {
 		blk, xs := w[:BlockBytesQ8_0], x[:QK8_0]
@@ -172,6 +180,14 @@ func DotQ8_0(w []byte, x []float32) float32 {
 // exactly len(x)/QK4_0 blocks; otherwise DotQ4_0 panics.
 func DotQ4_0(w []byte, x []float32) float32 {
 	checkBlocks("DotQ4_0", len(x), QK4_0, BlockBytesQ4_0, len(w))
+	if useAVX2 {
+		return dotQ4_0AVX2(w, x)
+	}
+	return dotQ4_0Generic(w, x)
+}
+
+// dotQ4_0Generic is DotQ4_0 in plain Go; w holds len(x)/QK4_0 blocks.
+func dotQ4_0Generic(w []byte, x []float32) float32 {
 	var sum float32
 	for len(x) > 0 {
 		blk, lo, hi := w[:BlockBytesQ4_0], x[:QK4_0/2], x[QK4_0/2:QK4_0]

@@ -66,3 +66,28 @@ func itoa(n int) string {
 	}
 	return itoa(n/10) + itoa(n%10)
 }
+
+// BenchmarkEncodeBPE encodes about 32k tokens with the Llama 3 and GPT-2
+// byte-level vocabularies.
+func BenchmarkEncodeBPE(b *testing.B) {
+	text := essayText(b, 130_000)
+	for _, c := range []struct {
+		name string
+		tok  func(testing.TB) *Tokenizer
+	}{
+		{"llama3", loadLlama3},
+		{"gpt2", func(tb testing.TB) *Tokenizer {
+			return loadGGUF(tb, vocabDir+"ggml-vocab-gpt-2.gguf")
+		}},
+	} {
+		tok := c.tok(b)
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(text)))
+			var ids []int
+			for b.Loop() {
+				ids = tok.Encode(text, true)
+			}
+			b.ReportMetric(float64(len(ids)), "tokens")
+		})
+	}
+}

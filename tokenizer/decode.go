@@ -5,7 +5,9 @@ import "strings"
 // Decode converts token ids back to text: pieces are concatenated with "▁"
 // turned into spaces, byte tokens are reassembled into raw bytes, control
 // and unused tokens produce nothing, and the unknown token produces its
-// piece (e.g. "<unk>"). Ids out of range produce nothing.
+// piece (e.g. "<unk>"). Ids out of range produce nothing. In a byte-level
+// vocabulary each piece becomes the bytes it spells (a character split over
+// several tokens is whole again), and added tokens produce their text.
 //
 // If the vocabulary adds a dummy prefix, one leading space is removed from
 // the first token that produces any text, as SentencePiece does; a leading
@@ -41,12 +43,19 @@ func (t *Tokenizer) Decode(ids []int) string {
 // multi-byte character arrives split over several calls). Unlike llama2.c,
 // control tokens (BOS, EOS) and unused tokens return "", as do ids out of
 // range.
+//
+// For byte-level BPE vocabularies, Piece returns the bytes the token spells,
+// which may be part of a UTF-8 character (the rest follows with the next
+// tokens), and removes no space after BOS; for vocabularies read from
+// tokenizer.json it removes one only if they add a dummy prefix. The
+// concatenated pieces after a BOS equal Decode of the ids.
 func (t *Tokenizer) Piece(prev, id int) string {
 	if id < 0 || id >= len(t.text) {
 		return ""
 	}
 	s := t.text[id]
-	if prev == t.bos && prev >= 0 && t.types[id] != Byte {
+	strip := t.bpe == nil || t.addSpacePrefix
+	if strip && prev == t.bos && prev >= 0 && t.types[id] != Byte {
 		s = strings.TrimPrefix(s, " ")
 	}
 	return s

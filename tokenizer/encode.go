@@ -56,20 +56,24 @@ type encoder struct {
 var encoderPool = sync.Pool{New: func() any { return new(encoder) }}
 
 // Encode converts text to token ids, prepending the BOS token if addBOS is
-// set and the vocabulary has one. Special-token text such as "<s>" is encoded
-// as plain text: Control, Unknown and Byte pieces are never produced by
-// merging, and UserDefined pieces are not matched ahead of merging (llama.cpp
-// does match them), only reached by merging like Normal ones. Bytes that no
-// piece covers are encoded as <0xNN> tokens, or as UNK if the vocabulary has
-// no byte tokens (and dropped if it has no UNK either).
+// set and the vocabulary has one. Special-token text such as "<s>" or
+// "<|eot_id|>" is encoded as plain text (see EncodeSpecial): Control,
+// Unknown and Byte pieces are never produced by merging, and UserDefined
+// pieces are not matched ahead of merging (llama.cpp and Hugging Face do
+// match them), only reached by merging like Normal ones. Bytes that no piece
+// covers are encoded as <0xNN> tokens, or as UNK if the vocabulary has no
+// byte tokens (and dropped if it has no UNK either).
 func (t *Tokenizer) Encode(text string, addBOS bool) []int {
 	out := make([]int, 0, len(text)/3+2)
 	if addBOS && t.bos >= 0 {
 		out = append(out, t.bos)
 	}
-	if text == "" {
-		return out
-	}
+	return t.encode(text, false, out)
+}
+
+// encodeSPM appends the ids of non-empty text with SentencePiece's
+// score-ranked merges.
+func (t *Tokenizer) encodeSPM(text string, out []int) []int {
 	e := encoderPool.Get().(*encoder)
 	e.t = t
 	out = e.encode(text, out)

@@ -7,7 +7,7 @@ import (
 	"github.com/thinkv/thinkv/gguf"
 )
 
-func loadGGUF(t *testing.T, rel string) *Tokenizer {
+func loadGGUF(t testing.TB, rel string) *Tokenizer {
 	t.Helper()
 	f, err := gguf.Open(sharedPath(t, rel))
 	if err != nil {
@@ -123,9 +123,19 @@ func TestFromMetadata(t *testing.T) {
 	}
 
 	m = base()
+	m[keyModel] = "bert"
+	if _, err := fromMetadata(m); err == nil || !strings.Contains(err.Error(), `unsupported tokenizer model "bert"`) {
+		t.Errorf("bert: err = %v", err)
+	}
+	m = base()
 	m[keyModel] = "gpt2"
-	if _, err := fromMetadata(m); err == nil || !strings.Contains(err.Error(), `unsupported tokenizer model "gpt2"`) {
-		t.Errorf("gpt2: err = %v", err)
+	if _, err := fromMetadata(m); err == nil || !strings.Contains(err.Error(), keyMerges) {
+		t.Errorf("gpt2 without merges: err = %v", err)
+	}
+	m[keyMerges] = []string{}
+	m[keyPre] = "no-such-pre"
+	if _, err := fromMetadata(m); err == nil || !strings.Contains(err.Error(), `unsupported pre-tokenizer "no-such-pre"`) {
+		t.Errorf("gpt2 with an unknown pre-tokenizer: err = %v", err)
 	}
 	for _, key := range []string{keyModel, keyTokens} {
 		m = base()
@@ -144,13 +154,10 @@ func TestFromMetadata(t *testing.T) {
 	}
 }
 
-func TestGGUFUnsupportedModel(t *testing.T) {
-	f, err := gguf.Open(sharedPath(t, vocabDir+"ggml-vocab-gpt-2.gguf"))
-	if err != nil {
-		t.Fatal(err)
+func TestGGUFGPT2Vectors(t *testing.T) {
+	tok := loadGGUF(t, vocabDir+"ggml-vocab-gpt-2.gguf")
+	if tok.VocabSize() != 50257 || tok.BOS() != 50256 || tok.EOS() != 50256 || tok.AddBOS() {
+		t.Fatalf("gpt-2: vocab %d, BOS %d, EOS %d, AddBOS %v", tok.VocabSize(), tok.BOS(), tok.EOS(), tok.AddBOS())
 	}
-	defer f.Close()
-	if _, err := FromGGUF(f); err == nil || !strings.Contains(err.Error(), `unsupported tokenizer model "gpt2"`) {
-		t.Errorf("gpt-2 vocab: err = %v", err)
-	}
+	checkVectors(t, tok, loadVectors(t, "ggml-vocab-gpt-2.gguf"))
 }

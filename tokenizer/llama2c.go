@@ -37,7 +37,8 @@ func LoadLlama2C(path string, vocabSize int) (*Tokenizer, error) {
 // llama2.c writes spaces as ' ' and the BOS/EOS pieces as "\n<s>\n" and
 // "\n</s>\n"; they are converted to "▁", "<s>" and "</s>". UNK, BOS and EOS
 // are ids 0, 1 and 2, types are inferred (see Vocab.Types), and
-// AddSpacePrefix is set. A malformed or truncated file gives an error.
+// AddSpacePrefix and AddBOS are set. A malformed or truncated file gives an
+// error.
 func ParseLlama2C(data []byte, vocabSize int) (*Tokenizer, error) {
 	if len(data) < 4 {
 		return nil, fmt.Errorf("tokenizer: llama2.c tokenizer of %d bytes has no header", len(data))
@@ -86,7 +87,7 @@ func ParseLlama2C(data []byte, vocabSize int) (*Tokenizer, error) {
 	if off != len(data) {
 		return nil, fmt.Errorf("tokenizer: llama2.c tokenizer has %d bytes after %d tokens", len(data)-off, len(pieces))
 	}
-	v := Vocab{Pieces: pieces, Scores: scores, BOS: -1, EOS: -1, UNK: -1, AddSpacePrefix: true}
+	v := Vocab{Pieces: pieces, Scores: scores, BOS: -1, EOS: -1, UNK: -1, AddSpacePrefix: true, AddBOS: true}
 	if len(pieces) > llama2cUNK {
 		v.UNK = llama2cUNK
 	}

@@ -8,46 +8,17 @@ import (
 	"unicode/utf8"
 )
 
-// TokenType mirrors GGUF tokenizer.ggml.token_type values.
-type TokenType int32
-
-// Token types, with the values GGUF and SentencePiece use.
-const (
-	Normal      TokenType = 1 // an ordinary piece, produced by merging
-	Unknown     TokenType = 2 // the unknown token, e.g. <unk>
-	Control     TokenType = 3 // invisible control tokens, e.g. <s> and </s>
-	UserDefined TokenType = 4 // a piece added by the model's author
-	Unused      TokenType = 5 // a reserved piece that is never emitted
-	Byte        TokenType = 6 // a byte-fallback token <0xNN>
-)
-
-// String returns the type's name.
-func (t TokenType) String() string {
-	switch t {
-	case Normal:
-		return "normal"
-	case Unknown:
-		return "unknown"
-	case Control:
-		return "control"
-	case UserDefined:
-		return "user-defined"
-	case Unused:
-		return "unused"
-	case Byte:
-		return "byte"
-	}
-	return fmt.Sprintf("TokenType(%d)", int32(t))
-}
-
 // spaceSymbol is SentencePiece's stand-in for a space, U+2581.
 const spaceSymbol = "\u2581"
 
-// Vocab describes a SentencePiece vocabulary. Token ids are indexes into
-// Pieces.
+// Vocab describes a vocabulary, as GGUF stores it: SentencePiece by
+// default, or byte-level BPE when Model is "gpt2". Token ids are indexes
+// into Pieces.
 type Vocab struct {
-	// Pieces are the SentencePiece pieces, with U+2581 "▁" for spaces (as in
-	// GGUF). Pieces must be distinct; if not, the lowest id wins.
+	// Pieces are the token pieces: SentencePiece pieces with U+2581 "▁" for
+	// spaces, or byte-level BPE pieces that spell bytes as characters ("Ġ"
+	// for a space); control and added tokens are spelled as is. Pieces must
+	// be distinct; if not, the lowest id wins.
 	Pieces []string
 	// Scores rank the pieces for merging (higher merges first). Nil means
 	// all zero.
@@ -64,6 +35,27 @@ type Vocab struct {
 	// true for Llama 2 (GGUF key tokenizer.ggml.add_space_prefix, default
 	// true).
 	AddSpacePrefix bool
+
+	// Model is the GGUF tokenizer model: "llama" (SentencePiece, the
+	// default when empty) or "gpt2" (byte-level BPE, where pieces spell
+	// bytes as in GPT-2 and Scores are unused).
+	Model string
+	// Merges are the BPE merges in rank order, each "left right" as in
+	// GGUF tokenizer.ggml.merges. "gpt2" needs them; for "llama" they are
+	// optional and, when set, replace Scores: pairs then merge in rank
+	// order, as Hugging Face's BPE model does.
+	Merges []string
+	// Pre names the pre-tokenizer of a "gpt2" vocabulary, as GGUF
+	// tokenizer.ggml.pre: "gpt-2", "llama-bpe", "qwen2", ... (see FromGGUF);
+	// empty means llama.cpp's "default".
+	Pre string
+	// EOG lists end-of-generation ids besides EOS, such as an end-of-turn
+	// token (GGUF tokenizer.ggml.eot_token_id).
+	EOG []int
+	// AddBOS reports whether the model expects prompts to start with BOS
+	// (GGUF tokenizer.ggml.add_bos_token). It is advice for callers:
+	// Encode adds BOS when asked, whatever AddBOS says.
+	AddBOS bool
 }
 
 // Tokenizer encodes text to token ids and decodes ids back to text. It is
@@ -88,9 +80,21 @@ type Tokenizer struct {
 	// character (and all are valid UTF-8), so no merge can cross from a
 	// character into a following "▁"; encoding then works word by word.
 	words bool
+
+	// bpe, if set, encodes with ranked merges instead of scores.
+	bpe *bpeModel
+	// special matches the special and added tokens for EncodeSpecial.
+	special specialMatcher
+	// eog holds the end-of-generation ids, EOS included.
+	eog    []int
+	addBOS bool
 }
 
-// New builds a Tokenizer from v. The slices in v are copied.
+// New builds a Tokenizer from v. The slices in v are copied. A "gpt2"
+// vocabulary, or a "llama" one with Merges, encodes with ranked merges (see
+// Vocab.Merges); other "llama" vocabularies with Scores. New fails on an
+// empty or inconsistent vocabulary, an unknown Model or Pre, or a merge
+// that is not two pieces.
 func New(v Vocab) (*Tokenizer, error) {
 	n := len(v.Pieces)
 	if n == 0 {
@@ -104,6 +108,14 @@ func New(v Vocab) (*Tokenizer, error) {
 	}
 	if v.Types != nil && len(v.Types) != n {
 		return nil, fmt.Errorf("tokenizer: %d token types for %d pieces", len(v.Types), n)
+	}
+	byteLevel := false
+	switch v.Model {
+	case "", "llama":
+	case "gpt2":
+		byteLevel = true
+	default:
+		return nil, fmt.Errorf("tokenizer: unsupported tokenizer model %q", v.Model)
 	}
 	for _, s := range []struct {
 		name string
@@ -142,6 +154,25 @@ func New(v Vocab) (*Tokenizer, error) {
 	for i := range t.byteIDs {
 		t.byteIDs[i] = -1
 	}
+	if byteLevel {
+		t.text = byteLevelTexts(t.pieces, t.types)
+	} else {
+		t.initSPM()
+	}
+	if byteLevel || v.Merges != nil {
+		bpe, err := newBPE(t, v, byteLevel)
+		if err != nil {
+			return nil, err
+		}
+		t.bpe = bpe
+	}
+	t.initSpecial(v)
+	return t, nil
+}
+
+// initSPM sets up SentencePiece decoding and score-ranked merging: each
+// token's text, the mergeable pieces and the byte-fallback tokens.
+func (t *Tokenizer) initSPM() {
 	for i, p := range t.pieces {
 		switch t.types[i] {
 		case Control:
@@ -179,7 +210,6 @@ func New(v Vocab) (*Tokenizer, error) {
 			}
 		}
 	}
-	return t, nil
 }
 
 func (t *Tokenizer) addMerge(p string, id int) {
@@ -241,41 +271,4 @@ func hexDigit(c byte) (byte, bool) {
 		return c - 'A' + 10, true
 	}
 	return 0, false
-}
-
-// BOS returns the beginning-of-sequence token id, or -1.
-func (t *Tokenizer) BOS() int { return t.bos }
-
-// EOS returns the end-of-sequence token id, or -1.
-func (t *Tokenizer) EOS() int { return t.eos }
-
-// UNK returns the unknown token id, or -1.
-func (t *Tokenizer) UNK() int { return t.unk }
-
-// VocabSize returns the number of tokens.
-func (t *Tokenizer) VocabSize() int { return len(t.pieces) }
-
-// AddSpacePrefix reports whether encoding prepends "▁" to the text.
-func (t *Tokenizer) AddSpacePrefix() bool { return t.addSpacePrefix }
-
-// Type returns the type of token id, or 0 if id is out of range.
-func (t *Tokenizer) Type(id int) TokenType {
-	if id < 0 || id >= len(t.types) {
-		return 0
-	}
-	return t.types[id]
-}
-
-// Vocab returns a copy of the vocabulary, with Types filled in (inferred
-// types included), for writers such as GGUF export.
-func (t *Tokenizer) Vocab() Vocab {
-	return Vocab{
-		Pieces:         append([]string(nil), t.pieces...),
-		Scores:         append([]float32(nil), t.scores...),
-		Types:          append([]TokenType(nil), t.types...),
-		BOS:            t.bos,
-		EOS:            t.eos,
-		UNK:            t.unk,
-		AddSpacePrefix: t.addSpacePrefix,
-	}
 }

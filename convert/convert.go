@@ -29,41 +29,24 @@ func ParseType(s string) (gguf.Type, error) {
 	return 0, fmt.Errorf("unknown weight type %q (valid: f32, f16, q8_0, q4_0)", s)
 }
 
-// ToGGUF returns a writer holding m and tok as a llama-architecture GGUF whose
-// matrices are stored as typ. Norm weights stay f32, and a matrix whose rows
+// ToGGUF returns a writer holding m and tok as a GGUF of m's architecture
+// (llama or qwen2) whose matrices are stored as typ. Norm weights stay f32, and a matrix whose rows
 // are not a whole number of 32-element blocks falls back to f16, as llama.cpp
 // does. The output head is written even when it is tied to the embedding,
 // like llama.cpp's llama2.c converter.
 func ToGGUF(m *model.Model, tok *tokenizer.Tokenizer, typ gguf.Type, name string) (*gguf.Writer, error) {
-	if tok.VocabSize() != m.Vocab {
+	if tok.VocabSize() > m.Vocab {
 		return nil, fmt.Errorf("tokenizer has %d tokens, the model %d", tok.VocabSize(), m.Vocab)
 	}
 	w := gguf.NewWriter()
 	c := m.Config
-	n := tok.VocabSize()
-	pieces, scores, types := make([]string, n), make([]float32, n), make([]int32, n)
-	for i := 0; i < n; i++ {
-		pieces[i], scores[i], types[i] = tok.Token(i), tok.Score(i), int32(tok.Type(i))
-	}
-	w.AddKV("tokenizer.ggml.tokens", gguf.StringsValue(pieces))
-	w.AddKV("tokenizer.ggml.scores", gguf.Float32sValue(scores))
-	w.AddKV("tokenizer.ggml.token_type", gguf.Int32sValue(types))
-	w.AddKV("tokenizer.ggml.model", gguf.StringValue("llama"))
+	addVocab(w, tok, m.Vocab)
 	arch := c.Arch
 	if arch == "" {
 		arch = "llama"
 	}
 	w.AddKV("general.architecture", gguf.StringValue(arch))
 	w.AddKV("general.name", gguf.StringValue(name))
-	for _, kv := range []struct {
-		key string
-		id  int
-	}{{"unknown", tok.UNK()}, {"bos", tok.BOS()}, {"eos", tok.EOS()}, {"seperator", -1}, {"padding", -1}} {
-		w.AddKV("tokenizer.ggml."+kv.key+"_token_id", gguf.Uint32Value(uint32(int32(kv.id))))
-	}
-	if !tok.AddSpacePrefix() {
-		w.AddKV("tokenizer.ggml.add_space_prefix", gguf.BoolValue(false))
-	}
 	for _, kv := range []struct {
 		key string
 		v   int
@@ -101,6 +84,54 @@ func ToGGUF(m *model.Model, tok *tokenizer.Tokenizer, typ gguf.Type, name string
 	t.bias("rope_freqs.weight", m.RopeFactors)
 	t.matrix("output.weight", m.Output)
 	return w, t.err
+}
+
+// addVocab writes the tokenizer as GGUF tokenizer.ggml.* metadata, padding
+// the vocabulary to the model's n embedding rows with unused "[PADi]" tokens,
+// as llama.cpp's converter does.
+func addVocab(w *gguf.Writer, tok *tokenizer.Tokenizer, n int) {
+	v := tok.Vocab()
+	pieces, scores, types := make([]string, n), make([]float32, n), make([]int32, n)
+	for i := 0; i < n; i++ {
+		if i >= tok.VocabSize() {
+			pieces[i], types[i] = fmt.Sprintf("[PAD%d]", i), int32(tokenizer.Unused)
+			continue
+		}
+		pieces[i], scores[i], types[i] = tok.Token(i), tok.Score(i), int32(tok.Type(i))
+	}
+	kind := v.Model
+	if kind == "" {
+		kind = "llama"
+	}
+	w.AddKV("tokenizer.ggml.tokens", gguf.StringsValue(pieces))
+	if kind == "llama" {
+		w.AddKV("tokenizer.ggml.scores", gguf.Float32sValue(scores))
+	}
+	w.AddKV("tokenizer.ggml.token_type", gguf.Int32sValue(types))
+	w.AddKV("tokenizer.ggml.model", gguf.StringValue(kind))
+	if len(v.Merges) > 0 {
+		w.AddKV("tokenizer.ggml.merges", gguf.StringsValue(v.Merges))
+	}
+	if v.Pre != "" {
+		w.AddKV("tokenizer.ggml.pre", gguf.StringValue(v.Pre))
+	}
+	for _, kv := range []struct {
+		key string
+		id  int
+	}{{"unknown", tok.UNK()}, {"bos", tok.BOS()}, {"eos", tok.EOS()}, {"seperator", -1}, {"padding", -1}} {
+		w.AddKV("tokenizer.ggml."+kv.key+"_token_id", gguf.Uint32Value(uint32(int32(kv.id))))
+	}
+	if len(v.EOG) > 0 {
+		w.AddKV("tokenizer.ggml.eot_token_id", gguf.Uint32Value(uint32(v.EOG[0])))
+	}
+	if kind == "llama" && !tok.AddSpacePrefix() {
+		w.AddKV("tokenizer.ggml.add_space_prefix", gguf.BoolValue(false))
+	}
+	// Written for byte-level vocabularies, whose defaults differ between
+	// readers; SentencePiece ones add BOS unless told not to.
+	if kind != "llama" || !v.AddBOS {
+		w.AddKV("tokenizer.ggml.add_bos_token", gguf.BoolValue(v.AddBOS))
+	}
 }
 
 // tensors adds tensors to a writer, remembering the first error.

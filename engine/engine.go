@@ -5,6 +5,8 @@ package engine
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/thinkv/thinkv/kernels"
@@ -21,9 +23,10 @@ type Engine struct {
 	Pool  *kernels.Pool
 }
 
-// Load opens a model (GGUF or llama2.c checkpoint) and its tokenizer: the file
-// at tokPath (llama2.c tokenizer.bin) if given, else the GGUF metadata.
-// ctx > 0 overrides the model's context length.
+// Load opens a model (Hugging Face directory, GGUF or llama2.c checkpoint)
+// and its tokenizer: the file at tokPath if given (a llama2.c tokenizer.bin, or
+// a tokenizer.json or its directory), else the GGUF metadata or the
+// directory's tokenizer.json. ctx > 0 overrides the model's context length.
 func Load(modelPath, tokPath string, ctx int) (*Engine, error) {
 	m, meta, err := model.Load(modelPath, ctx)
 	if err != nil {
@@ -31,10 +34,14 @@ func Load(modelPath, tokPath string, ctx int) (*Engine, error) {
 	}
 	var tok *tokenizer.Tokenizer
 	switch {
+	case tokPath != "" && (isDir(tokPath) || strings.HasSuffix(tokPath, ".json")):
+		tok, err = tokenizer.Load(tokPath)
 	case tokPath != "":
 		tok, err = tokenizer.LoadLlama2C(tokPath, m.Vocab)
 	case meta != nil:
 		tok, err = tokenizer.FromGGUF(meta)
+	case isDir(modelPath):
+		tok, err = tokenizer.Load(modelPath)
 	default:
 		err = fmt.Errorf("%s is a llama2.c checkpoint: give its tokenizer with -t", modelPath)
 	}
@@ -42,7 +49,8 @@ func Load(modelPath, tokPath string, ctx int) (*Engine, error) {
 		m.Close()
 		return nil, err
 	}
-	if tok.VocabSize() != m.Vocab {
+	// Embeddings may have padding rows past the vocabulary (Qwen2), never fewer.
+	if tok.VocabSize() > m.Vocab {
 		m.Close()
 		return nil, fmt.Errorf("tokenizer has %d tokens but the model's vocabulary is %d", tok.VocabSize(), m.Vocab)
 	}
@@ -134,8 +142,9 @@ func (e *Engine) Decode(s *model.State, c *kvcache.Cache, token int, p press.Pre
 	return logits, err
 }
 
-// Generate runs a request to completion: until EOS (or BOS, which ends
-// llama2.c stories), MaxNew tokens, or the end of the context.
+// Generate runs a request to completion: until an end-of-generation token
+// (EOS, end of turn, or BOS, which ends llama2.c stories), MaxNew tokens, or
+// the end of the context.
 func (e *Engine) Generate(req Request) (*Result, error) {
 	if req.MaxNew < 0 {
 		return nil, fmt.Errorf("negative token count %d", req.MaxNew)
@@ -160,7 +169,7 @@ func (e *Engine) Generate(req Request) (*Result, error) {
 		if req.OnToken != nil {
 			req.OnToken(next)
 		}
-		if next == e.Tok.EOS() || next == e.Tok.BOS() {
+		if e.Tok.IsEOG(next) || next == e.Tok.BOS() {
 			res.Stop = "eos"
 			break
 		}
@@ -179,4 +188,9 @@ func (e *Engine) Generate(req Request) (*Result, error) {
 	res.Decode = time.Since(t1)
 	res.KVBytes, res.KVBytesFull = c.Bytes(), c.FullBytes()
 	return res, nil
+}
+
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }

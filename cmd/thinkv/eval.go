@@ -19,10 +19,46 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
+// runEval dispatches "eval fidelity", "eval merge" and task runs.
 func runEval(args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "fidelity" {
-		return fmt.Errorf("usage: thinkv eval fidelity [flags] (the only task so far)")
+	if len(args) > 0 {
+		switch args[0] {
+		case "fidelity":
+			return runFidelity(args[1:], stdout)
+		case "merge":
+			return runMerge(args[1:], stdout)
+		}
 	}
+	return runEvalTasks(args, stdout)
+}
+
+// runMerge combines the output directories of shards (or of separate runs
+// of the same settings) into one report.
+func runMerge(args []string, stdout io.Writer) error {
+	fs := newFlags("eval merge", "[--out DIR] DIR…")
+	out := fs.String("out", "eval-merged", "directory for the merged samples.jsonl, results and plots")
+	fs.SetOutput(errOut)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return fmt.Errorf("no directories to merge: give the --out directories of the shards")
+	}
+	meta, recs, missing, err := eval.Merge(fs.Args())
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(errOut, "thinkv eval merge: warning: shards %v are missing; the report covers the others\n", missing)
+	}
+	if err := eval.WriteMerged(*out, meta, recs, fs.Args()); err != nil {
+		return err
+	}
+	return writeReport(stdout, *out, meta, recs)
+}
+
+// runFidelity measures fidelity to the full cache under teacher forcing.
+func runFidelity(args []string, stdout io.Writer) error {
 	fs := newFlags("eval fidelity", "-m MODEL [-t TOKENIZER] -f TEXT [--prefix N] [--forced M] --press A --press B …")
 	modelPath := fs.String("m", "", "model file: GGUF or llama2.c checkpoint")
 	tokPath := fs.String("t", "", "llama2.c tokenizer.bin (default: the GGUF's own vocabulary)")
@@ -34,7 +70,7 @@ func runEval(args []string, stdout io.Writer) error {
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	var specs multiFlag
 	fs.Var(&specs, "press", "a press to compare with the full cache (repeatable); see 'thinkv presses'")
-	if err := parse(fs, args[1:]); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	switch {

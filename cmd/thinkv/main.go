@@ -18,11 +18,13 @@ type command struct {
 }
 
 var commands = []command{
+	{"demo", "compare compressed caches on an embedded model: no download, no flags", runDemo},
 	{"generate", "generate text from a prompt", runGenerate},
 	{"tokenize", "print the token ids of a text", runTokenize},
 	{"info", "describe a model file", runInfo},
 	{"convert", "write a model as GGUF, optionally quantized", runConvert},
-	{"eval", "measure compressed caches: eval fidelity", runEval},
+	{"eval", "run benchmark tasks under each press (eval fidelity, eval merge)", runEval},
+	{"analyze", "show a model's key-channel magnitudes and low-rank attention", runAnalyze},
 	{"presses", "list the KV-cache compression policies and their keys", runPresses},
 }
 

@@ -102,7 +102,7 @@ func runFidelity(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer e.Close()
-	ids := e.Tok.Encode(text, true)
+	ids := e.Tok.Encode(text, e.Tok.AddBOS())
 	n := *prefix
 	if n == 0 {
 		n = min(len(ids), e.Model.Context+1) - *forced

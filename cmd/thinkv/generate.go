@@ -58,13 +58,19 @@ func runGenerate(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer e.Close()
-	ids := e.Tok.Encode(text, true)
+	ids := e.Tok.Encode(text, e.Tok.AddBOS())
+	if len(ids) == 0 {
+		return fmt.Errorf("empty prompt, and the model takes no BOS: give some text")
+	}
 	if *seed == 0 {
 		*seed = clockSeed()
 	}
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	prev := ids[0]
+	prev, shown := -1, ids
+	if ids[0] == e.Tok.BOS() {
+		prev, shown = ids[0], ids[1:]
+	}
 	emit := func(id int) {
 		if piece := e.Tok.Piece(prev, id); !*asJSON && printable(piece) {
 			out.WriteString(piece)
@@ -72,12 +78,12 @@ func runGenerate(args []string, stdout io.Writer) error {
 		}
 		prev = id
 	}
-	for _, id := range ids[1:] {
+	for _, id := range shown {
 		emit(id)
 	}
 	res, err := e.Generate(engine.Request{
 		Prompt:   ids,
-		MaxNew:   max(0, *steps-(len(ids)-1)),
+		MaxNew:   max(0, *steps-len(shown)),
 		Sampling: engine.Sampling{Temp: *temp, TopK: *topK, TopP: *topP, Seed: *seed},
 		KVType:   typ,
 		Press:    p,

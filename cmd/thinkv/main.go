@@ -121,11 +121,12 @@ func isSet(fs *flag.FlagSet, name string) bool {
 }
 
 // printable reports whether a piece should be printed, following llama2.c's
-// safe_printf: lone bytes that are neither printable nor whitespace are dropped.
+// safe_printf: lone control bytes that are not whitespace are dropped.
 func printable(piece string) bool {
 	if len(piece) != 1 {
 		return piece != ""
 	}
 	b := piece[0]
-	return (b >= 0x20 && b < 0x7f) || strings.ContainsRune(" \t\n\v\f\r", rune(b))
+	// Bytes ≥ 0x80 are parts of UTF-8 characters split over byte tokens: kept.
+	return (b >= 0x20 && b != 0x7f) || strings.ContainsRune(" \t\n\v\f\r", rune(b))
 }

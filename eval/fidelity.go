@@ -1,6 +1,9 @@
 // Package eval owns quality measurement of KV-cache compression: fidelity of
 // compressed caches to the full cache under teacher forcing (KL divergence,
-// top-1 agreement, perplexity), with the memory and speed each press gives.
+// top-1 agreement, perplexity); long-context benchmark tasks (NIAH, RULER,
+// LongBench) with their official metrics; the runner that puts every press
+// on the same samples, with its reports and plots; and the analysis of key
+// channel magnitudes and attention spectra behind ThinK.
 package eval
 
 import (

@@ -7,25 +7,23 @@ import (
 	"slices"
 	"text/tabwriter"
 
-	"github.com/thinkv/thinkv/engine"
 	"github.com/thinkv/thinkv/eval"
 )
 
 func runAnalyze(args []string, stdout io.Writer) error {
 	fs := newFlags("analyze", "-m MODEL [-t TOKENIZER] -f TEXT [--out DIR] [--tokens N] [--window W]")
-	modelPath := fs.String("m", "", "model file: GGUF or llama2.c checkpoint")
-	tokPath := fs.String("t", "", "llama2.c tokenizer.bin (default: the GGUF's own vocabulary)")
+	var mf modelFlags
+	mf.register(fs)
 	file := fs.String("f", "", "text file to analyze")
 	out := fs.String("out", "analyze-out", "directory for analysis.json and the PNG figures")
 	tokens := fs.Int("tokens", 0, "tokens of the text to use, BOS included (0: as many as the context holds)")
 	window := fs.Int("window", 32, "observation window: the last queries the attention scores are taken over")
-	ctx := fs.Int("ctx", 0, "context length (0: the model's own)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	switch {
-	case *modelPath == "":
-		return fmt.Errorf("no model: give -m MODEL")
+	case mf.check() != nil:
+		return mf.check()
 	case *file == "":
 		return fmt.Errorf("no text: give -f FILE")
 	case *tokens < 0 || *window < 1:
@@ -35,7 +33,7 @@ func runAnalyze(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	e, err := engine.Load(*modelPath, *tokPath, *ctx)
+	e, err := mf.load()
 	if err != nil {
 		return err
 	}

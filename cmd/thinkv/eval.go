@@ -7,7 +7,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/thinkv/thinkv/engine"
 	"github.com/thinkv/thinkv/eval"
 	"github.com/thinkv/thinkv/kvcache"
 	"github.com/thinkv/thinkv/press"
@@ -60,12 +59,11 @@ func runMerge(args []string, stdout io.Writer) error {
 // runFidelity measures fidelity to the full cache under teacher forcing.
 func runFidelity(args []string, stdout io.Writer) error {
 	fs := newFlags("eval fidelity", "-m MODEL [-t TOKENIZER] -f TEXT [--prefix N] [--forced M] --press A --press B …")
-	modelPath := fs.String("m", "", "model file: GGUF or llama2.c checkpoint")
-	tokPath := fs.String("t", "", "llama2.c tokenizer.bin (default: the GGUF's own vocabulary)")
+	var mf modelFlags
+	mf.register(fs)
 	file := fs.String("f", "", "text file to measure on")
 	prefix := fs.Int("prefix", 0, "tokens to prefill and compress (0: all but the forced tokens)")
 	forced := fs.Int("forced", 128, "tokens to teacher-force after the prefix")
-	ctx := fs.Int("ctx", 0, "context length (0: the model's own)")
 	kvType := fs.String("kv-type", "f16", "KV-cache storage type: f16 or f32")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	var specs multiFlag
@@ -74,8 +72,8 @@ func runFidelity(args []string, stdout io.Writer) error {
 		return err
 	}
 	switch {
-	case *modelPath == "":
-		return fmt.Errorf("no model: give -m MODEL")
+	case mf.check() != nil:
+		return mf.check()
 	case *file == "":
 		return fmt.Errorf("no text: give -f FILE")
 	case *prefix < 0 || *forced < 1:
@@ -85,19 +83,15 @@ func runFidelity(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var presses []press.Press
-	for _, s := range specs {
-		p, err := press.Parse(s)
-		if err != nil {
-			return err
-		}
-		presses = append(presses, p)
+	presses, err := parsePresses(specs)
+	if err != nil {
+		return err
 	}
 	text, err := promptText("", false, *file)
 	if err != nil {
 		return err
 	}
-	e, err := engine.Load(*modelPath, *tokPath, *ctx)
+	e, err := mf.load()
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/thinkv/thinkv/engine"
 	"github.com/thinkv/thinkv/eval"
 	"github.com/thinkv/thinkv/kvcache"
-	"github.com/thinkv/thinkv/press"
 )
 
 const evalSynopsis = "-m MODEL [-t TOK] --task T[,T…] --press A --press B … [--lengths 1024,2048] [--samples N] [--seed S]\n" +
@@ -29,9 +28,8 @@ const evalSynopsis = "-m MODEL [-t TOK] --task T[,T…] --press A --press B … 
 // runEvalTasks runs benchmark tasks under every press and the full cache.
 func runEvalTasks(args []string, stdout io.Writer) error {
 	fs := newFlags("eval", evalSynopsis)
-	modelPath := fs.String("m", "", "model file: GGUF or llama2.c checkpoint")
-	tokPath := fs.String("t", "", "llama2.c tokenizer.bin (default: the GGUF's own vocabulary)")
-	ctxLen := fs.Int("ctx", 0, "context length (0: the model's own)")
+	var mf modelFlags
+	mf.register(fs)
 	kvType := fs.String("kv-type", "f16", "KV-cache storage type: f16 or f32")
 	var tasks, specs multiFlag
 	fs.Var(&tasks, "task", "tasks, comma-separated or repeated: "+strings.Join(eval.TaskNames(), ", "))
@@ -54,8 +52,8 @@ func runEvalTasks(args []string, stdout io.Writer) error {
 		return err
 	}
 	switch {
-	case *modelPath == "":
-		return fmt.Errorf("no model: give -m MODEL")
+	case mf.check() != nil:
+		return mf.check()
 	case len(tasks) == 0:
 		return fmt.Errorf("no task: give --task T (one of %s)", strings.Join(eval.TaskNames(), ", "))
 	case *aware && *agnostic:
@@ -71,7 +69,7 @@ func runEvalTasks(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ps, err := parsePresses(specs)
+	ps, err := evalPresses(specs)
 	if err != nil {
 		return err
 	}
@@ -105,7 +103,7 @@ func runEvalTasks(args []string, stdout io.Writer) error {
 	if cfg.Shard, cfg.Shards, err = parseShard(*shard); err != nil {
 		return err
 	}
-	meta := eval.Meta{Model: filepath.Base(*modelPath), Protocol: protocol, Lengths: opts.Lengths, Samples: opts.Samples,
+	meta := eval.Meta{Model: filepath.Base(mf.path), Protocol: protocol, Lengths: opts.Lengths, Samples: opts.Samples,
 		Seed: opts.Seed, KVType: typ.String(), Truncate: *truncate, Shard: cfg.Shard, Shards: cfg.Shards}
 	for _, t := range ts {
 		meta.Tasks = append(meta.Tasks, t.Name())
@@ -113,7 +111,7 @@ func runEvalTasks(args []string, stdout io.Writer) error {
 	for _, p := range ps {
 		meta.Presses = append(meta.Presses, eval.PressInfo{Label: p.Label, Spec: p.Spec()})
 	}
-	e, err := engine.Load(*modelPath, *tokPath, *ctxLen)
+	e, err := mf.load()
 	if err != nil {
 		return err
 	}
@@ -194,15 +192,15 @@ func writeReport(stdout io.Writer, dir string, meta eval.Meta, recs []eval.Recor
 	return nil
 }
 
-// parsePresses parses --press values, with the full cache first.
-func parsePresses(specs []string) ([]eval.PressSpec, error) {
+// evalPresses parses --press values, with the full cache first.
+func evalPresses(specs []string) ([]eval.PressSpec, error) {
+	presses, err := parsePresses(specs)
+	if err != nil {
+		return nil, err
+	}
 	out := []eval.PressSpec{{Label: "none"}}
-	for _, s := range specs {
-		p, err := press.Parse(s)
-		if err != nil {
-			return nil, err
-		}
-		ps := eval.PressSpec{Label: s, Press: p}
+	for i, p := range presses {
+		ps := eval.PressSpec{Label: specs[i], Press: p}
 		if slices.ContainsFunc(out, func(q eval.PressSpec) bool { return q.Spec() == ps.Spec() }) {
 			continue // "none" is always run, and each press once
 		}

@@ -13,8 +13,8 @@ import (
 
 func runGenerate(args []string, stdout io.Writer) error {
 	fs := newFlags("generate", "-m MODEL [-t TOKENIZER] (-p TEXT | -f FILE) [flags]")
-	modelPath := fs.String("m", "", "model file: GGUF or llama2.c checkpoint")
-	tokPath := fs.String("t", "", "llama2.c tokenizer.bin (default: the GGUF's own vocabulary)")
+	var mf modelFlags
+	mf.register(fs)
 	prompt := fs.String("p", "", "prompt text")
 	file := fs.String("f", "", "read the prompt from this file")
 	steps := fs.Int("n", 256, "steps, as llama2.c counts them: prompt tokens after BOS plus generated tokens")
@@ -22,7 +22,6 @@ func runGenerate(args []string, stdout io.Writer) error {
 	topK := fs.Int("top-k", 0, "sample from the k most likely tokens only (0: all)")
 	topP := fs.Float64("top-p", 0.9, "nucleus sampling threshold (1: off)")
 	seed := fs.Uint64("seed", 0, "random seed (0: from the clock)")
-	ctx := fs.Int("ctx", 0, "context length (0: the model's own)")
 	kvType := fs.String("kv-type", "f16", "KV-cache storage type: f16 or f32")
 	pressSpec := fs.String("press", "none", "cache compression, e.g. snapkv:budget=128+think:ratio=0.5 (see thinkv presses)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the text")
@@ -34,8 +33,8 @@ func runGenerate(args []string, stdout io.Writer) error {
 		return err
 	}
 	switch {
-	case *modelPath == "":
-		return fmt.Errorf("no model: give -m MODEL")
+	case mf.check() != nil:
+		return mf.check()
 	case *temp < 0:
 		return fmt.Errorf("--temp must be ≥ 0, got %v", *temp)
 	case *topK < 0:
@@ -53,7 +52,7 @@ func runGenerate(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	e, err := engine.Load(*modelPath, *tokPath, *ctx)
+	e, err := mf.load()
 	if err != nil {
 		return err
 	}

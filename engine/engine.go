@@ -107,7 +107,11 @@ func (e *Engine) NewSequence(promptLen, capacity int, typ kvcache.DType) (*kvcac
 		return nil, nil, fmt.Errorf("empty prompt: at least one token (BOS) is needed")
 	}
 	if promptLen > m.Context {
-		return nil, nil, fmt.Errorf("prompt of %d tokens is longer than the context of %d tokens", promptLen, m.Context)
+		why := ""
+		if m.SlidingWindow > 0 {
+			why = " (the model's sliding attention window: thinkv runs such models within one window)"
+		}
+		return nil, nil, fmt.Errorf("prompt of %d tokens is longer than the context of %d tokens%s", promptLen, m.Context, why)
 	}
 	capacity = min(capacity, m.Context)
 	c, err := kvcache.New(kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: typ, Capacity: capacity})

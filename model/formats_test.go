@@ -207,3 +207,23 @@ func TestFormatsAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestSlidingWindowCapsContext checks that a window shorter than the context
+// caps it, from both formats, and that Qwen2's use_sliding_window=false does not.
+func TestSlidingWindowCapsContext(t *testing.T) {
+	a := archs()[1] // mistral
+	a.hf = map[string]any{"model_type": "mistral", "sliding_window": 32}
+	names, shapes, data := a.weights(5)
+	h, _, err := model.Load(a.writeHF(t, "F32", names, shapes, data), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Context != 32 || h.SlidingWindow != 32 {
+		t.Errorf("hf: context %d, window %d; want both 32", h.Context, h.SlidingWindow)
+	}
+	q := archs()[2] // qwen2 with use_sliding_window false
+	names, shapes, data = q.weights(5)
+	if h, _, err = model.Load(q.writeHF(t, "F32", names, shapes, data), 0); err != nil || h.Context != 64 || h.SlidingWindow != 0 {
+		t.Errorf("qwen2: context %d, window %d, err %v; want 64, 0", h.Context, h.SlidingWindow, err)
+	}
+}

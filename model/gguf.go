@@ -85,9 +85,7 @@ func FromGGUF(f *gguf.File, ctx int) (*Model, error) {
 		cfg.Context = ctx
 	}
 	if w, ok := f.Uint(arch + ".attention.sliding_window"); ok && w > 0 && int(min(w, 1<<31)) < cfg.Context {
-		// Attention within one window is exact; beyond it this engine does
-		// not slide, so it refuses longer sequences.
-		cfg.Context = int(w)
+		cfg.SlidingWindow, cfg.Context = int(w), int(w)
 	}
 	embed, ok := f.Tensor("token_embd.weight")
 	if !ok {

@@ -138,7 +138,7 @@ func (hc *hfConfig) config() (Config, []float32, error) {
 		c.NormEps = 1e-6
 	}
 	if w := hc.SlidingWindow; w != nil && *w > 0 && *w < c.Context && (hc.UseSlidingWindow == nil || *hc.UseSlidingWindow) {
-		c.Context = *w // exact within one window; longer sequences are refused
+		c.SlidingWindow, c.Context = *w, *w
 	}
 	var factors []float32
 	if s := hc.RopeScaling; s != nil {

@@ -29,6 +29,10 @@ type Config struct {
 	RopeNeoX  bool    // rotate pairs (i, i+RopeDim/2), as GPT-NeoX and Qwen2 do, not (2i, 2i+1)
 	RopeScale float64 // linear RoPE scaling: positions are divided by it (0 or 1: none)
 	NormEps   float32 // RMSNorm epsilon
+	// SlidingWindow, if positive, is the model's attention window (Mistral).
+	// Within one window attention is exact; this engine does not slide, so
+	// Context is capped at it and longer sequences are refused.
+	SlidingWindow int
 }
 
 // KVBytesPerToken returns the bytes an uncompressed cache of elemSize-byte

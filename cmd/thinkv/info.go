@@ -45,6 +45,9 @@ func runInfo(args []string, stdout io.Writer) error {
 	w("head dim", c.HeadDim)
 	w("vocabulary", c.Vocab)
 	w("context", c.Context)
+	if c.SlidingWindow > 0 {
+		w("sliding window", fmt.Sprintf("%d (context capped to it)", c.SlidingWindow))
+	}
 	w("rope base", c.RopeTheta)
 	w("rope dims", c.RopeDim)
 	w("rope layout", map[bool]string{false: "adjacent pairs", true: "neox (halves)"}[c.RopeNeoX])

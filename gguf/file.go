@@ -3,6 +3,8 @@ package gguf
 import (
 	"errors"
 	"fmt"
+
+	"github.com/thinkv/thinkv/internal/mmap"
 )
 
 // A File is an open GGUF file: its metadata and tensor directory, read and
@@ -26,7 +28,7 @@ type File struct {
 // directory. The caller must call Close when done with the file and with
 // every slice returned by TensorData.
 func Open(path string) (*File, error) {
-	data, unmap, err := mapFile(path)
+	data, unmap, err := mmap.Map(path)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ const (
 	F16
 	Q8_0
 	Q4_0
+	BF16
 )
 
 func (t DType) String() string {
@@ -27,6 +28,8 @@ func (t DType) String() string {
 		return "q8_0"
 	case Q4_0:
 		return "q4_0"
+	case BF16:
+		return "bf16"
 	}
 	return fmt.Sprintf("dtype(%d)", int(t))
 }
@@ -42,6 +45,8 @@ func (t DType) RowBytes(cols int) int {
 		return cols / QK8_0 * BlockBytesQ8_0
 	case Q4_0:
 		return cols / QK4_0 * BlockBytesQ4_0
+	case BF16:
+		return 2 * cols
 	}
 	return 0
 }
@@ -113,6 +118,8 @@ func (m *Matrix) RowDot(r int, x []float32) float32 {
 		return DotQ8_0(m.row(r), x)
 	case Q4_0:
 		return DotQ4_0(m.row(r), x)
+	case BF16:
+		return DotBF16(BytesU16(m.row(r)), x)
 	}
 	panic("kernels: unknown matrix type")
 }
@@ -129,6 +136,8 @@ func (m *Matrix) Row(dst []float32, r int) {
 		DequantizeQ8_0(dst, m.row(r))
 	case Q4_0:
 		DequantizeQ4_0(dst, m.row(r))
+	case BF16:
+		BF16sToF32s(dst, BytesU16(m.row(r)))
 	}
 }
 

@@ -179,8 +179,7 @@ func (b *binder) vector(name string, n int) []float32 {
 	return v
 }
 
-// matrix binds a [rows×cols] weight (GGUF shape {cols, rows}) without copying,
-// except BF16, which is widened to F32.
+// matrix binds a [rows×cols] weight (GGUF shape {cols, rows}) without copying.
 func (b *binder) matrix(name string, rows, cols int) *kernels.Matrix {
 	t := b.lookup(name, uint64(cols), uint64(rows))
 	if t == nil {
@@ -198,12 +197,7 @@ func (b *binder) matrix(name string, rows, cols int) *kernels.Matrix {
 	case gguf.TypeQ4_0:
 		typ = kernels.Q4_0
 	case gguf.TypeBF16:
-		w, err := b.f.Float32Tensor(name)
-		if err != nil {
-			b.err = fmt.Errorf("tensor %s: %w", name, err)
-			return nil
-		}
-		return kernels.F32Matrix(rows, cols, w)
+		typ = kernels.BF16
 	default:
 		b.err = fmt.Errorf("tensor %s has unsupported type %v", name, t.Type)
 		return nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"unsafe"
 
 	"github.com/thinkv/thinkv/kernels"
 	"github.com/thinkv/thinkv/safetensors"
@@ -42,8 +43,8 @@ type hfScale struct {
 
 // LoadHF loads a Hugging Face model directory: config.json with
 // model.safetensors, or shards listed in model.safetensors.index.json.
-// Architectures llama, mistral and qwen2; weights F32, F16 or BF16 (BF16 is
-// widened to F32). Llama and Mistral query/key rows are permuted into the
+// Architectures llama, mistral and qwen2; weights F32, F16 or BF16, used in
+// place from the memory-mapped files. Llama and Mistral query/key rows are permuted into the
 // GGUF RoPE layout (adjacent pairs), as llama.cpp's converter does; Qwen2
 // keeps its layout and rotates NeoX-style. ctx > 0 overrides the context.
 func LoadHF(dir string, ctx int) (*Model, error) {
@@ -65,14 +66,14 @@ func LoadHF(dir string, ctx int) (*Model, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	tensors, err := openShards(dir)
+	tensors, files, err := openShards(dir)
 	if err != nil {
 		return nil, err
 	}
 	b := hfBinder{t: tensors}
 	permute := cfg.Arch == "llama"
 	kvDim := cfg.KVHeads * cfg.HeadDim
-	m := &Model{Config: cfg, RopeFactors: factors}
+	m := &Model{Config: cfg, RopeFactors: factors, closer: files}
 	m.Embed = b.matrix("model.embed_tokens.weight", cfg.Vocab, cfg.Dim, 0, 0)
 	m.Norm = b.vector("model.norm.weight", cfg.Dim, false)
 	m.Output = m.Embed
@@ -106,6 +107,7 @@ func LoadHF(dir string, ctx int) (*Model, error) {
 		m.Layers = append(m.Layers, ly)
 	}
 	if b.err != nil {
+		files.Close()
 		return nil, fmt.Errorf("%s: %w", dir, b.err)
 	}
 	return m, nil
@@ -183,15 +185,16 @@ func Llama3RopeFactors(c Config, factor, low, high float64, original int) []floa
 	return f
 }
 
-// openShards reads every safetensors file of a directory into one name → tensor map.
-func openShards(dir string) (map[string]*safetensors.Tensor, error) {
+// openShards maps every safetensors file of a directory, returning one
+// name → tensor map and the files, which the model closes.
+func openShards(dir string) (map[string]*safetensors.Tensor, shards, error) {
 	files := []string{"model.safetensors"}
 	if raw, err := os.ReadFile(filepath.Join(dir, "model.safetensors.index.json")); err == nil {
 		var idx struct {
 			WeightMap map[string]string `json:"weight_map"`
 		}
 		if err := json.Unmarshal(raw, &idx); err != nil {
-			return nil, fmt.Errorf("%s/model.safetensors.index.json: %w", dir, err)
+			return nil, nil, fmt.Errorf("%s/model.safetensors.index.json: %w", dir, err)
 		}
 		seen := map[string]bool{}
 		files = files[:0]
@@ -204,16 +207,33 @@ func openShards(dir string) (map[string]*safetensors.Tensor, error) {
 		sort.Strings(files)
 	}
 	all := map[string]*safetensors.Tensor{}
+	var open shards
 	for _, name := range files {
 		f, err := safetensors.Open(filepath.Join(dir, name))
 		if err != nil {
-			return nil, err
+			open.Close()
+			return nil, nil, err
 		}
+		open = append(open, f)
 		for n, t := range f.Tensors {
 			all[n] = t
 		}
 	}
-	return all, nil
+	return all, open, nil
+}
+
+// shards are open safetensors files.
+type shards []*safetensors.File
+
+// Close closes every file.
+func (s shards) Close() error {
+	var first error
+	for _, f := range s {
+		if err := f.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // hfBinder turns safetensors tensors into weights, remembering the first error.
@@ -253,27 +273,36 @@ func (b *hfBinder) vector(name string, n int, optional bool) []float32 {
 	return v
 }
 
-// matrix binds a [rows×cols] weight; with heads > 0 its rows are permuted
-// from Hugging Face's rotate-half RoPE layout to adjacent pairs.
+// matrix binds a [rows×cols] weight in its stored type (F32, F16 or BF16),
+// pointing into the file's mapping where it is aligned; with heads > 0 its
+// rows are first permuted from Hugging Face's rotate-half RoPE layout to
+// adjacent pairs (a copy).
 func (b *hfBinder) matrix(name string, rows, cols, heads, headDim int) *kernels.Matrix {
 	t := b.get(name, rows, cols)
 	if t == nil {
 		return nil
 	}
-	if t.DType == "F16" {
-		data := make([]uint16, rows*cols) // aligned copy
-		for i := range data {
-			data[i] = uint16(t.Data[2*i]) | uint16(t.Data[2*i+1])<<8
-		}
-		data = permuteRows(data, cols, heads, headDim)
-		return &kernels.Matrix{Type: kernels.F16, Rows: rows, Cols: cols, Data: u16Bytes(data)}
-	}
-	v, err := t.Float32s()
-	if err != nil {
-		b.err = err
+	types := map[string]kernels.DType{"F32": kernels.F32, "F16": kernels.F16, "BF16": kernels.BF16}
+	typ, ok := types[t.DType]
+	if !ok {
+		b.err = fmt.Errorf("tensor %s has unsupported dtype %s (supported: F32, F16, BF16)", name, t.DType)
 		return nil
 	}
-	return kernels.F32Matrix(rows, cols, permuteRows(v, cols, heads, headDim))
+	rowBytes := typ.RowBytes(cols)
+	data := aligned(permuteRows(t.Data, rowBytes, heads, headDim), rowBytes/cols)
+	m, err := kernels.NewMatrix(typ, rows, cols, data)
+	if err != nil {
+		b.err = fmt.Errorf("tensor %s: %w", name, err)
+	}
+	return m
+}
+
+// aligned returns b, or an aligned copy if b does not start on an n-byte boundary.
+func aligned(b []byte, n int) []byte {
+	if len(b) == 0 || uintptr(unsafe.Pointer(&b[0]))%uintptr(n) == 0 {
+		return b
+	}
+	return append(make([]byte, 0, len(b)), b...)
 }
 
 // permuteRows reorders the rows (of width elements) of each of heads heads

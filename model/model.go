@@ -8,7 +8,6 @@ package model
 import (
 	"fmt"
 	"io"
-	"unsafe"
 
 	"github.com/thinkv/thinkv/kernels"
 )
@@ -101,12 +100,4 @@ func (m *Model) ParamCount() int64 {
 		}
 	}
 	return n
-}
-
-// u16Bytes views a uint16 slice as bytes.
-func u16Bytes(x []uint16) []byte {
-	if len(x) == 0 {
-		return nil
-	}
-	return unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), 2*len(x))
 }

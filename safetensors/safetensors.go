@@ -10,9 +10,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 
+	"github.com/thinkv/thinkv/internal/mmap"
 	"github.com/thinkv/thinkv/kernels"
 )
 
@@ -60,6 +60,18 @@ func (t *Tensor) Float32s() ([]float32, error) {
 type File struct {
 	Tensors  map[string]*Tensor
 	Metadata map[string]string
+	unmap    func() error
+}
+
+// Close releases the file's memory mapping, if Open made one; the tensors'
+// Data is invalid after.
+func (f *File) Close() error {
+	if f.unmap == nil {
+		return nil
+	}
+	err := f.unmap()
+	f.unmap = nil
+	return err
 }
 
 // Names returns the tensor names, sorted.
@@ -72,16 +84,21 @@ func (f *File) Names() []string {
 	return n
 }
 
-// Open reads a safetensors file.
+// Open memory-maps a safetensors file read-only; tensors point into the
+// mapping until Close.
 func Open(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	data, unmap, err := mmap.Map(path)
 	if err != nil {
 		return nil, err
 	}
 	f, err := Parse(data)
 	if err != nil {
+		if unmap != nil {
+			unmap()
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	f.unmap = unmap
 	return f, nil
 }
 

@@ -1,6 +1,8 @@
 //go:build unix
 
-package gguf
+// Package mmap maps files read-only into memory (reading them whole where
+// the system has no mmap), for the model file readers.
+package mmap
 
 import (
 	"fmt"
@@ -8,9 +10,9 @@ import (
 	"syscall"
 )
 
-// mapFile maps the named file read-only and returns its bytes and a function
-// that unmaps them.
-func mapFile(path string) ([]byte, func() error, error) {
+// Map maps the named file read-only and returns its bytes and a function
+// that unmaps them (nil for an empty file).
+func Map(path string) ([]byte, func() error, error) {
 	fd, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
@@ -23,11 +25,11 @@ func mapFile(path string) ([]byte, func() error, error) {
 	size := fi.Size()
 	switch {
 	case !fi.Mode().IsRegular():
-		return nil, nil, fmt.Errorf("gguf: %s: not a regular file", path)
+		return nil, nil, fmt.Errorf("mmap: %s: not a regular file", path)
 	case size == 0:
 		return []byte{}, nil, nil // nothing to map; Parse reports the short file
 	case size != int64(int(size)) || size < 0:
-		return nil, nil, fmt.Errorf("gguf: %s: size %d is too large to map", path, size)
+		return nil, nil, fmt.Errorf("mmap: %s: size %d is too large to map", path, size)
 	}
 	data, err := syscall.Mmap(int(fd.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {

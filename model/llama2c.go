@@ -3,29 +3,41 @@ package model
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
-	"os"
 
+	"github.com/thinkv/thinkv/internal/mmap"
 	"github.com/thinkv/thinkv/kernels"
 )
 
 // LoadLlama2C loads a llama2.c version-0 checkpoint: seven int32 hyper-parameters
 // (dim, hidden, layers, heads, KV heads, vocab — negative when the classifier is
 // not shared — and context), then float32 tensors.
+// The file is memory-mapped and its weights used in place.
 func LoadLlama2C(path string) (*Model, error) {
-	data, err := os.ReadFile(path)
+	data, unmap, err := mmap.Map(path)
 	if err != nil {
 		return nil, err
 	}
 	m, err := ParseLlama2C(data)
 	if err != nil {
+		if unmap != nil {
+			unmap()
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if unmap != nil {
+		m.closer = closerFunc(unmap)
 	}
 	return m, nil
 }
 
+// closerFunc adapts a function to io.Closer.
+type closerFunc func() error
+
+// Close calls f.
+func (f closerFunc) Close() error { return f() }
+
 // ParseLlama2C builds a model over a llama2.c checkpoint held in memory; the
-// model's weights alias data.
+// model's weights alias data where it is 4-byte aligned (else a copy).
 func ParseLlama2C(data []byte) (*Model, error) {
 	const header = 7 * 4
 	if len(data) < header {
@@ -54,11 +66,8 @@ func ParseLlama2C(data []byte) (*Model, error) {
 	if cfg.Context > 1<<24 {
 		return nil, fmt.Errorf("llama2.c checkpoint: context %d out of range", cfg.Context)
 	}
-	buf := make([]float32, (len(data)-header)/4) // aligned copy: weights are read as float32
-	for i := range buf {
-		buf[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[header+4*i:]))
-	}
-	r := reader{buf: buf}
+	body := data[header : header+(len(data)-header)/4*4]
+	r := reader{buf: kernels.BytesF32(aligned(body, 4))}
 	dim, hid, kvDim, L := cfg.Dim, cfg.Hidden, cfg.KVHeads*cfg.HeadDim, cfg.Layers
 	embed := r.take(cfg.Vocab * dim)
 	attnNorm, wq, wk := r.take(L*dim), r.take(L*dim*dim), r.take(L*kvDim*dim)

@@ -207,21 +207,26 @@ func nearest(lengths []int, n int) int {
 
 func abs(x int) int { return max(x, -x) }
 
-// promptTokens tokenizes a sample's whole prompt once, with BOS, so that
-// both protocols see the same tokens, and returns with it the number of
-// leading tokens whose text lies within Context (a token straddling the
-// boundary goes with the question).
+// promptTokens tokenizes a sample's whole prompt once, with BOS where the
+// model takes one, so that both protocols see the same tokens, and returns
+// with it the number of leading tokens whose text lies within Context (a
+// token straddling the boundary goes with the question).
 func promptTokens(e *engine.Engine, s Sample) ([]int, int) {
-	ids := e.Tok.Encode(s.Context+s.Question+s.AnswerPrefix, true)
-	split, n := 1, 0
-	for i := 1; i < len(ids); i++ {
-		n += len(e.Tok.Piece(ids[i-1], ids[i]))
+	ids := e.Tok.Encode(s.Context+s.Question+s.AnswerPrefix, e.Tok.AddBOS())
+	first, prev := 0, -1
+	if len(ids) > 0 && ids[0] == e.Tok.BOS() {
+		first, prev = 1, ids[0]
+	}
+	split, n := first, 0
+	for i := first; i < len(ids); i++ {
+		n += len(e.Tok.Piece(prev, ids[i]))
+		prev = ids[i]
 		if n > len(s.Context) {
 			break
 		}
 		split = i + 1
 	}
-	return ids, min(split, len(ids)-1)
+	return ids, max(1, min(split, len(ids)-1))
 }
 
 // cutMiddle removes up to over tokens from the middle of the context
@@ -263,7 +268,7 @@ func generate(e *engine.Engine, cfg RunConfig, it item, p press.Press) (Record, 
 	var out []int
 	for {
 		next := engine.Argmax(logits)
-		if next == e.Tok.EOS() || next == e.Tok.BOS() {
+		if e.Tok.IsEOG(next) || next == e.Tok.BOS() {
 			break
 		}
 		out = append(out, next)

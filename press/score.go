@@ -8,9 +8,27 @@ import (
 	"github.com/thinkv/thinkv/kvcache"
 )
 
-// keys returns head's cached keys as a dense [Len×D] matrix, zero in pruned channels.
-func keys(h *kvcache.Head, d int) []float32 {
-	k := make([]float32, h.Len()*d)
+// scratch lends reusable buffers to one Compress call, so that scoring a
+// long prompt head after head leaves no trail of garbage (which the garbage
+// collector would let grow to the size of the cache itself). A nil scratch
+// allocates afresh.
+type scratch struct{ k, v, p []float32 }
+
+// grow returns (*buf)[:n], reallocating only when it is too small.
+func grow(buf *[]float32, n int) []float32 {
+	if cap(*buf) < n {
+		*buf = make([]float32, n)
+	}
+	return (*buf)[:n]
+}
+
+// keys returns head's cached keys as a dense [Len×D] matrix, zero in pruned
+// channels, in the scratch's key buffer.
+func (s *scratch) keys(h *kvcache.Head, d int) []float32 {
+	if s == nil {
+		s = new(scratch)
+	}
+	k := grow(&s.k, h.Len()*d)
 	for i := 0; i < h.Len(); i++ {
 		h.Key(k[i*d:(i+1)*d], i)
 	}
@@ -18,8 +36,11 @@ func keys(h *kvcache.Head, d int) []float32 {
 }
 
 // values is keys for values.
-func values(h *kvcache.Head, d int) []float32 {
-	v := make([]float32, h.Len()*d)
+func (s *scratch) values(h *kvcache.Head, d int) []float32 {
+	if s == nil {
+		s = new(scratch)
+	}
+	v := grow(&s.v, h.Len()*d)
 	for i := 0; i < h.Len(); i++ {
 		h.Value(v[i*d:(i+1)*d], i)
 	}
@@ -41,11 +62,14 @@ func window(obs *kvcache.Observation, l, qh, heads, d, w, promptLen int) ([]floa
 
 // windowProbs returns softmax(q·Kᵀ/√D) for each window query over the cached
 // tokens, [w×n], where a query at position first+t sees only tokens at
-// positions ≤ first+t.
-func windowProbs(q []float32, first int, k []float32, pos []int32, d int) []float32 {
+// positions ≤ first+t, in the scratch's buffer.
+func (s *scratch) windowProbs(q []float32, first int, k []float32, pos []int32, d int) []float32 {
 	n, w := len(pos), len(q)/d
 	scale := float32(1 / math.Sqrt(float64(d)))
-	p := make([]float32, w*n)
+	if s == nil {
+		s = new(scratch)
+	}
+	p := grow(&s.p, w*n)
 	for t := 0; t < w; t++ {
 		row := p[t*n : (t+1)*n]
 		visible := 0

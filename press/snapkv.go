@@ -51,6 +51,7 @@ func (p *snapKV) layerBudget(l, layers int) int {
 func (p *snapKV) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) error {
 	cfg := c.Config()
 	group := heads / cfg.KVHeads
+	var sc scratch
 	for l := 0; l < cfg.Layers; l++ {
 		budget := p.layerBudget(l, cfg.Layers)
 		for g := 0; g < cfg.KVHeads; g++ {
@@ -58,7 +59,7 @@ func (p *snapKV) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int)
 			if h.Len() <= budget {
 				continue
 			}
-			score := p.scores(h, obs, l, g, group, heads, cfg.HeadDim, c.Next())
+			score := p.scores(&sc, h, obs, l, g, group, heads, cfg.HeadDim, c.Next())
 			keep := topKeep(score, budget-(h.Len()-len(score)))
 			for i := len(score); i < h.Len(); i++ {
 				keep = append(keep, i)
@@ -73,12 +74,12 @@ func (p *snapKV) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int)
 
 // scores returns the pooled, group-averaged window attention of every cached
 // token before the window (the window tokens are the rest of the cache).
-func (p *snapKV) scores(h *kvcache.Head, obs *kvcache.Observation, l, g, group, heads, d, promptLen int) []float32 {
-	k := keys(h, d)
+func (p *snapKV) scores(sc *scratch, h *kvcache.Head, obs *kvcache.Observation, l, g, group, heads, d, promptLen int) []float32 {
+	k := sc.keys(h, d)
 	var score []float32
 	for qh := g * group; qh < (g+1)*group; qh++ {
 		q, first := window(obs, l, qh, heads, d, p.window, promptLen)
-		probs := windowProbs(q, first, k, h.Pos, d)
+		probs := sc.windowProbs(q, first, k, h.Pos, d)
 		m := 0
 		for m < h.Len() && int(h.Pos[m]) < first {
 			m++

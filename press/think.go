@@ -45,10 +45,11 @@ func (p *thinK) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) 
 	if pruned == 0 {
 		return nil
 	}
+	var sc scratch
 	for l := 0; l < cfg.Layers; l++ {
 		for g := 0; g < cfg.KVHeads; g++ {
 			h := c.Head(l, g)
-			v := view{obs: obs, layer: l, kv: g, heads: heads, group: heads / cfg.KVHeads, d: cfg.HeadDim, prompt: c.Next()}
+			v := view{obs: obs, layer: l, kv: g, heads: heads, group: heads / cfg.KVHeads, d: cfg.HeadDim, prompt: c.Next(), sc: &sc}
 			var err error
 			if p.values {
 				err = h.PruneValues(KeptChannels(v.valueScores(h, p.window), pruned), p.recent, c.Reserve())
@@ -69,6 +70,7 @@ type view struct {
 	layer, kv       int
 	heads, group, d int
 	prompt          int // prompt length: the window queries end at prompt-1
+	sc              *scratch
 }
 
 // keyScores returns ThinK's score of each key channel: the query term
@@ -87,7 +89,7 @@ func (v view) keyScores(h *kvcache.Head, w int) []float64 {
 			}
 		}
 	}
-	k, n := keys(h, d), h.Len()
+	k, n := v.sc.keys(h, d), h.Len()
 	score := make([]float64, d)
 	for j := range score {
 		var kn float64
@@ -104,11 +106,11 @@ func (v view) keyScores(h *kvcache.Head, w int) []float64 {
 // channel j of softmax(Q_w Kᵀ/√D)·V, averaged over the group's query heads.
 func (v view) valueScores(h *kvcache.Head, w int) []float64 {
 	d, n := v.d, h.Len()
-	k, vals := keys(h, d), values(h, d)
+	k, vals := v.sc.keys(h, d), v.sc.values(h, d)
 	score := make([]float64, d)
 	for qh := v.kv * v.group; qh < (v.kv+1)*v.group; qh++ {
 		q, first := window(v.obs, v.layer, qh, v.heads, d, w, v.prompt)
-		probs := windowProbs(q, first, k, h.Pos, d)
+		probs := v.sc.windowProbs(q, first, k, h.Pos, d)
 		norm := make([]float64, d)
 		for t := 0; t < len(q)/d; t++ {
 			for j := 0; j < d; j++ {

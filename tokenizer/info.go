@@ -50,6 +50,9 @@ func (t *Tokenizer) Vocab() Vocab {
 	if t.bpe != nil {
 		v.Merges = append([]string(nil), t.bpe.mergeList...)
 		if t.bpe.byteLevel {
+			// Non-nil even when empty: New refuses a byte-level vocabulary
+			// whose merges are missing, not one that has none.
+			v.Merges = append([]string{}, t.bpe.mergeList...)
 			v.Model, v.Pre = "gpt2", t.bpe.pre
 		}
 	}

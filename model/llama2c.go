@@ -80,7 +80,7 @@ func ParseLlama2C(data []byte) (*Model, error) {
 		wcls = r.take(cfg.Vocab * dim)
 	}
 	if r.short {
-		return nil, fmt.Errorf("llama2.c checkpoint: file is truncated: %d bytes for a model needing more (%+v)", len(data), cfg)
+		return nil, fmt.Errorf("llama2.c checkpoint: file is truncated: %d bytes for a model needing more (%s)", len(data), cfg.brief())
 	}
 	m := &Model{Config: cfg, Norm: norm, Embed: kernels.F32Matrix(cfg.Vocab, dim, embed)}
 	m.Output = m.Embed

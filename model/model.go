@@ -43,7 +43,7 @@ func (c Config) KVBytesPerToken(elemSize int64) int64 {
 func (c Config) validate() error {
 	switch {
 	case c.Dim <= 0 || c.Hidden <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.KVHeads <= 0 || c.Vocab <= 0 || c.Context <= 0:
-		return fmt.Errorf("model: hyper-parameters must be positive: %+v", c)
+		return fmt.Errorf("model: hyper-parameters must be positive: %s", c.brief())
 	case c.Heads%c.KVHeads != 0:
 		return fmt.Errorf("model: %d heads is not a multiple of %d KV heads", c.Heads, c.KVHeads)
 	case c.HeadDim <= 0 || c.HeadDim%2 != 0 || c.Dim != c.Heads*c.HeadDim:
@@ -51,9 +51,15 @@ func (c Config) validate() error {
 	case c.RopeDim <= 0 || c.RopeDim > c.HeadDim || c.RopeDim%2 != 0:
 		return fmt.Errorf("model: RoPE dimension %d invalid for head dimension %d", c.RopeDim, c.HeadDim)
 	case c.Dim > 1<<16 || c.Hidden > 1<<18 || c.Layers > 1024 || c.Vocab > 1<<22 || c.Heads > 1024:
-		return fmt.Errorf("model: hyper-parameters out of any sane range: %+v", c)
+		return fmt.Errorf("model: hyper-parameters out of any sane range: %s", c.brief())
 	}
 	return nil
+}
+
+// brief lists the shape hyper-parameters, for error messages.
+func (c Config) brief() string {
+	return fmt.Sprintf("dim %d, hidden %d, layers %d, heads %d, kv heads %d, vocab %d, context %d",
+		c.Dim, c.Hidden, c.Layers, c.Heads, c.KVHeads, c.Vocab, c.Context)
 }
 
 // Layer holds one transformer block's weights.

@@ -19,8 +19,12 @@ type param struct {
 }
 
 func (p param) String() string {
+	def := "required"
+	if p.def != "" {
+		def = "default " + p.def
+	}
 	if p.choices != nil {
-		return fmt.Sprintf("%s=%s (default %s)", p.key, strings.Join(p.choices, "|"), p.def)
+		return fmt.Sprintf("%s=%s (%s)", p.key, strings.Join(p.choices, "|"), def)
 	}
 	hi := "]"
 	if p.openHigh {
@@ -30,7 +34,8 @@ func (p param) String() string {
 	if p.integer {
 		kind = "integer"
 	}
-	return fmt.Sprintf("%s=%s in [%g, %g%s (default %s)", p.key, kind, p.lo, p.hi, hi, p.def)
+	num := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
+	return fmt.Sprintf("%s=%s in [%s, %s%s (%s)", p.key, kind, num(p.lo), num(p.hi), hi, def)
 }
 
 // args is a parsed, validated set of key values.
@@ -96,12 +101,7 @@ func Help() string {
 	for _, k := range kinds {
 		fmt.Fprintf(&b, "%s: %s\n", k.name, k.doc)
 		for _, p := range k.params {
-			req := ""
-			if p.def == "" {
-				req = " (required)"
-				p.def = "-"
-			}
-			fmt.Fprintf(&b, "    %s%s\n", p, req)
+			fmt.Fprintf(&b, "    %s\n", p)
 		}
 	}
 	return b.String()

@@ -30,7 +30,7 @@ func TestParseErrors(t *testing.T) {
 		{"think-v:ratio=-0.1", []string{"ratio=-0.1 out of range"}},
 		{"think:ratio=NaN", []string{"ratio=NaN out of range"}},
 		{"think:ratio=half", []string{"ratio=half out of range"}},
-		{"pyramidkv:budget=64,beta=0.5", []string{"beta=0.5 out of range", "[1, 1e+06]"}},
+		{"pyramidkv:budget=64,beta=0.5", []string{"beta=0.5 out of range", "[1, 1000000]"}},
 		{"snapkv:budget=16", []string{"budget 16 is smaller than the window 32"}},
 		{"pyramidkv:budget=10,window=11", []string{"budget 10 is smaller than the window 11"}},
 		{"snapkv:budget=128,kernel=4", []string{"kernel must be odd", "4"}},

@@ -12,7 +12,7 @@ type bpeSym struct{ id, prev, next int32 }
 // bpeEncoder holds the scratch state of one encoding.
 type bpeEncoder struct {
 	syms []bpeSym
-	heap []uint64 // candidate merges: rank<<32 | left symbol index
+	heap bigramHeap // candidate merges, keyed by ^(rank<<32 | left symbol index)
 	// seen remembers where each word's ids are in the output, so repeated
 	// words of a long text are merged once; nil for short texts.
 	seen map[string][2]int32
@@ -77,7 +77,7 @@ func (m *bpeModel) word(t *Tokenizer, w string, out []int, e *bpeEncoder) []int 
 		m.queue(e, int32(i-1), int32(i))
 	}
 	for len(e.heap) > 0 {
-		top := e.popHeap()
+		top := ^e.heap.pop().key
 		left := int32(uint32(top))
 		l := &syms[left]
 		if l.id < 0 || l.next < 0 {
@@ -143,40 +143,5 @@ func (m *bpeModel) queue(e *bpeEncoder, left, right int32) {
 	if !ok {
 		return
 	}
-	h := append(e.heap, uint64(uint32(mg.rank))<<32|uint64(uint32(left)))
-	for i := len(h) - 1; i > 0; {
-		p := (i - 1) / 2
-		if h[p] <= h[i] {
-			break
-		}
-		h[p], h[i] = h[i], h[p]
-		i = p
-	}
-	e.heap = h
-}
-
-// popHeap removes and returns the smallest entry: the lowest rank, then
-// the leftmost pair.
-func (e *bpeEncoder) popHeap() uint64 {
-	h := e.heap
-	top := h[0]
-	n := len(h) - 1
-	h[0] = h[n]
-	h = h[:n]
-	for i := 0; ; {
-		c := 2*i + 1
-		if c >= n {
-			break
-		}
-		if c+1 < n && h[c+1] < h[c] {
-			c++
-		}
-		if h[i] <= h[c] {
-			break
-		}
-		h[i], h[c] = h[c], h[i]
-		i = c
-	}
-	e.heap = h
-	return top
+	e.heap.push(bigram{key: ^(uint64(uint32(mg.rank))<<32 | uint64(uint32(left)))})
 }

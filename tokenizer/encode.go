@@ -49,7 +49,7 @@ type encoder struct {
 	t       *Tokenizer
 	text    string
 	symbols []symbol
-	queue   []bigram
+	queue   bigramHeap
 	merges  []mergeRecord
 }
 
@@ -186,7 +186,7 @@ func (e *encoder) bpe(from, to int, out []int) []int {
 		e.tryBigram(i-1, i)
 	}
 	for len(e.queue) > 0 {
-		bg := e.pop()
+		bg := e.queue.pop()
 		left := bg.left()
 		l := &e.symbols[left]
 		// Lengths only grow, so if the left symbol is still alive and it
@@ -230,7 +230,7 @@ func (e *encoder) tryBigram(left, right int) {
 	if !ok {
 		return
 	}
-	e.push(bigram{key: makeKey(e.t.scores[id], left), size: size})
+	e.queue.push(bigram{key: makeKey(e.t.scores[id], left), size: size})
 }
 
 // resegment emits the tokens for the text range [start, start+n), which was
@@ -254,43 +254,4 @@ func (e *encoder) resegment(start, n, m int, out []int) []int {
 		}
 	}
 	return out
-}
-
-func (e *encoder) push(b bigram) {
-	q := append(e.queue, b)
-	i := len(q) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if q[i].key <= q[p].key {
-			break
-		}
-		q[i], q[p] = q[p], q[i]
-		i = p
-	}
-	e.queue = q
-}
-
-func (e *encoder) pop() bigram {
-	q := e.queue
-	top := q[0]
-	last := len(q) - 1
-	q[0] = q[last]
-	q = q[:last]
-	for i := 0; ; {
-		l := 2*i + 1
-		if l >= len(q) {
-			break
-		}
-		m := l
-		if r := l + 1; r < len(q) && q[r].key > q[l].key {
-			m = r
-		}
-		if q[m].key <= q[i].key {
-			break
-		}
-		q[i], q[m] = q[m], q[i]
-		i = m
-	}
-	e.queue = q
-	return top
 }

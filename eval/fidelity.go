@@ -101,16 +101,6 @@ func Fidelity(e *engine.Engine, cfg FidelityConfig) (*FidelityReport, error) {
 // of every next-token prediction, [forced×vocab].
 func run(e *engine.Engine, cfg FidelityConfig, p press.Press) ([]float64, *FidelityResult, error) {
 	n, total, vocab := cfg.Prefix, len(cfg.Tokens), e.Model.Vocab
-	// Bytes right after prefill are measured on a cache sized for the prompt
-	// alone: the run's own cache reserves room for the forced tokens.
-	pc, s, err := e.NewSequence(n, n, cfg.KVType)
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := e.Prefill(s, pc, cfg.Tokens[:n], p); err != nil {
-		return nil, nil, err
-	}
-	prefill, prefillFull := pc.Bytes(), pc.FullBytes()
 	c, s, err := e.NewSequence(n, total-1, cfg.KVType)
 	if err != nil {
 		return nil, nil, err
@@ -119,6 +109,11 @@ func run(e *engine.Engine, cfg FidelityConfig, p press.Press) ([]float64, *Fidel
 	if err != nil {
 		return nil, nil, err
 	}
+	// Bytes after prefill are those held, as a cache sized for the prompt
+	// alone would allocate; this one reserves room for the forced tokens.
+	cc := c.Config()
+	cc.Capacity = n
+	prefill, prefillFull := c.HeldBytes(), kvcache.FullBytes(cc)
 	out := make([]float64, (total-n)*vocab)
 	logSoftmax(out[:vocab], logits)
 	start := time.Now()

@@ -114,6 +114,17 @@ func (c *Cache) Bytes() int64 {
 	return b
 }
 
+// HeldBytes returns the bytes of the keys and values stored now, leaving out
+// room reserved for tokens to come: what a cache sized for exactly this
+// content would allocate.
+func (c *Cache) HeldBytes() int64 {
+	var b int64
+	for i := range c.heads {
+		b += c.heads[i].HeldBytes()
+	}
+	return b
+}
+
 // FullBytes returns what an uncompressed cache of the same type and capacity allocates.
 func (c *Cache) FullBytes() int64 {
 	return FullBytes(c.cfg)

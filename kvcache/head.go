@@ -42,6 +42,12 @@ func (h *Head) Split() (keys, values int) { return h.kp.n(), h.vp.n() }
 // Bytes returns the bytes allocated for this head's keys and values.
 func (h *Head) Bytes() int64 { return h.kp.bytes() + h.kf.bytes() + h.vp.bytes() + h.vf.bytes() }
 
+// HeldBytes returns the bytes of the keys and values stored, leaving out
+// room reserved for tokens to come.
+func (h *Head) HeldBytes() int64 {
+	return h.kp.heldBytes() + h.kf.heldBytes() + h.vp.heldBytes() + h.vf.heldBytes()
+}
+
 // Append adds a token at original position pos with key k and value v (D channels each).
 func (h *Head) Append(pos int, k, v []float32) {
 	h.Pos = append(h.Pos, int32(pos))

@@ -40,6 +40,14 @@ func (r *rows) bytes() int64 {
 	return 4 * int64(cap(r.f32))
 }
 
+// heldBytes returns the bytes of the stored rows (not of spare capacity).
+func (r *rows) heldBytes() int64 {
+	if r.typ == F16 {
+		return 2 * int64(len(r.f16))
+	}
+	return 4 * int64(len(r.f32))
+}
+
 // push appends x[:width], converting to the storage type.
 func (r *rows) push(x []float32) {
 	x = x[:r.width]

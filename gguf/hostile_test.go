@@ -119,6 +119,11 @@ func hostileInputs() []struct {
 		{"dims too large", oneTensor([]uint64{1 << 62}, 0, 0, 16), "too large"},
 		{"duplicate tensor", header(3, 2, 0).tensorInfo("x", []uint64{4}, 0, 0).tensorInfo("x", []uint64{4}, 0, 0).data(16),
 			`tensors 0 and 1 are both named "x"`},
+		{"overlapping tensors", header(3, 2, 0).tensorInfo("x", []uint64{4}, 0, 0).tensorInfo("y", []uint64{2, 2}, 0, 0).data(16),
+			`tensors "x" data [128, 144) and "y" data [128, 144) overlap`},
+		{"overlap inside an earlier tensor", header(3, 3, 0).tensorInfo("big", []uint64{32}, 0, 0).
+			tensorInfo("a", []uint64{8}, 0, 32).tensorInfo("b", []uint64{8}, 0, 64).data(128),
+			`tensors "big" data [128, 256) and "a" data [160, 192) overlap`},
 		{"tensor name length", header(3, 1, 0).u64(1 << 62).bytes(make([]byte, 40)...), "tensor 0: name at offset 24"},
 	}
 }
@@ -152,8 +157,9 @@ func TestParseAccepts(t *testing.T) {
 	}{
 		{"version 2", header(2, 0, 0)},
 		{"no padding after metadata", header(3, 0, 1).str("k").u32(uint32(ValueBool)).bytes(7)},
-		{"overlapping tensors", header(3, 2, 0).tensorInfo("x", []uint64{4}, 0, 0).tensorInfo("y", []uint64{2, 2}, 0, 0).data(16)},
 		{"empty tensor past end", header(3, 1, 0).tensorInfo("x", []uint64{0, 4}, 0, 1<<40)},
+		{"adjacent tensors", header(3, 3, 0).tensorInfo("x", []uint64{8}, 0, 32).tensorInfo("y", []uint64{8}, 0, 0).
+			tensorInfo("e", []uint64{0}, 0, 32).data(64)},
 		{"alignment 1", header(3, 1, 1).str("general.alignment").u32(uint32(ValueUint32)).u32(1).tensorInfo("x", []uint64{1}, 0, 3).bytes(0, 0, 0, 0, 0, 0, 0)},
 	} {
 		if _, err := Parse(tt.data); err != nil {

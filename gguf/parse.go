@@ -1,10 +1,12 @@
 package gguf
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 )
 
 const (
@@ -152,6 +154,30 @@ func (f *File) parseTensors(d *decoder, n int) error {
 		if t.Offset > size || n > size || start+t.Offset+n > size {
 			return formatErr("tensor %q data [%d, %d) past end of file (size %d)",
 				t.Name, start+min(t.Offset, size), start+min(t.Offset, size)+n, size)
+		}
+	}
+	return f.checkOverlap(start)
+}
+
+// checkOverlap refuses tensors whose data ranges share bytes: each tensor
+// owns its data, and a writer that gave two the same bytes is broken.
+func (f *File) checkOverlap(start uint64) error {
+	order := make([]int, 0, len(f.Tensors))
+	for i := range f.Tensors {
+		if f.Tensors[i].Bytes() > 0 {
+			order = append(order, i)
+		}
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(f.Tensors[a].Offset, f.Tensors[b].Offset) })
+	var last *TensorInfo // the tensor whose data ends furthest so far
+	for _, i := range order {
+		t := &f.Tensors[i]
+		if last != nil && t.Offset < last.Offset+last.Bytes() {
+			return formatErr("tensors %q data [%d, %d) and %q data [%d, %d) overlap",
+				last.Name, start+last.Offset, start+last.Offset+last.Bytes(), t.Name, start+t.Offset, start+t.Offset+t.Bytes())
+		}
+		if last == nil || t.Offset+t.Bytes() > last.Offset+last.Bytes() {
+			last = t
 		}
 	}
 	return nil

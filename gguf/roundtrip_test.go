@@ -3,6 +3,7 @@ package gguf
 import (
 	"bytes"
 	"math"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -416,5 +417,26 @@ func TestType(t *testing.T) {
 	}
 	if ValueFloat64.String() != "float64" || ValueType(13).String() != "ValueType(13)" {
 		t.Errorf("ValueType names: %v %v", ValueFloat64, ValueType(13))
+	}
+}
+
+// TestWriteFileFailureKeepsOld checks that a failed WriteFile leaves the file
+// it would have replaced as it was, with no temporary file beside it.
+func TestWriteFileFailureKeepsOld(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x.gguf")
+	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := NewWriter()
+	w.AddKV("bad", Value{}) // WriteTo fails on it
+	if err := w.WriteFile(path); err == nil {
+		t.Fatal("WriteFile of an invalid value succeeded")
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "old" {
+		t.Errorf("after a failed WriteFile the file holds %q, %v; want \"old\"", b, err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("directory holds %d entries after a failed WriteFile, want 1", len(ents))
 	}
 }

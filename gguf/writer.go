@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
+
+	"github.com/thinkv/thinkv/internal/atomicfile"
 )
 
 // A Writer builds a GGUF version 3 file: metadata and tensors are added in
@@ -164,25 +165,17 @@ func (w *Writer) WriteTo(out io.Writer) (int64, error) {
 	return total, nil
 }
 
-// WriteFile writes the file to path, replacing any existing file; on error
-// it removes what it wrote.
+// WriteFile writes the file to path atomically: the data goes to a
+// temporary file in the same directory, which replaces path only once it is
+// complete and synced. On error path is left as it was.
 func (w *Writer) WriteFile(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	_, err = w.WriteTo(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-	}
-	return err
+	return atomicfile.Write(path, 0o644, func(f io.Writer) error {
+		bw := bufio.NewWriterSize(f, 1<<20)
+		if _, err := w.WriteTo(bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
 }
 
 func alignUp(n, align uint64) uint64 { return (n + align - 1) &^ (align - 1) }

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 
+	"github.com/thinkv/thinkv/internal/atomicfile"
 	"github.com/thinkv/thinkv/kernels"
 )
 
@@ -51,7 +51,8 @@ func (w *Writer) Add(name, dtype string, shape []int, v []float32) error {
 	return nil
 }
 
-// WriteFile writes the tensors, in name order, to path.
+// WriteFile writes the tensors, in name order, to path, atomically (see
+// atomicfile): on error path is left as it was.
 func (w *Writer) WriteFile(path string) error {
 	names := make([]string, 0, len(w.tensors))
 	for k := range w.tensors {
@@ -75,5 +76,5 @@ func (w *Writer) WriteFile(path string) error {
 	for _, n := range names {
 		out = append(out, w.tensors[n].Data...)
 	}
-	return os.WriteFile(path, out, 0o644)
+	return atomicfile.WriteFile(path, out, 0o644)
 }

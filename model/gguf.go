@@ -69,14 +69,14 @@ func FromGGUF(f *gguf.File, ctx int) (*Model, error) {
 	if cfg.RopeDim, err = u("rope.dimension_count", cfg.HeadDim); err != nil {
 		return nil, err
 	}
-	cfg.RopeTheta = 10000
-	if v, ok := f.Float(arch + ".rope.freq_base"); ok {
-		cfg.RopeTheta = v
+	if cfg.RopeTheta, err = number(f, arch+".rope.freq_base", 10000); err != nil {
+		return nil, err
 	}
-	cfg.NormEps = 1e-5
-	if v, ok := f.Float(arch + ".attention.layer_norm_rms_epsilon"); ok {
-		cfg.NormEps = float32(v)
+	eps, err := number(f, arch+".attention.layer_norm_rms_epsilon", 1e-5)
+	if err != nil {
+		return nil, err
 	}
+	cfg.NormEps = float32(eps)
 	cfg.RopeNeoX = arch == "qwen2"
 	if err := ropeScaling(f, arch, &cfg); err != nil {
 		return nil, err
@@ -107,6 +107,11 @@ func FromGGUF(f *gguf.File, ctx int) (*Model, error) {
 		m.Output = b.matrix("output.weight", cfg.Vocab, cfg.Dim)
 	}
 	m.RopeFactors = b.optional("rope_freqs.weight", cfg.RopeDim/2)
+	for i, v := range m.RopeFactors {
+		if !positive(float64(v)) && b.err == nil {
+			b.err = fmt.Errorf("tensor rope_freqs.weight[%d] = %v, want a positive finite number", i, v)
+		}
+	}
 	for l := 0; l < cfg.Layers; l++ {
 		n := func(s string) string { return fmt.Sprintf("blk.%d.%s.weight", l, s) }
 		m.Layers = append(m.Layers, Layer{
@@ -209,6 +214,20 @@ func (b *binder) matrix(name string, rows, cols int) *kernels.Matrix {
 	return m
 }
 
+// number reads an optional numeric metadata key: def when absent, an error
+// when it is not a number. Its range is checked by Config.validate.
+func number(f *gguf.File, key string, def float64) (float64, error) {
+	v, ok := f.Get(key)
+	if !ok {
+		return def, nil
+	}
+	x, ok := v.AsFloat()
+	if !ok {
+		return 0, fmt.Errorf("metadata %s is %v, want a number", key, v.Type)
+	}
+	return x, nil
+}
+
 // ropeScaling reads linear RoPE scaling and refuses the kinds this engine
 // does not implement.
 func ropeScaling(f *gguf.File, arch string, cfg *Config) error {
@@ -217,12 +236,15 @@ func ropeScaling(f *gguf.File, arch string, cfg *Config) error {
 	if v, ok := f.Float(arch + ".rope.scale_linear"); ok && kind == "" {
 		kind, factor, hasFactor = "linear", v, true
 	}
+	if hasFactor && !positive(factor) {
+		return fmt.Errorf("RoPE scaling factor %v must be a positive finite number", factor)
+	}
 	switch kind {
 	case "", "none":
 		return nil
 	case "linear":
-		if !hasFactor || factor <= 0 {
-			return fmt.Errorf("linear RoPE scaling needs a positive %s.rope.scaling.factor", arch)
+		if !hasFactor {
+			return fmt.Errorf("linear RoPE scaling needs a %s.rope.scaling.factor", arch)
 		}
 		cfg.RopeScale = factor
 		return nil

@@ -24,8 +24,8 @@ type hfConfig struct {
 	HeadDim           int      `json:"head_dim"`
 	Vocab             int      `json:"vocab_size"`
 	MaxPositions      int      `json:"max_position_embeddings"`
-	RMSNormEps        float64  `json:"rms_norm_eps"`
-	RopeTheta         float64  `json:"rope_theta"`
+	RMSNormEps        *float64 `json:"rms_norm_eps"`
+	RopeTheta         *float64 `json:"rope_theta"`
 	TieWordEmbeddings bool     `json:"tie_word_embeddings"`
 	SlidingWindow     *int     `json:"sliding_window"`
 	UseSlidingWindow  *bool    `json:"use_sliding_window"`
@@ -117,7 +117,14 @@ func LoadHF(dir string, ctx int) (*Model, error) {
 func (hc *hfConfig) config() (Config, []float32, error) {
 	c := Config{Dim: hc.HiddenSize, Hidden: hc.IntermediateSize, Layers: hc.Layers, Heads: hc.Heads,
 		KVHeads: hc.KVHeads, HeadDim: hc.HeadDim, Vocab: hc.Vocab, Context: hc.MaxPositions,
-		RopeTheta: hc.RopeTheta, NormEps: float32(hc.RMSNormEps)}
+		RopeTheta: 10000, NormEps: 1e-6}
+	// Present values are kept as given, zero included, for validate to judge.
+	if hc.RopeTheta != nil {
+		c.RopeTheta = *hc.RopeTheta
+	}
+	if hc.RMSNormEps != nil {
+		c.NormEps = float32(*hc.RMSNormEps)
+	}
 	switch hc.ModelType {
 	case "llama", "mistral":
 		c.Arch = "llama"
@@ -133,12 +140,6 @@ func (hc *hfConfig) config() (Config, []float32, error) {
 		c.HeadDim = c.Dim / c.Heads
 	}
 	c.RopeDim = c.HeadDim
-	if c.RopeTheta == 0 {
-		c.RopeTheta = 10000
-	}
-	if c.NormEps == 0 {
-		c.NormEps = 1e-6
-	}
 	if w := hc.SlidingWindow; w != nil && *w > 0 && *w < c.Context && (hc.UseSlidingWindow == nil || *hc.UseSlidingWindow) {
 		c.SlidingWindow, c.Context = *w, *w
 	}
@@ -150,8 +151,15 @@ func (hc *hfConfig) config() (Config, []float32, error) {
 		}
 		switch kind {
 		case "linear":
+			if !positive(s.Factor) {
+				return c, nil, fmt.Errorf("rope_scaling factor %v must be a positive finite number", s.Factor)
+			}
 			c.RopeScale = s.Factor
 		case "llama3":
+			if !positive(s.Factor) || !positive(s.LowFreqFactor) || !(s.HighFreqFactor > s.LowFreqFactor) || s.OriginalMax <= 0 {
+				return c, nil, fmt.Errorf("llama3 rope_scaling needs factor > 0, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0, got %v, %v, %v, %d",
+					s.Factor, s.LowFreqFactor, s.HighFreqFactor, s.OriginalMax)
+			}
 			factors = Llama3RopeFactors(c, s.Factor, s.LowFreqFactor, s.HighFreqFactor, s.OriginalMax)
 		case "default", "":
 		default:

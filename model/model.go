@@ -8,6 +8,7 @@ package model
 import (
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/thinkv/thinkv/kernels"
 )
@@ -52,9 +53,18 @@ func (c Config) validate() error {
 		return fmt.Errorf("model: RoPE dimension %d invalid for head dimension %d", c.RopeDim, c.HeadDim)
 	case c.Dim > 1<<16 || c.Hidden > 1<<18 || c.Layers > 1024 || c.Vocab > 1<<22 || c.Heads > 1024:
 		return fmt.Errorf("model: hyper-parameters out of any sane range: %s", c.brief())
+	case !positive(float64(c.NormEps)):
+		return fmt.Errorf("model: RMS norm epsilon %v must be a positive finite number", c.NormEps)
+	case !positive(c.RopeTheta):
+		return fmt.Errorf("model: RoPE base %v must be a positive finite number", c.RopeTheta)
+	case c.RopeScale != 0 && !positive(c.RopeScale):
+		return fmt.Errorf("model: RoPE scale factor %v must be a positive finite number", c.RopeScale)
 	}
 	return nil
 }
+
+// positive reports whether x is finite and greater than zero (false for NaN).
+func positive(x float64) bool { return x > 0 && !math.IsInf(x, 1) }
 
 // brief lists the shape hyper-parameters, for error messages.
 func (c Config) brief() string {

@@ -37,7 +37,10 @@ type closerFunc func() error
 func (f closerFunc) Close() error { return f() }
 
 // ParseLlama2C builds a model over a llama2.c checkpoint held in memory; the
-// model's weights alias data where it is 4-byte aligned (else a copy).
+// model's weights alias data where it is 4-byte aligned (else a copy). The
+// data must be exactly as long as the header says: the tensors, the two
+// legacy RoPE tables (Context×HeadDim/2 floats each) and, when the vocabulary
+// size is negative, the separate classifier.
 func ParseLlama2C(data []byte) (*Model, error) {
 	const header = 7 * 4
 	if len(data) < header {
@@ -66,9 +69,19 @@ func ParseLlama2C(data []byte) (*Model, error) {
 	if cfg.Context > 1<<24 {
 		return nil, fmt.Errorf("llama2.c checkpoint: context %d out of range", cfg.Context)
 	}
-	body := data[header : header+(len(data)-header)/4*4]
-	r := reader{buf: kernels.BytesF32(aligned(body, 4))}
 	dim, hid, kvDim, L := cfg.Dim, cfg.Hidden, cfg.KVHeads*cfg.HeadDim, cfg.Layers
+	// Every count is bounded above, so the sum fits an int64.
+	d, h64, kv, v := int64(dim), int64(hid), int64(kvDim), int64(cfg.Vocab)
+	floats := v*d + int64(L)*(2*d+2*d*d+2*kv*d+3*h64*d) + d + int64(cfg.Context)*int64(cfg.HeadDim)
+	if !shared {
+		floats += v * d
+	}
+	classifier := map[bool]string{true: "shared classifier", false: "separate classifier"}[shared]
+	if want := header + 4*floats; int64(len(data)) != want {
+		return nil, fmt.Errorf("llama2.c checkpoint: file is %d bytes, but its header (%s, %s) needs exactly %d",
+			len(data), cfg.brief(), classifier, want)
+	}
+	r := reader{buf: kernels.BytesF32(aligned(data[header:], 4))}
 	embed := r.take(cfg.Vocab * dim)
 	attnNorm, wq, wk := r.take(L*dim), r.take(L*dim*dim), r.take(L*kvDim*dim)
 	wv, wo, ffnNorm := r.take(L*kvDim*dim), r.take(L*dim*dim), r.take(L*dim)
@@ -78,9 +91,6 @@ func ParseLlama2C(data []byte) (*Model, error) {
 	var wcls []float32
 	if !shared {
 		wcls = r.take(cfg.Vocab * dim)
-	}
-	if r.short {
-		return nil, fmt.Errorf("llama2.c checkpoint: file is truncated: %d bytes for a model needing more (%s)", len(data), cfg.brief())
 	}
 	m := &Model{Config: cfg, Norm: norm, Embed: kernels.F32Matrix(cfg.Vocab, dim, embed)}
 	m.Output = m.Embed
@@ -103,18 +113,14 @@ func ParseLlama2C(data []byte) (*Model, error) {
 	return m, nil
 }
 
-// reader hands out consecutive slices of buf, noting when it runs short.
+// reader hands out consecutive slices of buf, which the caller has checked
+// holds them all.
 type reader struct {
-	buf   []float32
-	off   int
-	short bool
+	buf []float32
+	off int
 }
 
 func (r *reader) take(n int) []float32 {
-	if n < 0 || n > len(r.buf)-r.off {
-		r.short = true
-		return nil
-	}
 	s := r.buf[r.off : r.off+n : r.off+n]
 	r.off += n
 	return s

@@ -2,6 +2,7 @@ package model_test
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"os"
 	"strings"
@@ -12,11 +13,15 @@ import (
 )
 
 // tinyCheckpoint returns a valid llama2.c checkpoint with the given header,
-// filled with small floats.
+// filled with small floats; a negative vocab adds the separate classifier.
 func tinyCheckpoint(dim, hidden, layers, heads, kvHeads, vocab, seq int32) []byte {
 	hd := dim / heads
 	kv := kvHeads * hd
-	n := int(vocab)*int(dim) + int(layers)*int(2*dim+2*dim*dim+2*kv*dim+3*hidden*dim) + int(dim) + int(seq*hd)
+	v := int(max(vocab, -vocab))
+	n := v*int(dim) + int(layers)*int(2*dim+2*dim*dim+2*kv*dim+3*hidden*dim) + int(dim) + int(seq*hd)
+	if vocab < 0 {
+		n += v * int(dim)
+	}
 	b := make([]byte, 28+4*n)
 	for i, v := range []int32{dim, hidden, layers, heads, kvHeads, vocab, seq} {
 		binary.LittleEndian.PutUint32(b[4*i:], uint32(v))
@@ -75,6 +80,50 @@ func FuzzParseLlama2C(f *testing.F) {
 			t.Fatalf("accepted an inconsistent model: %+v", m.Config)
 		}
 	})
+}
+
+// TestParseLlama2CSize checks that the file must be exactly as long as its
+// header says: a header describing a smaller model than the file holds (which
+// used to load and print junk), or a file with bytes missing, is an error
+// giving both sizes; a separate classifier counts.
+func TestParseLlama2CSize(t *testing.T) {
+	shared := tinyCheckpoint(8, 16, 2, 2, 1, 4, 4)
+	unshared := tinyCheckpoint(8, 16, 2, 2, 1, -4, 4)
+	for _, good := range [][]byte{shared, unshared} {
+		m, err := model.ParseLlama2C(good)
+		if err != nil {
+			t.Fatalf("valid checkpoint: %v", err)
+		}
+		if tied := m.Output == m.Embed; tied != (len(good) == len(shared)) {
+			t.Errorf("%d-byte checkpoint: tied output %v", len(good), tied)
+		}
+	}
+	oneLayer := append([]byte(nil), shared...)
+	binary.LittleEndian.PutUint32(oneLayer[8:], 1)
+	for name, tc := range map[string]struct {
+		data []byte
+		want string
+	}{
+		"one float short":          {shared[:len(shared)-4], fmt.Sprintf("file is %d bytes, but its header", len(shared)-4)},
+		"one float extra":          {append(append([]byte(nil), shared...), 0, 0, 0, 0), fmt.Sprintf("needs exactly %d", len(shared))},
+		"one byte extra":           {append(append([]byte(nil), shared...), 0), fmt.Sprintf("file is %d bytes", len(shared)+1)},
+		"header says fewer layers": {oneLayer, "layers 1"},
+		"classifier missing":       {unshared[:len(shared)], "separate classifier) needs exactly"},
+		"classifier extra":         {append(append([]byte(nil), shared[:28]...), unshared[28:]...), "shared classifier) needs exactly"},
+	} {
+		_, err := model.ParseLlama2C(tc.data)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error mentioning %q", name, err, tc.want)
+		}
+	}
+	for _, p := range [][]string{{"stories260K", "stories260K.bin"}, {"needle", "needle.bin"}} {
+		m, err := model.LoadLlama2C(sharedPath(t, "models", p[0], p[1]))
+		if err != nil {
+			t.Errorf("%s: %v", p[1], err)
+			continue
+		}
+		m.Close()
+	}
 }
 
 // TestLlama2CAndGGUFAgree checks that both forms of stories260K hold the same weights.

@@ -32,7 +32,9 @@ func LoadLlama2C(path string, vocabSize int) (*Tokenizer, error) {
 // ParseLlama2C parses a llama2.c tokenizer.bin: a little-endian int32
 // max_token_length, then per token a float32 score, an int32 byte length and
 // the piece's bytes. Exactly vocabSize tokens must be present, with nothing
-// after them; vocabSize <= 0 means "as many as the data holds".
+// after them; vocabSize <= 0 means "as many as the data holds". The longest
+// piece must be exactly max_token_length bytes, as llama2.c's exporter
+// writes it: this catches a file cut between two tokens when vocabSize is 0.
 //
 // llama2.c writes spaces as ' ' and the BOS/EOS pieces as "\n<s>\n" and
 // "\n</s>\n"; they are converted to "▁", "<s>" and "</s>". UNK, BOS and EOS
@@ -57,7 +59,7 @@ func ParseLlama2C(data []byte, vocabSize int) (*Tokenizer, error) {
 		pieces = make([]string, 0, vocabSize)
 		scores = make([]float32, 0, vocabSize)
 	}
-	off := 4
+	off, longest := 4, int32(0)
 	for i := 0; vocabSize <= 0 && off < len(data) || i < vocabSize; i++ {
 		if len(data)-off < 8 {
 			return nil, fmt.Errorf("tokenizer: llama2.c tokenizer truncated in token %d at offset %d", i, off)
@@ -71,6 +73,10 @@ func ParseLlama2C(data []byte, vocabSize int) (*Tokenizer, error) {
 		if n < 0 || int64(n) > int64(len(data)-off) {
 			return nil, fmt.Errorf("tokenizer: llama2.c token %d has length %d with %d bytes left", i, n, len(data)-off)
 		}
+		if n > maxLen {
+			return nil, fmt.Errorf("tokenizer: llama2.c token %d is %d bytes, longer than the header's max_token_length %d", i, n, maxLen)
+		}
+		longest = max(longest, n)
 		p := string(data[off : off+int(n)])
 		off += int(n)
 		switch {
@@ -86,6 +92,13 @@ func ParseLlama2C(data []byte, vocabSize int) (*Tokenizer, error) {
 	}
 	if off != len(data) {
 		return nil, fmt.Errorf("tokenizer: llama2.c tokenizer has %d bytes after %d tokens", len(data)-off, len(pieces))
+	}
+	// llama2.c's exporter writes the length of the longest token; a file cut
+	// between two tokens (which no other field reveals without the model's
+	// vocabulary size) has usually lost it.
+	if longest != maxLen {
+		return nil, fmt.Errorf("tokenizer: llama2.c tokenizer is truncated or corrupt: its longest token (of %d) is %d bytes, its header says %d",
+			len(pieces), longest, maxLen)
 	}
 	v := Vocab{Pieces: pieces, Scores: scores, BOS: -1, EOS: -1, UNK: -1, AddSpacePrefix: true, AddBOS: true}
 	if len(pieces) > llama2cUNK {

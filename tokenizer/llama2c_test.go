@@ -202,6 +202,51 @@ func TestParseLlama2CHostile(t *testing.T) {
 	}
 }
 
+// TestParseLlama2CTruncatedReadToEnd cuts tok512.bin at every byte and
+// parses it with vocabSize 0 ("read to the end", as `thinkv tokenize -t`
+// does), where a cut between two tokens used to load a smaller vocabulary
+// that encoded everything as <unk>. A cut inside a token is always an error;
+// a cut between tokens is one while the longest token (id 374, the first of
+// max_token_length bytes) is lost, which is all the file itself can tell.
+// With the vocabulary size given, every cut is an error.
+func TestParseLlama2CTruncatedReadToEnd(t *testing.T) {
+	data, err := os.ReadFile(sharedPath(t, "models/stories260K/tok512.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	boundary := map[int]int{} // offset → tokens before it
+	for off, i := 4, 0; off < len(data); i++ {
+		off += 8 + int(binary.LittleEndian.Uint32(data[off+4:]))
+		boundary[off] = i + 1
+	}
+	for n := range len(data) {
+		_, err := ParseLlama2C(data[:n], 0)
+		tokens, between := boundary[n]
+		if want := !between || tokens <= 374; want != (err != nil) {
+			t.Errorf("cut at %d bytes (between tokens: %v, %d tokens): error %v", n, between, tokens, err)
+		}
+		if err == nil {
+			continue
+		}
+		if msg := err.Error(); !strings.Contains(msg, "truncated") && !strings.Contains(msg, "bytes left") && !strings.Contains(msg, "no header") {
+			t.Errorf("cut at %d bytes: error %q does not say the file is truncated", n, err)
+		}
+		if _, err := ParseLlama2C(data[:n], 512); err == nil {
+			t.Errorf("cut at %d bytes, vocabSize 512: no error", n)
+		}
+	}
+	// The report's case: 100 bytes hold exactly 7 tokens.
+	if _, err := ParseLlama2C(data[:100], 0); err == nil || !strings.Contains(err.Error(), "longest token (of 7) is 6 bytes, its header says 7") {
+		t.Errorf("first 100 bytes: got %v", err)
+	}
+	// A token longer than the header allows is corrupt.
+	bad := append([]byte(nil), data...)
+	binary.LittleEndian.PutUint32(bad, 6)
+	if _, err := ParseLlama2C(bad, 0); err == nil || !strings.Contains(err.Error(), "longer than the header's max_token_length 6") {
+		t.Errorf("max_token_length 6: got %v", err)
+	}
+}
+
 func FuzzParseLlama2C(f *testing.F) {
 	f.Add(smallLlama2C(), 10)
 	f.Add(smallLlama2C(), 0)

@@ -1,10 +1,6 @@
 package press
 
-import (
-	"fmt"
-
-	"github.com/thinkv/thinkv/kvcache"
-)
+import "github.com/thinkv/thinkv/kvcache"
 
 // h2o keeps heavy hitters: the tokens with the most attention accumulated over
 // every prompt query, plus the recent most recent; while decoding it keeps the
@@ -15,11 +11,7 @@ type h2o struct {
 }
 
 func newH2O(a args) (Press, error) {
-	p := &h2o{a: a, budget: a.int("budget"), recent: a.int("recent")}
-	if p.recent > p.budget {
-		return nil, fmt.Errorf("recent %d exceeds the budget %d", p.recent, p.budget)
-	}
-	return p, nil
+	return &h2o{a: a, budget: a.int("budget"), recent: a.int("recent")}, nil
 }
 
 func (p *h2o) String() string { return p.a.spec("h2o") }

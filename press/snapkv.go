@@ -24,9 +24,6 @@ func newSnapKV(a args, pyramid bool) (Press, error) {
 	if pyramid {
 		p.name, p.beta = "pyramidkv", a.float("beta")
 	}
-	if p.budget < p.window {
-		return nil, fmt.Errorf("budget %d is smaller than the window %d it includes", p.budget, p.window)
-	}
 	if p.kernel%2 == 0 {
 		return nil, fmt.Errorf("kernel must be odd (same padding), got %d", p.kernel)
 	}

@@ -15,7 +15,8 @@ type param struct {
 	choices  []string // for string keys
 	lo, hi   float64  // inclusive range for numeric keys
 	integer  bool
-	openHigh bool // hi is exclusive
+	openHigh bool   // hi is exclusive
+	loKey    string // the value may not be below this other key's (a budget includes its window)
 }
 
 func (p param) String() string {
@@ -35,7 +36,11 @@ func (p param) String() string {
 		kind = "integer"
 	}
 	num := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
-	return fmt.Sprintf("%s=%s in [%s, %s%s (%s)", p.key, kind, num(p.lo), num(p.hi), hi, def)
+	lo := num(p.lo)
+	if p.loKey != "" {
+		lo = p.loKey
+	}
+	return fmt.Sprintf("%s=%s in [%s, %s%s (%s)", p.key, kind, lo, num(p.hi), hi, def)
 }
 
 // args is a parsed, validated set of key values.
@@ -70,16 +75,16 @@ const maxTokens = 1 << 24
 
 var kinds = []kind{
 	{name: "snapkv", doc: "SnapKV: keep the tokens the observation window attends to most",
-		params: []param{{key: "budget", def: "", lo: 1, hi: maxTokens, integer: true}, windowParam,
+		params: []param{budgetAtLeast("window"), windowParam,
 			{key: "kernel", def: "7", lo: 1, hi: 1023, integer: true}, {key: "pool", def: "max", choices: []string{"max", "avg"}}},
 		build: func(a args) (Press, error) { return newSnapKV(a, false) }},
 	{name: "pyramidkv", doc: "PyramidKV: SnapKV with budgets falling linearly with depth",
-		params: []param{{key: "budget", def: "", lo: 1, hi: maxTokens, integer: true}, windowParam,
+		params: []param{budgetAtLeast("window"), windowParam,
 			{key: "beta", def: "20", lo: 1, hi: 1e6}, {key: "kernel", def: "7", lo: 1, hi: 1023, integer: true},
 			{key: "pool", def: "max", choices: []string{"max", "avg"}}},
 		build: func(a args) (Press, error) { return newSnapKV(a, true) }},
 	{name: "h2o", doc: "H2O: heavy hitters by accumulated attention, plus the most recent tokens",
-		params: []param{{key: "budget", def: "", lo: 1, hi: maxTokens, integer: true}, {key: "recent", def: "32", lo: 0, hi: maxTokens, integer: true}},
+		params: []param{budgetAtLeast("recent"), {key: "recent", def: "32", lo: 0, hi: maxTokens, integer: true}},
 		build:  newH2O},
 	{name: "streaming", doc: "StreamingLLM: attention sinks plus a window of recent tokens",
 		params: []param{{key: "sink", def: "4", lo: 0, hi: maxTokens, integer: true}, {key: "recent", def: "", lo: 1, hi: maxTokens, integer: true}},
@@ -94,10 +99,15 @@ var kinds = []kind{
 
 var windowParam = param{key: "window", def: "32", lo: 1, hi: 4096, integer: true}
 
+// budgetAtLeast is a required token budget that includes the tokens of key.
+func budgetAtLeast(key string) param {
+	return param{key: "budget", lo: 1, hi: maxTokens, integer: true, loKey: key}
+}
+
 // Help describes every press and its keys, one press per line.
 func Help() string {
 	var b strings.Builder
-	b.WriteString("none: the full cache\n")
+	b.WriteString("none: the full cache (alone, never in a chain)\n")
 	for _, k := range kinds {
 		fmt.Fprintf(&b, "%s: %s\n", k.name, k.doc)
 		for _, p := range k.params {
@@ -124,7 +134,10 @@ func Parse(spec string) (Press, error) {
 	}
 	var parts []Press
 	for _, s := range strings.Split(spec, "+") {
-		p, err := parseOne(strings.TrimSpace(s))
+		if s = strings.TrimSpace(s); s == "none" {
+			return nil, fmt.Errorf("press %q: none is the full cache and stands alone: drop it from the chain", spec)
+		}
+		p, err := parseOne(s)
 		if err != nil {
 			return nil, fmt.Errorf("press %q: %w", spec, err)
 		}
@@ -188,6 +201,11 @@ func parseOne(s string) (Press, error) {
 		}
 		if err := p.check(v); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	for _, p := range k.params {
+		if p.loKey != "" && a.float(p.key) < a.float(p.loKey) {
+			return nil, fmt.Errorf("%s: %s=%s is below %s=%s: the %s includes the %s", name, p.key, a[p.key], p.loKey, a[p.loKey], p.key, p.loKey)
 		}
 	}
 	p, err := k.build(a)

@@ -15,12 +15,12 @@ func TestParseErrors(t *testing.T) {
 		{"snapkvv:budget=128", []string{`unknown press "snapkvv"`, "valid: none, snapkv, pyramidkv, h2o, streaming, think, think-v"}},
 		{"snapkv:budget=128+bogus", []string{`unknown press "bogus"`, "think-v"}},
 		{"snapkv:budget=128+", []string{`unknown press ""`}},
-		{"snapkv:budget=128,size=3", []string{`unknown key "size"`, "budget=integer in [1, ", "window=integer in [1, 4096] (default 32)", "kernel=", "pool=max|avg (default max)"}},
+		{"snapkv:budget=128,size=3", []string{`unknown key "size"`, "budget=integer in [window, ", "window=integer in [1, 4096] (default 32)", "kernel=", "pool=max|avg (default max)"}},
 		{"think:ratio=0.5,budget=3", []string{`unknown key "budget"`, "ratio=number in [0, 1)", "recent=", "window="}},
 		{"snapkv", []string{`missing required key "budget"`, "budget=integer"}},
 		{"streaming:sink=2", []string{`missing required key "recent"`, "sink=integer in [0, "}},
 		{"think", []string{`missing required key "ratio"`, "ratio=number in [0, 1)"}},
-		{"snapkv:budget=0", []string{"budget=0 out of range", "want budget=integer in [1, "}},
+		{"snapkv:budget=0", []string{"budget=0 out of range", "want budget=integer in [window, "}},
 		{"snapkv:budget=12.5", []string{"budget=12.5 out of range", "integer"}},
 		{"snapkv:budget=1e3", []string{"budget=1e3 out of range"}},
 		{"snapkv:budget=128,window=0", []string{"window=0 out of range", "[1, 4096]"}},
@@ -31,15 +31,17 @@ func TestParseErrors(t *testing.T) {
 		{"think:ratio=NaN", []string{"ratio=NaN out of range"}},
 		{"think:ratio=half", []string{"ratio=half out of range"}},
 		{"pyramidkv:budget=64,beta=0.5", []string{"beta=0.5 out of range", "[1, 1000000]"}},
-		{"snapkv:budget=16", []string{"budget 16 is smaller than the window 32"}},
-		{"pyramidkv:budget=10,window=11", []string{"budget 10 is smaller than the window 11"}},
+		{"snapkv:budget=16", []string{"budget=16 is below window=32"}},
+		{"pyramidkv:budget=10,window=11", []string{"budget=10 is below window=11: the budget includes the window"}},
 		{"snapkv:budget=128,kernel=4", []string{"kernel must be odd", "4"}},
-		{"h2o:budget=10,recent=20", []string{"recent 20 exceeds the budget 10"}},
+		{"h2o:budget=10,recent=20", []string{"budget=10 is below recent=20"}},
 		{"think:ratio=0.5+think:ratio=0.3", []string{"think and think-v may each appear once"}},
 		{"think-v:ratio=0.5+snapkv:budget=64+think-v:ratio=0.1", []string{"think and think-v may each appear once"}},
 		{"snapkv:budget", []string{`"budget" is not key=value`, "valid keys: budget="}},
 		{"snapkv:budget=,window=8", []string{"is not key=value"}},
 		{"snapkv:budget=64,budget=65", []string{`key "budget" given twice`}},
+		{"snapkv:budget=64+none", []string{"none is the full cache and stands alone"}},
+		{"none+think:ratio=0.5", []string{"stands alone"}},
 	}
 	for _, tc := range cases {
 		p, err := Parse(tc.spec)
@@ -52,6 +54,20 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("Parse(%q) error %q does not mention %q", tc.spec, err, w)
 			}
 		}
+	}
+}
+
+// TestHelpLowerBounds checks that the help states a budget's real lower
+// bound, the key it includes, rather than 1.
+func TestHelpLowerBounds(t *testing.T) {
+	h := Help()
+	for _, want := range []string{"snapkv: ", "    budget=integer in [window, ", "h2o: ", "    budget=integer in [recent, "} {
+		if !strings.Contains(h, want) {
+			t.Errorf("Help() lacks %q:\n%s", want, h)
+		}
+	}
+	if strings.Contains(h, "budget=integer in [1,") {
+		t.Errorf("Help() still says a budget may be 1:\n%s", h)
 	}
 }
 

@@ -25,3 +25,12 @@ var useAVX2 bool
 func useGeneric(on bool) {
 	useAVX2 = !on && detectAVX2()
 }
+
+// Tier names the kernels in use: "avx2" (Go assembly with AVX2, FMA and
+// F16C) or "generic" (plain Go).
+func Tier() string {
+	if useAVX2 {
+		return "avx2"
+	}
+	return "generic"
+}

@@ -4,19 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/thinkv/thinkv/eval"
 	"github.com/thinkv/thinkv/kvcache"
 	"github.com/thinkv/thinkv/press"
 )
-
-// multiFlag collects a repeated string flag.
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
-func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 // runEval dispatches "eval fidelity", "eval merge" and task runs.
 func runEval(args []string, stdout io.Writer) error {

@@ -1,29 +1,42 @@
 package main
 
 import (
-	"flag"
 	"fmt"
+	"os"
+	"runtime"
 
 	"github.com/thinkv/thinkv/engine"
+	"github.com/thinkv/thinkv/kernels"
 	"github.com/thinkv/thinkv/press"
 )
 
-// modelFlags are the flags that pick a model and its tokenizer: -m, -t, --ctx.
+// maxCtx is the largest context a command line may ask for: positions are
+// stored as 32-bit integers, and anything near it is a typo, not a model.
+const maxCtx = 1 << 30
+
+// modelFlags are the flags that pick a model and run it, one definition for
+// every command: -m, -t/--tokenizer, -c/--ctx, --threads.
 type modelFlags struct {
+	fs        *flagSet
 	path, tok string
 	ctx       int
+	threads   int
 }
 
-func (f *modelFlags) register(fs *flag.FlagSet) {
+func (f *modelFlags) register(fs *flagSet) {
+	f.fs = fs
 	fs.StringVar(&f.path, "m", "", "model: GGUF file, Hugging Face directory or llama2.c checkpoint")
-	fs.StringVar(&f.tok, "t", "", "tokenizer: llama2.c tokenizer.bin or tokenizer.json (default: the model's own)")
-	fs.IntVar(&f.ctx, "ctx", 0, "context length (0: the model's own)")
+	fs.StringVar(&f.tok, "tokenizer", "", "tokenizer: llama2.c tokenizer.bin, tokenizer.json or its directory (default: the model's own)")
+	fs.alias("tokenizer", "t")
+	fs.intVar(&f.ctx, "ctx", 0, 1, maxCtx, "context length: the most tokens a sequence holds (default: the model's own)")
+	fs.alias("ctx", "c")
+	fs.intVar(&f.threads, "threads", runtime.NumCPU(), 1, 4096, "worker threads")
 }
 
 // check reports a missing model before anything is loaded.
 func (f *modelFlags) check() error {
 	if f.path == "" {
-		return fmt.Errorf("no model: give -m MODEL")
+		return f.fs.usagef("no model: give -m MODEL")
 	}
 	return nil
 }
@@ -33,7 +46,12 @@ func (f *modelFlags) load() (*engine.Engine, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
-	return engine.Load(f.path, f.tok, f.ctx)
+	e, err := engine.Load(f.path, f.tok, f.ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.Pool = kernels.NewPool(f.threads)
+	return e, nil
 }
 
 // parsePresses parses repeated --press specs.
@@ -47,4 +65,23 @@ func parsePresses(specs []string) ([]press.Press, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// parse parses flags and refuses positional arguments.
+//
+// Deprecated: use fs.parse; kept while every command moves over.
+func parse(fs *flagSet, args []string) error { return fs.parse(args) }
+
+// promptText returns the contents of file.
+//
+// Deprecated: use readPrompt; kept while every command moves over.
+func promptText(p string, pSet bool, file string) (string, error) {
+	if pSet {
+		return p, nil
+	}
+	if file == "" {
+		return "", fmt.Errorf("no text: give -f FILE")
+	}
+	b, err := os.ReadFile(file)
+	return string(b), err
 }

@@ -5,50 +5,52 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 
 	"github.com/thinkv/thinkv/engine"
 	"github.com/thinkv/thinkv/kvcache"
 	"github.com/thinkv/thinkv/press"
 )
 
+const generateSynopsis = "-m MODEL [-t TOKENIZER] [-p TEXT | -f FILE | -f - | < FILE] [-n N] [--press SPEC] [flags]"
+
 func runGenerate(args []string, stdout io.Writer) error {
-	fs := newFlags("generate", "-m MODEL [-t TOKENIZER] (-p TEXT | -f FILE) [flags]")
+	fs := newFlags("generate", generateSynopsis)
 	var mf modelFlags
 	mf.register(fs)
 	prompt := fs.String("p", "", "prompt text")
-	file := fs.String("f", "", "read the prompt from this file")
-	steps := fs.Int("n", 256, "steps, as llama2.c counts them: prompt tokens after BOS plus generated tokens")
-	temp := fs.Float64("temp", 1.0, "sampling temperature (0: greedy)")
-	topK := fs.Int("top-k", 0, "sample from the k most likely tokens only (0: all)")
-	topP := fs.Float64("top-p", 0.9, "nucleus sampling threshold (1: off)")
-	seed := fs.Uint64("seed", 0, "random seed (0: from the clock)")
+	file := fs.String("f", "", "read the prompt from this file (-: standard input; with neither -p nor -f, a piped standard input is read)")
+	var n, steps, topK int
+	var seed int
+	var temp, topP float64
+	fs.intVar(&n, "n", -1, -1, maxCtx, "tokens to generate (-1: until end of generation or the context)")
+	fs.intVar(&steps, "steps", 0, 0, maxCtx, "count as llama2.c does instead of -n: prompt tokens after BOS plus generated tokens")
+	fs.floatVar(&temp, "temp", 1.0, 0, 100, "sampling temperature (0: greedy)")
+	fs.intVar(&topK, "top-k", 0, 0, 1<<31-1, "sample from the k most likely tokens only (0: all)")
+	fs.floatVar(&topP, "top-p", 0.9, 1e-9, 1, "nucleus sampling threshold in (0, 1] (1: off)")
+	fs.intVar(&seed, "seed", -1, -1, 1<<62, "random seed (-1: a random one, reported by --json)")
 	kvType := fs.String("kv-type", "f16", "KV-cache storage type: f16 or f32")
-	pressSpec := fs.String("press", "none", "cache compression, e.g. snapkv:budget=128+think:ratio=0.5 (see thinkv presses)")
+	pf := &pressFlag{spec: "none"}
+	fs.Var(pf, "press", "cache compression, e.g. snapkv:budget=128+think:ratio=0.5 (see thinkv presses); compose presses with '+' in one --press, which may be given once")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the text")
-	if err := parse(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
-	text, err := promptText(*prompt, isSet(fs, "p"), *file)
-	if err != nil {
-		return err
+	if fs.isSet("n") && fs.isSet("steps") {
+		return fs.usagef("give -n (tokens to generate) or --steps (llama2.c's count), not both")
 	}
-	switch {
-	case mf.check() != nil:
-		return mf.check()
-	case *temp < 0:
-		return fmt.Errorf("--temp must be ≥ 0, got %v", *temp)
-	case *topK < 0:
-		return fmt.Errorf("--top-k must be ≥ 0, got %d", *topK)
-	case *topP <= 0 || *topP > 1:
-		return fmt.Errorf("--top-p must be in (0, 1], got %v", *topP)
-	case *steps < 0:
-		return fmt.Errorf("-n must be ≥ 0, got %d", *steps)
+	if err := mf.check(); err != nil {
+		return err
 	}
 	typ, err := kvcache.ParseDType(*kvType)
 	if err != nil {
-		return err
+		return fs.usagef("--kv-type: %v", err)
 	}
-	p, err := press.Parse(*pressSpec)
+	p, err := press.Parse(pf.spec)
+	if err != nil {
+		return fs.usagef("--press: %v", err)
+	}
+	text, err := readPrompt(fs, *prompt, *file)
 	if err != nil {
 		return err
 	}
@@ -61,15 +63,26 @@ func runGenerate(args []string, stdout io.Writer) error {
 	if len(ids) == 0 {
 		return fmt.Errorf("empty prompt, and the model takes no BOS: give some text")
 	}
-	if *seed == 0 {
-		*seed = clockSeed()
-	}
-	out := bufio.NewWriter(stdout)
-	defer out.Flush()
 	prev, shown := -1, ids
 	if ids[0] == e.Tok.BOS() {
 		prev, shown = ids[0], ids[1:]
 	}
+	maxNew := n
+	switch {
+	case fs.isSet("steps"):
+		maxNew = max(0, steps-len(shown))
+	case n < 0:
+		maxNew = max(0, e.Model.Context-len(ids)+1)
+	}
+	// Everything that can refuse the request is checked before anything is printed.
+	if err := checkRequest(e, len(ids), maxNew, typ); err != nil {
+		return err
+	}
+	if seed < 0 {
+		seed = int(rand.Int64N(1 << 62))
+	}
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
 	emit := func(id int) {
 		if piece := e.Tok.Piece(prev, id); !*asJSON && printable(piece) {
 			out.WriteString(piece)
@@ -82,8 +95,8 @@ func runGenerate(args []string, stdout io.Writer) error {
 	}
 	res, err := e.Generate(engine.Request{
 		Prompt:   ids,
-		MaxNew:   max(0, *steps-len(shown)),
-		Sampling: engine.Sampling{Temp: *temp, TopK: *topK, TopP: *topP, Seed: *seed},
+		MaxNew:   maxNew,
+		Sampling: engine.Sampling{Temp: temp, TopK: topK, TopP: topP, Seed: uint64(seed)},
 		KVType:   typ,
 		Press:    p,
 		OnToken:  emit,
@@ -98,8 +111,32 @@ func runGenerate(args []string, stdout io.Writer) error {
 		out.WriteString("\n")
 		return nil
 	}
-	return json.NewEncoder(out).Encode(generateJSON(e, res, p, typ))
+	return json.NewEncoder(out).Encode(generateJSON(e, res, p, typ, seed))
 }
+
+// pressFlag is --press for a single generation: given twice it is an error
+// that says how to compose, rather than the last one silently winning.
+type pressFlag struct {
+	spec string
+	set  bool
+}
+
+func (f *pressFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	return f.spec
+}
+
+func (f *pressFlag) Set(s string) error {
+	if f.set {
+		return fmt.Errorf("given twice (%q, then %q): compose presses with '+' in one spec, e.g. --press 'snapkv:budget=256+think:ratio=0.5'", f.spec, s)
+	}
+	f.spec, f.set = s, true
+	return nil
+}
+
+func (*pressFlag) guarded() {}
 
 type generateReport struct {
 	Text         string        `json:"text"`
@@ -107,6 +144,7 @@ type generateReport struct {
 	Tokens       []int         `json:"tokens"`
 	Stop         string        `json:"stop"`
 	Press        string        `json:"press"`
+	Seed         int           `json:"seed"`
 	Timings      timingsReport `json:"timings"`
 	KV           kvReport      `json:"kv"`
 	PeakRSS      int64         `json:"peak_rss_bytes"`
@@ -126,7 +164,7 @@ type kvReport struct {
 	BytesFull int64  `json:"bytes_full"`
 }
 
-func generateJSON(e *engine.Engine, r *engine.Result, p press.Press, typ kvcache.DType) generateReport {
+func generateJSON(e *engine.Engine, r *engine.Result, p press.Press, typ kvcache.DType, seed int) generateReport {
 	name := "none"
 	if p != nil {
 		name = p.String()
@@ -141,6 +179,7 @@ func generateJSON(e *engine.Engine, r *engine.Result, p press.Press, typ kvcache
 		Tokens:       tokens,
 		Stop:         r.Stop,
 		Press:        name,
+		Seed:         seed,
 		Timings: timingsReport{
 			PrefillMS: ms(r.Prefill), DecodeMS: ms(r.Decode),
 			PrefillPerSec: r.PrefillTokensPerSec(), DecodePerSec: r.DecodeTokensPerSec(),
@@ -149,4 +188,13 @@ func generateJSON(e *engine.Engine, r *engine.Result, p press.Press, typ kvcache
 		KV:      kvReport{Type: typ.String(), Bytes: r.KVBytes, BytesFull: r.KVBytesFull},
 		PeakRSS: peakRSS(),
 	}
+}
+
+// checkRequest refuses a prompt the context cannot hold.
+// TODO: engine.Check once the engine checks memory too.
+func checkRequest(e *engine.Engine, promptLen, maxNew int, typ kvcache.DType) error {
+	if promptLen > e.Model.Context {
+		return fmt.Errorf("prompt of %d tokens is longer than the context of %d tokens", promptLen, e.Model.Context)
+	}
+	return nil
 }

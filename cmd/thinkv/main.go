@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"golang.org/x/term"
 )
 
 type command struct {
@@ -33,25 +35,37 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'thinkv COMMAND --help' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'thinkv COMMAND --help' for a command's flags, 'thinkv --version' for the build.")
 }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// errOut receives diagnostics and flag usage; run sets it.
+// errOut receives diagnostics; run sets it.
 var errOut io.Writer = os.Stderr
 
-// run executes a command line and returns the process exit code.
+// stdin is where -f - and a piped prompt are read from; tests replace it.
+var stdin io.Reader = os.Stdin
+
+// stdinIsTerminal reports whether standard input is a terminal (then no prompt
+// is read from it unasked); tests replace it.
+var stdinIsTerminal = func() bool { return term.IsTerminal(int(os.Stdin.Fd())) }
+
+// run executes a command line and returns the process exit code: 0 on
+// success, 1 when the work failed, 2 for a mistake in the command line.
 func run(args []string, stdout, stderr io.Writer) int {
 	errOut = stderr
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
 	}
-	if a := args[0]; a == "-h" || a == "--help" || a == "help" {
+	switch args[0] {
+	case "-h", "--help", "-help", "help":
 		usage(stdout)
+		return 0
+	case "--version", "-version", "version":
+		fmt.Fprintln(stdout, version())
 		return 0
 	}
 	for _, c := range commands {
@@ -59,10 +73,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		err := c.run(args[1:], stdout)
-		if errors.Is(err, flag.ErrHelp) {
+		var ue usageError
+		var help helpRequest
+		switch {
+		case errors.As(err, &help):
+			help.fs.printUsage(stdout)
 			return 0
-		}
-		if err != nil {
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.As(err, &ue):
+			fmt.Fprintf(stderr, "thinkv %s: %v\n", c.name, err)
+			if ue.fs != nil {
+				fmt.Fprintf(stderr, "usage: thinkv %s %s\nRun 'thinkv %s --help' for every flag.\n", ue.fs.Name(), ue.fs.synopsis, ue.fs.Name())
+			} else {
+				fmt.Fprintf(stderr, "Run 'thinkv %s --help' for usage.\n", c.name)
+			}
+			return 2
+		case err != nil:
 			fmt.Fprintf(stderr, "thinkv %s: %v\n", c.name, err)
 			return 1
 		}
@@ -71,53 +98,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "thinkv: unknown command %q\n", args[0])
 	usage(stderr)
 	return 2
-}
-
-// newFlags makes a flag set that reports errors instead of exiting.
-func newFlags(name, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: thinkv %s %s\n\nflags:\n", name, synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parse parses flags and refuses stray arguments.
-func parse(fs *flag.FlagSet, args []string) error {
-	fs.SetOutput(errOut)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (flags go before it? see --help)", fs.Arg(0))
-	}
-	return nil
-}
-
-// promptText returns the text of -p or the contents of -f; exactly one must be set
-// unless optional.
-func promptText(p string, pSet bool, file string) (string, error) {
-	switch {
-	case pSet && file != "":
-		return "", fmt.Errorf("give either -p or -f, not both")
-	case file != "":
-		b, err := os.ReadFile(file)
-		return string(b), err
-	case pSet:
-		return p, nil
-	}
-	return "", fmt.Errorf("no prompt: give -p TEXT or -f FILE")
-}
-
-func isSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == name {
-			set = true
-		}
-	})
-	return set
 }
 
 // printable reports whether a piece should be printed, following llama2.c's

@@ -35,7 +35,7 @@ func TestGreedyGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, errOut, code := thinkv(t, append([]string{"generate", "-n", "256", "--temp", "0"}, tc.args...)...)
+		out, errOut, code := thinkv(t, append([]string{"generate", "--steps", "256", "--temp", "0"}, tc.args...)...)
 		if code != 0 || out != string(want) {
 			t.Errorf("%v: exit %d, stderr %q\ngot:\n%s\nwant:\n%s", tc.args, code, errOut, out, want)
 		}
@@ -53,11 +53,11 @@ func TestGenerateJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	// 20 steps = 4 prompt tokens after BOS + 16 generated; the cache holds all but the last.
-	if r.PromptTokens != 5 || len(r.Tokens) != 16 || r.Text == "" {
+	// -n 20: 20 generated tokens after the 5 of the prompt; the cache holds all but the last.
+	if r.PromptTokens != 5 || len(r.Tokens) != 20 || r.Text == "" || r.Seed != 5 {
 		t.Errorf("got %+v", r)
 	}
-	if want := int64(5+16-1) * 5 * 4 * 2 * 8 * 4; r.KV.Bytes != want || r.KV.BytesFull != want {
+	if want := int64(5+20-1) * 5 * 4 * 2 * 8 * 4; r.KV.Bytes != want || r.KV.BytesFull != want {
 		t.Errorf("kv bytes %d / %d, want %d", r.KV.Bytes, r.KV.BytesFull, want)
 	}
 	if r.Timings.DecodePerSec <= 0 || r.Timings.PrefillPerSec <= 0 || r.PeakRSS <= 0 {
@@ -71,7 +71,12 @@ func TestTokenize(t *testing.T) {
 	if code != 0 || strings.TrimSpace(out) != `{"ids":[1,403,407,261,378]}` {
 		t.Errorf("exit %d, got %s", code, out)
 	}
+	// BOS as generate adds it, unless --bos=false.
 	out, _, code = thinkv(t, "tokenize", "-m", dir+"/models/stories260K/stories260K.gguf", "-p", "Once upon a time")
+	if code != 0 || strings.TrimSpace(out) != "1 403 407 261 378" {
+		t.Errorf("exit %d, got %s", code, out)
+	}
+	out, _, code = thinkv(t, "tokenize", "-m", dir+"/models/stories260K/stories260K.gguf", "-p", "Once upon a time", "--bos=false")
 	if code != 0 || strings.TrimSpace(out) != "403 407 261 378" {
 		t.Errorf("exit %d, got %s", code, out)
 	}
@@ -97,7 +102,7 @@ func TestErrors(t *testing.T) {
 		{[]string{"generate", "-m", bin, "-t", tok, "-p", "x", "--press", "snapkv:budget=0"}, "budget"},
 		{[]string{"generate", "-m", bin, "-t", tok, "-p", "x", "--press", "magic"}, "valid: none, snapkv"},
 		{[]string{"generate", "-m", bin, "-t", tok, "-p", long}, "longer than the context"},
-		{[]string{"generate", "--bogus"}, "not defined"},
+		{[]string{"generate", "--bogus"}, "unknown flag --bogus"},
 		{[]string{"info"}, "no model"},
 		{[]string{"tokenize", "-p", "x"}, "no tokenizer"},
 	} {

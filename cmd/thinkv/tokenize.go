@@ -4,48 +4,48 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
-	"github.com/thinkv/thinkv/gguf"
+	"github.com/thinkv/thinkv/engine"
 	"github.com/thinkv/thinkv/tokenizer"
 )
 
 func runTokenize(args []string, stdout io.Writer) error {
-	fs := newFlags("tokenize", "(-m MODEL | -t TOKENIZER) (-p TEXT | -f FILE) [--bos] [--json]")
-	modelPath := fs.String("m", "", "GGUF model (its vocabulary is used)")
-	tokPath := fs.String("t", "", "llama2.c tokenizer.bin")
-	vocab := fs.Int("vocab", 0, "vocabulary size of the -t file (0: read to its end)")
+	fs := newFlags("tokenize", "(-m MODEL | -t TOKENIZER) [-p TEXT | -f FILE | -f -] [--bos=false] [--json]")
+	var mf modelFlags
+	mf.register(fs)
 	prompt := fs.String("p", "", "text")
-	file := fs.String("f", "", "read the text from this file")
-	bos := fs.Bool("bos", false, "prepend BOS")
+	file := fs.String("f", "", "read the text from this file (-: standard input)")
+	bos := &optBool{}
+	fs.Var(bos, "bos", "prepend BOS (default: as generate does, when the model takes one)")
 	asJSON := fs.Bool("json", false, `print {"ids": [...]}`)
-	if err := parse(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
-	text, err := promptText(*prompt, isSet(fs, "p"), *file)
+	if mf.path == "" && mf.tok == "" {
+		return fs.usagef("no tokenizer: give -m MODEL or -t TOKENIZER")
+	}
+	text, err := readPrompt(fs, *prompt, *file)
 	if err != nil {
 		return err
 	}
 	var tok *tokenizer.Tokenizer
-	switch {
-	case *tokPath != "" && *modelPath != "":
-		return fmt.Errorf("give either -m or -t, not both")
-	case *tokPath != "":
-		tok, err = tokenizer.LoadLlama2C(*tokPath, *vocab)
-	case *modelPath != "":
-		var f *gguf.File
-		if f, err = gguf.Open(*modelPath); err != nil {
+	if mf.path != "" {
+		e, err := mf.load()
+		if err != nil {
 			return err
 		}
-		defer f.Close()
-		tok, err = tokenizer.FromGGUF(f)
-	default:
-		return fmt.Errorf("no tokenizer: give -m MODEL.gguf or -t TOKENIZER")
-	}
-	if err != nil {
+		defer e.Close()
+		tok = e.Tok
+	} else if tok, err = engine.LoadTokenizer(mf.tok, 0); err != nil {
 		return err
 	}
-	ids := tok.Encode(text, *bos)
+	addBOS := tok.AddBOS()
+	if bos.set {
+		addBOS = bos.v
+	}
+	ids := tok.Encode(text, addBOS)
 	if *asJSON {
 		if ids == nil {
 			ids = []int{}
@@ -59,3 +59,25 @@ func runTokenize(args []string, stdout io.Writer) error {
 	_, err = fmt.Fprintln(stdout, strings.Join(s, " "))
 	return err
 }
+
+// optBool is a boolean flag whose default is decided later: set reports
+// whether it was given.
+type optBool struct{ v, set bool }
+
+func (b *optBool) String() string {
+	if b == nil || !b.set {
+		return ""
+	}
+	return strconv.FormatBool(b.v)
+}
+
+func (b *optBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("%q is not true or false", s)
+	}
+	b.v, b.set = v, true
+	return nil
+}
+
+func (*optBool) IsBoolFlag() bool { return true }

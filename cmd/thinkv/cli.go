@@ -145,7 +145,7 @@ func (fs *flagSet) printUsage(w io.Writer) {
 		if s := fs.short[f.Name]; s != "" {
 			names = "-" + s + ", " + names
 		}
-		typ, usage := flag.UnquoteUsage(f)
+		typ, usage := valueName(f)
 		if typ != "" {
 			names += " " + typ
 		}
@@ -155,6 +155,27 @@ func (fs *flagSet) printUsage(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	})
+}
+
+// valueName returns the name of a flag's value for the help (a back-quoted
+// word in its usage, else its type) and the usage without the quotes.
+func valueName(f *flag.Flag) (string, string) {
+	plain := *f
+	if o, ok := f.Value.(interface{ unwrap() flag.Value }); ok {
+		plain.Value = o.unwrap()
+	}
+	name, usage := flag.UnquoteUsage(&plain)
+	if name == "value" {
+		switch plain.Value.(type) {
+		case intFlag:
+			name = "int"
+		case floatFlag:
+			name = "float"
+		default:
+			name = "string"
+		}
+	}
+	return name, usage
 }
 
 // guardRepeats wraps every flag so that a second value for a scalar flag
@@ -194,7 +215,8 @@ type onceValue struct {
 	first *string // the first value given, "" until then
 }
 
-func (o *onceValue) guarded() {}
+func (o *onceValue) guarded()           {}
+func (o *onceValue) unwrap() flag.Value { return o.Value }
 
 func (o *onceValue) Set(s string) error {
 	if *o.first != "" {

@@ -104,6 +104,9 @@ func runGenerate(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if res.Stop == "length" && n < 0 && !fs.isSet("steps") {
+		res.Stop = "context" // -n -1 has no limit but the context
+	}
 	if res.Stop == "context" {
 		fmt.Fprintf(errOut, "thinkv: stopped at the context length %d (raise it with --ctx if the model allows)\n", e.Model.Context)
 	}

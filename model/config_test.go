@@ -55,8 +55,12 @@ var badFloats = []float64{math.NaN(), math.Inf(1), math.Inf(-1), 0, -1}
 // epsilon, RoPE base or RoPE scale factor is a load error naming it, where it
 // used to load and produce <unk> forever.
 func TestGGUFBadNormAndRope(t *testing.T) {
-	if _, err := model.FromGGUF(tinyGGUF(t, nil), 0); err != nil {
+	m, err := model.FromGGUF(tinyGGUF(t, nil), 0)
+	if err != nil {
 		t.Fatalf("valid file: %v", err)
+	}
+	if m.Output == m.Embed { // its output.weight differs from the embedding
+		t.Error("an untied output head was taken for the embedding")
 	}
 	for _, x := range badFloats {
 		for _, tc := range []struct {

@@ -1,7 +1,9 @@
 package model
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 
 	"github.com/thinkv/thinkv/gguf"
 	"github.com/thinkv/thinkv/kernels"
@@ -103,7 +105,10 @@ func FromGGUF(f *gguf.File, ctx int) (*Model, error) {
 	m.Embed = b.matrix("token_embd.weight", cfg.Vocab, cfg.Dim)
 	m.Norm = b.vector("output_norm.weight", cfg.Dim)
 	m.Output = m.Embed
-	if _, ok := f.Tensor("output.weight"); ok {
+	// An output head stored as a byte-for-byte copy of the embedding (as
+	// llama.cpp's llama2.c converter and thinkv's convert write a tied one) is
+	// the tied matrix: one set of weights, counted once.
+	if out, ok := f.Tensor("output.weight"); ok && !sameTensor(f, out, embed) {
 		m.Output = b.matrix("output.weight", cfg.Vocab, cfg.Dim)
 	}
 	m.RopeFactors = b.optional("rope_freqs.weight", cfg.RopeDim/2)
@@ -133,6 +138,11 @@ func FromGGUF(f *gguf.File, ctx int) (*Model, error) {
 		return nil, b.err
 	}
 	return m, nil
+}
+
+// sameTensor reports whether a and b have the same type, shape and data.
+func sameTensor(f *gguf.File, a, b *gguf.TensorInfo) bool {
+	return a.Type == b.Type && slices.Equal(a.Shape, b.Shape) && bytes.Equal(f.TensorData(a), f.TensorData(b))
 }
 
 // binder looks up tensors by name, checks their shapes and wraps them,

@@ -133,6 +133,11 @@ func TestLlama2CAndGGUFAgree(t *testing.T) {
 	if a.Config != b.Config {
 		t.Fatalf("configs differ:\n%+v\n%+v", a.Config, b.Config)
 	}
+	// llama.cpp's GGUF stores the tied classifier again as output.weight.
+	if b.Output != b.Embed || a.ParamCount() != b.ParamCount() {
+		t.Errorf("GGUF: tied output %v, %d parameters; the checkpoint is tied with %d",
+			b.Output == b.Embed, b.ParamCount(), a.ParamCount())
+	}
 	ra, rb := make([]float32, a.Dim), make([]float32, a.Dim)
 	for r := 0; r < a.Vocab; r++ {
 		a.Embed.Row(ra, r)

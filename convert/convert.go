@@ -29,11 +29,15 @@ func ParseType(s string) (gguf.Type, error) {
 	return 0, fmt.Errorf("unknown weight type %q (valid: f32, f16, q8_0, q4_0)", s)
 }
 
+// fileType maps a weight type to llama.cpp's general.file_type (LLAMA_FTYPE):
+// what most matrices are stored as.
+var fileType = map[gguf.Type]uint32{gguf.TypeF32: 0, gguf.TypeF16: 1, gguf.TypeQ4_0: 2, gguf.TypeQ8_0: 7, gguf.TypeBF16: 32}
+
 // ToGGUF returns a writer holding m and tok as a GGUF of m's architecture
 // (llama or qwen2) whose matrices are stored as typ. Norm weights stay f32, and a matrix whose rows
 // are not a whole number of 32-element blocks falls back to f16, as llama.cpp
 // does. The output head is written even when it is tied to the embedding,
-// like llama.cpp's llama2.c converter.
+// like llama.cpp's llama2.c converter. general.file_type records typ.
 func ToGGUF(m *model.Model, tok *tokenizer.Tokenizer, typ gguf.Type, name string) (*gguf.Writer, error) {
 	if tok.VocabSize() > m.Vocab {
 		return nil, fmt.Errorf("tokenizer has %d tokens, the model %d", tok.VocabSize(), m.Vocab)
@@ -47,6 +51,7 @@ func ToGGUF(m *model.Model, tok *tokenizer.Tokenizer, typ gguf.Type, name string
 	}
 	w.AddKV("general.architecture", gguf.StringValue(arch))
 	w.AddKV("general.name", gguf.StringValue(name))
+	w.AddKV("general.file_type", gguf.Uint32Value(fileType[typ]))
 	for _, kv := range []struct {
 		key string
 		v   int

@@ -2,6 +2,7 @@ package convert_test
 
 import (
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -68,13 +69,21 @@ func TestConvertStories260K(t *testing.T) {
 			t.Fatal(err)
 		}
 		keys, tensors := names(f)
+		if ft, ok := f.Uint("general.file_type"); !ok || ft != map[string]uint64{"f32": 0, "q8_0": 7}[typName] {
+			t.Errorf("%s: general.file_type = %d, %v; want llama.cpp's %s", typName, ft, ok, typName)
+		}
 		f.Close()
+		keys = slices.DeleteFunc(keys, func(k string) bool { return k == "general.file_type" }) // llama.cpp's llama2.c converter omits it
 		if strings.Join(keys, " ") != strings.Join(refKeys, " ") || strings.Join(tensors, " ") != strings.Join(refTensors, " ") {
 			t.Errorf("%s: layout differs from llama.cpp's\nkeys %v\nwant %v\ntensors %v\nwant %v", typName, keys, refKeys, tensors, refTensors)
 		}
 		e, err := engine.Load(out, "", 512)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if e.Model.Output != e.Model.Embed || e.Model.ParamCount() != src.Model.ParamCount() {
+			t.Errorf("%s: tied output %v, %d parameters; the checkpoint is tied with %d", typName,
+				e.Model.Output == e.Model.Embed, e.Model.ParamCount(), src.Model.ParamCount())
 		}
 		got := greedy(t, e, 200)
 		e.Close()

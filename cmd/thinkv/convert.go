@@ -3,29 +3,39 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/thinkv/thinkv/convert"
 	"github.com/thinkv/thinkv/engine"
 )
 
 func runConvert(args []string, stdout io.Writer) error {
-	fs := newFlags("convert", "IN OUT.gguf [--type f32|f16|q8_0|q4_0] [-t TOKENIZER]")
+	fs := newFlags("convert", "IN OUT.gguf [--type f32|f16|q8_0|q4_0] [-t TOKENIZER] [--ctx N]")
 	typName := fs.String("type", "f32", "weight type of the matrices: f32, f16, q8_0 or q4_0")
-	tokPath := fs.String("t", "", "llama2.c tokenizer.bin (needed for a llama2.c checkpoint)")
+	tokPath := fs.String("tokenizer", "", "tokenizer: llama2.c tokenizer.bin (needed for a llama2.c checkpoint), tokenizer.json or its directory")
+	fs.alias("tokenizer", "t")
+	var ctx int
+	fs.intVar(&ctx, "ctx", 0, 1, maxCtx, "context length to record (default: the input's own)")
+	fs.alias("ctx", "c")
 	name := fs.String("name", "llama", "general.name to record")
-	fs.SetOutput(errOut)
-	pos, err := parseInterspersed(fs, args)
+	pos, err := fs.parseArgs(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 2 {
-		return fmt.Errorf("want IN and OUT.gguf, got %d arguments", len(pos))
+		return fs.usagef("want IN and OUT.gguf, got %d arguments", len(pos))
 	}
 	typ, err := convert.ParseType(*typName)
 	if err != nil {
-		return err
+		return fs.usagef("--type: %v", err)
 	}
-	e, err := engine.Load(pos[0], *tokPath, 0)
+	for _, in := range []string{pos[0], *tokPath} {
+		if err := checkOutput(in, pos[1]); err != nil {
+			return fs.usagef("%v", err)
+		}
+	}
+	e, err := engine.Load(pos[0], *tokPath, ctx)
 	if err != nil {
 		return err
 	}
@@ -41,21 +51,29 @@ func runConvert(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// parseInterspersed parses flags that may come before, between or after
-// positional arguments, and returns the positional ones.
-func parseInterspersed(fs interface {
-	Parse([]string) error
-	Args() []string
-}, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos, args = append(pos, rest[0]), rest[1:]
+// checkOutput refuses an output that would replace the input in: the same
+// path, the same file under another name (a hard or symbolic link), or a file
+// the loader reads (.json, .safetensors) in the directory in. An input that
+// does not exist is left for the loader to report.
+func checkOutput(in, out string) error {
+	if in == "" {
+		return nil
 	}
+	if filepath.Clean(in) == filepath.Clean(out) {
+		return fmt.Errorf("output %s is the input: write the GGUF to a new file", out)
+	}
+	ist, err := os.Stat(in)
+	if err != nil {
+		return nil
+	}
+	if ost, err := os.Stat(out); err == nil && os.SameFile(ist, ost) {
+		return fmt.Errorf("output %s is the input %s under another name: write the GGUF to a new file", out, in)
+	}
+	if ist.IsDir() {
+		dst, err := os.Stat(filepath.Dir(out))
+		if ext := filepath.Ext(out); err == nil && os.SameFile(ist, dst) && (ext == ".json" || ext == ".safetensors") {
+			return fmt.Errorf("output %s would replace a file of the input directory %s", out, in)
+		}
+	}
+	return nil
 }

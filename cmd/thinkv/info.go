@@ -12,15 +12,17 @@ import (
 
 func runInfo(args []string, stdout io.Writer) error {
 	fs := newFlags("info", "-m MODEL")
-	modelPath := fs.String("m", "", "model file: GGUF or llama2.c checkpoint")
-	ctx := fs.Int("ctx", 0, "context length override")
-	if err := parse(fs, args); err != nil {
+	modelPath := fs.String("m", "", "model: GGUF file, Hugging Face directory or llama2.c checkpoint")
+	var ctx int
+	fs.intVar(&ctx, "ctx", 0, 1, maxCtx, "context length override")
+	fs.alias("ctx", "c")
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *modelPath == "" {
-		return fmt.Errorf("no model: give -m MODEL")
+		return fs.usagef("no model: give -m MODEL")
 	}
-	m, meta, err := model.Load(*modelPath, *ctx)
+	m, meta, err := model.Load(*modelPath, ctx)
 	if err != nil {
 		return err
 	}

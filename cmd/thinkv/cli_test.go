@@ -225,3 +225,21 @@ func equalInts(a, b []int) bool {
 	return true
 }
 
+
+// TestDemoExplains checks that the demo says what a press is, what its
+// measures mean, and when each bytes column was measured.
+func TestDemoExplains(t *testing.T) {
+	saved := demoSize
+	defer func() { demoSize = saved }()
+	demoSize.prefix, demoSize.forced, demoSize.needles, demoSize.needleLen = 192, 16, 1, 160
+	out, errOut, code := thinkv(t, "demo")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"A press compresses", "snapkv drops whole tokens", "think (ThinK) drops", "think-v does",
+		"Teacher forcing:", "KL:", "Top-1 agree:", "Perplexity may fall", "KV bytes after prefill", "KV bytes at the end"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the demo's output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -53,4 +53,10 @@ func TestAnalyze(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "analysis.json")); err != nil {
 		t.Error(err)
 	}
+	// Written again, every file is replaced, not rewritten in place.
+	check := linkTwins(t, append(files, filepath.Join(dir, "analysis.json"))...)
+	if _, err := a.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	check()
 }

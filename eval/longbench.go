@@ -111,7 +111,7 @@ type longBenchRecord struct {
 
 // longBenchConfig reads the dataset's prompt template and generation length.
 func longBenchConfig(dataDir, dataset string) (string, int, error) {
-	dir, err := findDir(dataDir, "config", "dataset2prompt.json", true, false)
+	dir, err := findDir(dataDir, "config", "dataset2prompt.json", true, false, "--data")
 	if err != nil {
 		return "", 0, err
 	}
@@ -141,9 +141,10 @@ func (t *LongBench) Samples(tok *tokenizer.Tokenizer, opts Options) ([]Sample, e
 		return nil, fmt.Errorf("longbench: unknown dataset %q (have %s)", t.Dataset, strings.Join(LongBenchDatasets(), ", "))
 	}
 	file := t.Dataset + ".jsonl"
-	dir, err := findDir(opts.DataDir, "longbench", file, true, false)
+	dir, err := findDir(opts.DataDir, "longbench", file, true, false, "--data")
 	if err != nil {
-		if dir, err = findDir(opts.DataDir, "data", file, true, false); err != nil {
+		var err2 error
+		if dir, err2 = findDir(opts.DataDir, "data", file, true, false, "--data"); err2 != nil {
 			return nil, fmt.Errorf("%s: %w", t.Name(), err)
 		}
 	}

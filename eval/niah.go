@@ -81,7 +81,7 @@ func (t *NIAH) Samples(tok *tokenizer.Tokenizer, opts Options) ([]Sample, error)
 	if dir == "" {
 		dir = opts.DataDir
 	}
-	dir, err := findDir(dir, essayDirSub, "*.txt", true, false)
+	dir, err := findDir(dir, essayDirSub, "*.txt", true, false, "--haystack (or --data)")
 	if err != nil {
 		return nil, fmt.Errorf("niah: haystack: %w", err)
 	}

@@ -3,8 +3,8 @@ package eval
 import (
 	"fmt"
 	"image/color"
+	"io"
 	"math"
-	"os"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette"
@@ -13,6 +13,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/thinkv/thinkv/internal/atomicfile"
 )
 
 // The plots are drawn with gonum.org/v1/plot, which is pure Go, and saved as
@@ -242,14 +244,11 @@ func savePlot(p *plot.Plot, path string, w, h vg.Length) error {
 	return writePNG(path, img)
 }
 
+// writePNG encodes img into path through a temporary file, so that a
+// failed or interrupted write leaves no half image.
 func writePNG(path string, img *vgimg.Canvas) error {
-	f, err := os.Create(path)
-	if err != nil {
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
 		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	})
 }

@@ -1,6 +1,8 @@
 package eval
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"math"
@@ -45,9 +47,10 @@ func (r *Report) WritePlots(dir string, recs []Record) ([]string, error) {
 			}
 			slices.Sort(metrics[1:])
 			for _, metric := range metrics {
-				name := fmt.Sprintf("heatmap_%s_%d_%s.png", fileName(task), i, fileName(press))
+				// The press's index keeps its names apart.
+				name := fmt.Sprintf("heatmap_%s_%d_%s.png", safeName(task), i, shortName(press))
 				if metric != "" {
-					name = fmt.Sprintf("heatmap_%s_%s_%d_%s.png", fileName(task), fileName(metric), i, fileName(press))
+					name = fmt.Sprintf("heatmap_%s_%s_%d_%s.png", safeName(task), safeName(metric), i, shortName(press))
 				}
 				path := filepath.Join(dir, name)
 				if err := depthHeatmap(path, task, press, metric, mine); err != nil {
@@ -73,7 +76,7 @@ func (r *Report) WritePlots(dir string, recs []Record) ([]string, error) {
 		for i := range pts {
 			pts[i].x /= div
 		}
-		path := filepath.Join(dir, "score_vs_kv_"+fileName(task)+".png")
+		path := filepath.Join(dir, "score_vs_kv_"+safeName(task)+".png")
 		title := task + ": score against KV-cache size"
 		if err := scatter(path, title, "mean KV-cache size ("+unit+")", "score (%)", pts, 0, 0); err != nil {
 			return files, err
@@ -100,7 +103,7 @@ func (r *Report) WritePlots(dir string, recs []Record) ([]string, error) {
 		for _, n := range slices.Sorted(maps.Keys(lengths)) {
 			lp.xTicks = append(lp.xTicks, plot.Tick{Value: float64(n), Label: strconv.Itoa(n)})
 		}
-		path := filepath.Join(dir, "score_vs_length_"+fileName(task)+".png")
+		path := filepath.Join(dir, "score_vs_length_"+safeName(task)+".png")
 		if err := lp.save(path, vg.Points(640), vg.Points(420)); err != nil {
 			return files, err
 		}
@@ -201,13 +204,32 @@ func byteUnit(b float64) (string, float64) {
 	return "bytes", 1
 }
 
-// fileName makes a label safe to use in a file name.
-func fileName(s string) string {
-	return strings.Map(func(r rune) rune {
+// nameMax is the most bytes a part of a file name made from a task, metric
+// or press takes, so that every plot's name stays well within the 255 bytes
+// file systems allow.
+const nameMax = 40
+
+// shortName makes s safe as part of a file name on any file system: letters,
+// digits, '.', '-' and '_' stay, anything else becomes '_', and a name longer
+// than nameMax is cut.
+func shortName(s string) string {
+	out := strings.Map(func(r rune) rune {
 		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '+':
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
 			return r
 		}
 		return '_'
 	}, s)
+	return out[:min(len(out), nameMax)]
+}
+
+// safeName is shortName, but distinct names stay distinct: a name that had
+// to be changed ends in 8 hex digits of a hash of the whole of s.
+func safeName(s string) string {
+	out := shortName(s)
+	if out == s {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return out[:min(len(out), nameMax-9)] + "-" + hex.EncodeToString(sum[:4])
 }

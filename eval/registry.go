@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -59,8 +60,9 @@ func TaskByName(name string) (Task, error) {
 // given/../sub) that holds a file matching the
 // glob pattern marker; given itself only with self. With fallback, or when
 // given is empty, it also tries the shared data: $THINKV_SHARED/data/sub,
-// ../shared/data/sub and shared/data/sub.
-func findDir(given, sub, marker string, self, fallback bool) (string, error) {
+// ../shared/data/sub and shared/data/sub. When none does, the error says
+// how to give the directory: the flags in flags, or THINKV_SHARED.
+func findDir(given, sub, marker string, self, fallback bool, flags string) (string, error) {
 	var cands []string
 	if given != "" {
 		cands = append(cands, filepath.Join(given, sub), filepath.Join(given, filepath.Base(sub)))
@@ -80,7 +82,11 @@ func findDir(given, sub, marker string, self, fallback bool) (string, error) {
 			return filepath.Clean(c), nil
 		}
 	}
-	return "", fmt.Errorf("no %s found in %s", marker, strings.Join(cands, ", "))
+	msg := fmt.Sprintf("no %s found in %s: give its directory with %s", marker, strings.Join(cands, ", "), flags)
+	if given == "" || fallback {
+		msg += fmt.Sprintf(", or set THINKV_SHARED to the shared data directory (which holds data/%s)", sub)
+	}
+	return "", errors.New(msg)
 }
 
 // readLines returns the non-empty, trimmed lines of a file.

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"unicode/utf8"
+
+	"github.com/thinkv/thinkv/internal/atomicfile"
 )
 
 // Average is the task name of each press's mean over tasks.
@@ -223,15 +224,7 @@ func (r *Report) WriteFiles(dir string) error {
 	if err := writeJSON(filepath.Join(dir, "results.json"), r); err != nil {
 		return err
 	}
-	f, err := os.Create(filepath.Join(dir, "results.csv"))
-	if err != nil {
-		return err
-	}
-	if err := r.WriteCSV(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return atomicfile.Write(filepath.Join(dir, "results.csv"), 0o644, r.WriteCSV)
 }
 
 // WriteCSV writes one row per press, task and length ("all" for the overall

@@ -41,7 +41,7 @@ func (t *Ruler) resources(cfg rulerConfig, opts Options) (*rulerResources, error
 	}
 	res := &rulerResources{}
 	if cfg.family == "niah" || cfg.family == "cwe" {
-		dir, err := findDir(given, "ruler_wordlists", "nounlist.txt", true, false)
+		dir, err := findDir(given, "ruler_wordlists", "nounlist.txt", true, false, "--wordlists (or --data)")
 		if err != nil {
 			return nil, fmt.Errorf("word lists: %w", err)
 		}
@@ -58,7 +58,7 @@ func (t *Ruler) resources(cfg rulerConfig, opts Options) (*rulerResources, error
 		if ed == "" {
 			ed = given
 		}
-		dir, err := findDir(ed, essayDirSub, "*.txt", t.EssayDir != "", true)
+		dir, err := findDir(ed, essayDirSub, "*.txt", t.EssayDir != "", true, "--haystack (or --data)")
 		if err != nil {
 			return nil, fmt.Errorf("essays: %w", err)
 		}

@@ -2,6 +2,9 @@ package eval
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -112,24 +115,79 @@ type item struct {
 	cut    int // context tokens cut from the middle to fit
 }
 
+// Plan is a run made ready: every task's samples made, this shard's
+// tokenized and checked against the model's context. Preparing first finds
+// bad settings and data before anything is written or run.
+type Plan struct {
+	// Config is the run's configuration; its callbacks (Done, OnStart,
+	// OnRecord) may be set after Prepare.
+	Config RunConfig
+	// TaskSamples maps each task's name to a SHA-256 of all its samples,
+	// every shard's, which identifies what its data and options made.
+	TaskSamples map[string]string
+	e           *engine.Engine
+	items       []item
+}
+
 // Run generates every selected sample under every press, greedily, and hands
 // each Record to cfg.OnRecord as it completes. It stops early, with ctx's
 // error, when ctx is done.
 func Run(ctx context.Context, e *engine.Engine, cfg RunConfig) error {
-	if len(cfg.Presses) == 0 {
-		return fmt.Errorf("eval: no presses to run")
-	}
-	if cfg.Protocol != QueryAware && cfg.Protocol != QueryAgnostic {
-		return fmt.Errorf("eval: unknown protocol %q", cfg.Protocol)
-	}
-	items, err := prepare(e, cfg)
+	p, err := Prepare(e, cfg)
 	if err != nil {
 		return err
 	}
+	return p.Run(ctx)
+}
+
+// Prepare checks cfg and makes its samples, failing before anything runs if
+// a prompt does not fit the model's context.
+func Prepare(e *engine.Engine, cfg RunConfig) (*Plan, error) {
+	if len(cfg.Presses) == 0 {
+		return nil, fmt.Errorf("eval: no presses to run")
+	}
+	if cfg.Protocol != QueryAware && cfg.Protocol != QueryAgnostic {
+		return nil, fmt.Errorf("eval: unknown protocol %q", cfg.Protocol)
+	}
+	p := &Plan{Config: cfg, TaskSamples: map[string]string{}, e: e}
+	i := 0
+	for _, t := range cfg.Tasks {
+		samples, err := t.Samples(e.Tok, cfg.Options)
+		if err != nil && !strings.HasPrefix(err.Error(), t.Name()+":") {
+			err = fmt.Errorf("%s: %w", t.Name(), err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		h := sha256.New()
+		enc := json.NewEncoder(h)
+		for _, s := range samples {
+			if err := enc.Encode(s); err != nil {
+				return nil, err
+			}
+			mine := cfg.Shards <= 1 || i%cfg.Shards == cfg.Shard
+			i++
+			if !mine {
+				continue
+			}
+			it, err := prepareItem(e, cfg, t, s)
+			if err != nil {
+				return nil, err
+			}
+			p.items = append(p.items, it)
+		}
+		p.TaskSamples[t.Name()] = hex.EncodeToString(h.Sum(nil))
+	}
+	return p, nil
+}
+
+// Run runs the plan: see the package function Run.
+func (p *Plan) Run(ctx context.Context) error {
+	cfg := p.Config
 	total := 0
-	for _, it := range items {
-		for _, p := range cfg.Presses {
-			if cfg.Done == nil || !cfg.Done(it.task.Name(), it.s.ID, p.Spec()) {
+	for _, it := range p.items {
+		for _, ps := range cfg.Presses {
+			if cfg.Done == nil || !cfg.Done(it.task.Name(), it.s.ID, ps.Spec()) {
 				total++
 			}
 		}
@@ -137,17 +195,17 @@ func Run(ctx context.Context, e *engine.Engine, cfg RunConfig) error {
 	if cfg.OnStart != nil {
 		cfg.OnStart(total)
 	}
-	for _, it := range items {
-		for _, p := range cfg.Presses {
-			if cfg.Done != nil && cfg.Done(it.task.Name(), it.s.ID, p.Spec()) {
+	for _, it := range p.items {
+		for _, ps := range cfg.Presses {
+			if cfg.Done != nil && cfg.Done(it.task.Name(), it.s.ID, ps.Spec()) {
 				continue
 			}
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			rec, err := generate(e, cfg, it, p.Press)
+			rec, err := generate(p.e, cfg, it, ps.Press)
 			if err != nil {
-				return fmt.Errorf("%s sample %s, press %s: %w", it.task.Name(), it.s.ID, p.Spec(), err)
+				return fmt.Errorf("%s sample %s, press %s: %w", it.task.Name(), it.s.ID, ps.Spec(), err)
 			}
 			if cfg.OnRecord != nil {
 				if err := cfg.OnRecord(rec); err != nil {
@@ -159,38 +217,22 @@ func Run(ctx context.Context, e *engine.Engine, cfg RunConfig) error {
 	return nil
 }
 
-// prepare makes every task's samples, keeps this shard's, and tokenizes them,
-// failing before anything runs if a prompt does not fit the context.
-func prepare(e *engine.Engine, cfg RunConfig) ([]item, error) {
-	var items []item
-	i := 0
-	for _, t := range cfg.Tasks {
-		samples, err := t.Samples(e.Tok, cfg.Options)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", t.Name(), err)
-		}
-		for _, s := range samples {
-			mine := cfg.Shards <= 1 || i%cfg.Shards == cfg.Shard
-			i++
-			if !mine {
-				continue
-			}
-			it := item{task: t, s: s, length: nearest(cfg.Options.Lengths, s.Length)}
-			it.ids, it.split = promptTokens(e, s)
-			want := max(s.MaxNew, 1)
-			if over := len(it.ids) + want - e.Model.Context; over > 0 && cfg.Truncate {
-				it.ids, it.split, it.cut = cutMiddle(it.ids, it.split, over)
-			}
-			n := len(it.ids)
-			if n >= e.Model.Context {
-				return nil, fmt.Errorf("%s sample %s: the prompt has %d tokens, the model's context is %d: choose shorter --lengths (or truncate)",
-					t.Name(), s.ID, n, e.Model.Context)
-			}
-			it.maxNew = min(want, e.Model.Context-n)
-			items = append(items, it)
-		}
+// prepareItem tokenizes a sample, cutting its context if it does not fit
+// and cfg.Truncate is set, else failing.
+func prepareItem(e *engine.Engine, cfg RunConfig, t Task, s Sample) (item, error) {
+	it := item{task: t, s: s, length: nearest(cfg.Options.Lengths, s.Length)}
+	it.ids, it.split = promptTokens(e, s)
+	want := max(s.MaxNew, 1)
+	if over := len(it.ids) + want - e.Model.Context; over > 0 && cfg.Truncate {
+		it.ids, it.split, it.cut = cutMiddle(it.ids, it.split, over)
 	}
-	return items, nil
+	n := len(it.ids)
+	if n >= e.Model.Context {
+		return it, fmt.Errorf("%s sample %s: the prompt has %d tokens, the model's context is %d: choose shorter --lengths, or give --truncate",
+			t.Name(), s.ID, n, e.Model.Context)
+	}
+	it.maxNew = min(want, e.Model.Context-n)
+	return it, nil
 }
 
 // nearest returns the length in lengths nearest n (the larger on a tie), or n

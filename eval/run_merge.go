@@ -1,18 +1,24 @@
 package eval
 
 import (
-	"bytes"
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+
+	"github.com/thinkv/thinkv/internal/atomicfile"
 )
 
 // Merge reads the output directories of a run's shards (or of runs with the
 // same settings) and combines them: their settings must agree but for the
 // shard, and a result present in several directories is kept once. It also
 // returns, for sharded runs, the shards of Shards that no directory holds.
+// Directories that hold no result at all are an error: there is nothing to
+// report.
 func Merge(dirs []string) (meta Meta, recs []Record, missing []int, err error) {
 	seen := map[string]bool{}
 	shards := map[int]bool{}
@@ -26,9 +32,8 @@ func Merge(dirs []string) (meta Meta, recs []Record, missing []int, err error) {
 		} else {
 			a, b := meta, m
 			a.Shard, b.Shard = 0, 0
-			a.Model, b.Model = "", ""
-			if err := a.compatible(b); err != nil {
-				return Meta{}, nil, nil, fmt.Errorf("%s was run with %v: not the same run as %s", dir, err, dirs[0])
+			if d := a.differences(b, dirs[0], dir); len(d) > 0 {
+				return Meta{}, nil, nil, fmt.Errorf("%s is not the same run as %s:\n  %s", dir, dirs[0], strings.Join(d, "\n  "))
 			}
 			meta.merge(m)
 		}
@@ -39,6 +44,9 @@ func Merge(dirs []string) (meta Meta, recs []Record, missing []int, err error) {
 				recs = append(recs, r)
 			}
 		}
+	}
+	if len(recs) == 0 {
+		return Meta{}, nil, nil, fmt.Errorf("nothing to merge: %s hold no results", strings.Join(dirs, ", "))
 	}
 	for i := 0; i < meta.Shards; i++ {
 		if !shards[i] {
@@ -63,12 +71,14 @@ func WriteMerged(dir string, meta Meta, recs []Record, from []string) error {
 	if err := writeJSON(filepath.Join(dir, MetaFile), meta); err != nil {
 		return err
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	for _, r := range recs {
-		if err := enc.Encode(r); err != nil {
-			return err
+	return atomicfile.Write(filepath.Join(dir, SamplesFile), 0o644, func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		enc := json.NewEncoder(bw)
+		for _, r := range recs {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
 		}
-	}
-	return os.WriteFile(filepath.Join(dir, SamplesFile), b.Bytes(), 0o644)
+		return bw.Flush()
+	})
 }

@@ -10,6 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+
+	"github.com/thinkv/thinkv/internal/atomicfile"
 )
 
 // Files a run writes in its output directory.
@@ -18,19 +21,31 @@ const (
 	SamplesFile = "samples.jsonl" // one Record per line, appended as each completes
 )
 
-// Meta records how a run's results were made; it is saved as run.json.
+// Meta records how a run's results were made; it is saved as run.json. A
+// resumed run, and the shards merged into one report, must agree on
+// everything in it but Tasks and Presses (and, when merging, Shard).
 type Meta struct {
-	Model    string      `json:"model"`
-	Tasks    []string    `json:"tasks"`
-	Presses  []PressInfo `json:"presses"`
-	Protocol Protocol    `json:"protocol"`
-	Lengths  []int       `json:"lengths"`
-	Samples  int         `json:"samples"`
-	Seed     uint64      `json:"seed"`
-	KVType   string      `json:"kv_type"`
-	Truncate bool        `json:"truncate,omitempty"`
-	Shard    int         `json:"shard"`
-	Shards   int         `json:"shards"`
+	Model string `json:"model"` // the model's base name
+	// ModelID and Tokenizer identify the model and tokenizer, and Context is
+	// the context length run (--ctx or the model's own). Each is zero in a
+	// run.json written before it was recorded.
+	ModelID   *FileID  `json:"model_id,omitempty"`
+	Tokenizer *FileID  `json:"tokenizer,omitempty"`
+	Context   int      `json:"context,omitempty"`
+	Tasks     []string `json:"tasks"`
+	// TaskSamples maps each task to a SHA-256 of its samples, every shard's:
+	// what its data, haystack, word lists, needle, question, lengths,
+	// sample count and seed made.
+	TaskSamples map[string]string `json:"task_samples,omitempty"`
+	Presses     []PressInfo       `json:"presses"`
+	Protocol    Protocol          `json:"protocol"`
+	Lengths     []int             `json:"lengths"`
+	Samples     int               `json:"samples"`
+	Seed        uint64            `json:"seed"`
+	KVType      string            `json:"kv_type"`
+	Truncate    bool              `json:"truncate,omitempty"`
+	Shard       int               `json:"shard"`
+	Shards      int               `json:"shards"`
 }
 
 // PressInfo names a press: its label as the user gave it and its canonical spec.
@@ -48,26 +63,69 @@ func (m Meta) Labels() map[string]string {
 	return l
 }
 
-// compatible reports why results made under o cannot be mixed with m's in one
-// directory, if they cannot. Tasks and presses may differ.
-func (m Meta) compatible(o Meta) error {
-	switch {
-	case m.Model != o.Model:
-		return fmt.Errorf("model %s, not %s", o.Model, m.Model)
-	case m.Protocol != o.Protocol:
-		return fmt.Errorf("protocol %s, not %s", o.Protocol, m.Protocol)
-	case !slices.Equal(m.Lengths, o.Lengths) || m.Samples != o.Samples || m.Seed != o.Seed:
-		return fmt.Errorf("lengths %v, %d samples, seed %d, not %v, %d, %d", o.Lengths, o.Samples, o.Seed, m.Lengths, m.Samples, m.Seed)
-	case m.KVType != o.KVType || m.Truncate != o.Truncate:
-		return fmt.Errorf("KV type %s, truncation %v, not %s, %v", o.KVType, o.Truncate, m.KVType, m.Truncate)
-	case m.Shard != o.Shard || m.Shards != o.Shards:
-		return fmt.Errorf("shard %d/%d, not %d/%d", o.Shard, o.Shards, m.Shard, m.Shards)
+// differences lists why results made under o cannot be mixed with m's in one
+// directory, one line per setting: "SETTING: MINE has A, THEIRS B". Tasks
+// and presses may differ; a setting one of them did not record is not
+// compared.
+func (m Meta) differences(o Meta, mine, theirs string) []string {
+	var out []string
+	add := func(what string, a, b any) {
+		if x, y := fmt.Sprint(a), fmt.Sprint(b); x != y {
+			out = append(out, fmt.Sprintf("%s: %s has %s, %s %s", what, mine, x, theirs, y))
+		}
 	}
-	return nil
+	if m.ModelID != nil && o.ModelID != nil {
+		if m.ModelID.Size != o.ModelID.Size || m.ModelID.SHA256 != o.ModelID.SHA256 {
+			add("model (-m)", m.ModelID, o.ModelID)
+		}
+	} else {
+		add("model (-m)", m.Model, o.Model)
+	}
+	if m.Tokenizer != nil && o.Tokenizer != nil {
+		a, b := *m.Tokenizer, *o.Tokenizer
+		if a.Size != b.Size || a.SHA256 != b.SHA256 || (a.Name == OwnTokenizer) != (b.Name == OwnTokenizer) {
+			add("tokenizer (-t)", a, b)
+		}
+	}
+	if m.Context != 0 && o.Context != 0 {
+		add("context (--ctx)", m.Context, o.Context)
+	}
+	add("protocol (--query-aware/--query-agnostic)", m.Protocol, o.Protocol)
+	add("--lengths", m.Lengths, o.Lengths)
+	add("--samples", m.Samples, o.Samples)
+	add("--seed", m.Seed, o.Seed)
+	add("--kv-type", m.KVType, o.KVType)
+	add("--truncate", m.Truncate, o.Truncate)
+	add("--shard", fmt.Sprintf("%d/%d", m.Shard, m.Shards), fmt.Sprintf("%d/%d", o.Shard, o.Shards))
+	for _, t := range m.Tasks {
+		a, b := m.TaskSamples[t], o.TaskSamples[t]
+		if a != "" && b != "" && a != b {
+			add("the samples of "+t+" (its data, --haystack, --wordlists, --needle, --question)",
+				"sha256 "+a[:min(12, len(a))], "sha256 "+b[:min(12, len(b))])
+		}
+	}
+	return out
 }
 
-// merge adds o's tasks and presses to m's.
+// merge adds o's tasks and presses to m's, and what o records that m does not.
 func (m *Meta) merge(o Meta) {
+	if m.ModelID == nil {
+		m.ModelID = o.ModelID
+	}
+	if m.Tokenizer == nil {
+		m.Tokenizer = o.Tokenizer
+	}
+	if m.Context == 0 {
+		m.Context = o.Context
+	}
+	for t, h := range o.TaskSamples {
+		if _, ok := m.TaskSamples[t]; !ok {
+			if m.TaskSamples == nil {
+				m.TaskSamples = map[string]string{}
+			}
+			m.TaskSamples[t] = h
+		}
+	}
 	for _, t := range o.Tasks {
 		if !slices.Contains(m.Tasks, t) {
 			m.Tasks = append(m.Tasks, t)
@@ -94,9 +152,11 @@ type Store struct {
 func recordKey(task, id, spec string) string { return task + "\x00" + id + "\x00" + spec }
 
 // OpenStore creates the output directory dir for a run with settings meta.
-// If dir already holds results, resume must be set and its settings must be
-// compatible; its records are then kept (a line cut short by an interrupt is
-// dropped) and reported by Done.
+// If dir already holds results, resume must be set and its settings must
+// agree with meta (see Meta; the error lists every one that differs); its
+// records are then kept (a line cut short by an interrupt is dropped) and
+// reported by Done. run.json is written atomically; samples.jsonl is an
+// append log, each record synced as it is added.
 func OpenStore(dir string, meta Meta, resume bool) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -110,8 +170,9 @@ func OpenStore(dir string, meta Meta, resume bool) (*Store, error) {
 	case len(recs) > 0 && !resume:
 		return nil, fmt.Errorf("%s already holds %d results: give --resume to continue, or another --out", dir, len(recs))
 	case resume:
-		if err := meta.compatible(old); err != nil {
-			return nil, fmt.Errorf("cannot resume in %s: its results were made with %v", dir, err)
+		if d := old.differences(meta, MetaFile, "this run"); len(d) > 0 {
+			return nil, fmt.Errorf("cannot resume in %s: this run differs from the one recorded in %s:\n  %s\ngive the same settings, or another --out",
+				dir, filepath.Join(dir, MetaFile), strings.Join(d, "\n  "))
 		}
 		s.Meta = old
 		s.Meta.merge(meta)
@@ -211,5 +272,5 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return atomicfile.WriteFile(path, append(b, '\n'), 0o644)
 }

@@ -82,7 +82,7 @@ func presses(t *testing.T, specs ...string) []eval.PressSpec {
 }
 
 func meta(ps []eval.PressSpec, proto eval.Protocol) eval.Meta {
-	m := eval.Meta{Model: "stories260K", Tasks: []string{"fake"}, Protocol: proto, Lengths: []int{96, 160}, Samples: 1, KVType: "f32"}
+	m := eval.Meta{Model: "stories260K", Context: 512, Tasks: []string{"fake"}, Protocol: proto, Lengths: []int{96, 160}, Samples: 1, KVType: "f32"}
 	for _, p := range ps {
 		m.Presses = append(m.Presses, eval.PressInfo{Label: p.Label, Spec: p.Spec()})
 	}
@@ -151,6 +151,11 @@ func TestRun(t *testing.T) {
 			m2.Seed = 9
 			if _, err := eval.OpenStore(dir, m2, true); err == nil {
 				t.Error("resumed with another seed")
+			}
+			m2.Context = 1024
+			_, err = eval.OpenStore(dir, m2, true)
+			if msg := fmt.Sprint(err); !strings.Contains(msg, "--seed: run.json has 0, this run 9") || !strings.Contains(msg, "--ctx): run.json has 512, this run 1024") {
+				t.Errorf("resumed with another seed and context: %v", err)
 			}
 			checkReport(t, dir)
 		})

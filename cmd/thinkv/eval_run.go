@@ -15,7 +15,6 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/thinkv/thinkv/engine"
 	"github.com/thinkv/thinkv/eval"
 	"github.com/thinkv/thinkv/kvcache"
 )
@@ -103,28 +102,43 @@ func runEvalTasks(args []string, stdout io.Writer) error {
 	if cfg.Shard, cfg.Shards, err = parseShard(*shard); err != nil {
 		return err
 	}
-	meta := eval.Meta{Model: filepath.Base(mf.path), Protocol: protocol, Lengths: opts.Lengths, Samples: opts.Samples,
-		Seed: opts.Seed, KVType: typ.String(), Truncate: *truncate, Shard: cfg.Shard, Shards: cfg.Shards}
+	// Check everything, then create the output directory.
+	e, err := mf.load()
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	modelID, err := eval.IdentifyModel(mf.path)
+	if err != nil {
+		return err
+	}
+	tokID, err := eval.IdentifyTokenizer(mf.tok)
+	if err != nil {
+		return err
+	}
+	plan, err := eval.Prepare(e, cfg)
+	if err != nil {
+		return err
+	}
+	meta := eval.Meta{Model: modelID.Name, ModelID: &modelID, Tokenizer: &tokID, Context: e.Model.Context, TaskSamples: plan.TaskSamples,
+		Protocol: protocol, Lengths: opts.Lengths, Samples: opts.Samples, Seed: opts.Seed, KVType: typ.String(), Truncate: *truncate,
+		Shard: cfg.Shard, Shards: cfg.Shards}
 	for _, t := range ts {
 		meta.Tasks = append(meta.Tasks, t.Name())
 	}
 	for _, p := range ps {
 		meta.Presses = append(meta.Presses, eval.PressInfo{Label: p.Label, Spec: p.Spec()})
 	}
-	e, err := mf.load()
-	if err != nil {
-		return err
-	}
-	defer e.Close()
 	st, err := eval.OpenStore(*out, meta, *resume)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	runErr := runWithProgress(e, cfg, st)
+	runErr := runWithProgress(plan, st)
 	if len(st.Records()) > 0 {
 		if err := writeReport(stdout, st.Dir, st.Meta, st.Records()); err != nil {
-			return err
+			return fmt.Errorf("%w\n%d results are safe in %s; 'thinkv eval merge --out DIR %s' writes the report elsewhere",
+				err, len(st.Records()), filepath.Join(st.Dir, eval.SamplesFile), st.Dir)
 		}
 	}
 	if errors.Is(runErr, context.Canceled) {
@@ -133,10 +147,10 @@ func runEvalTasks(args []string, stdout io.Writer) error {
 	return runErr
 }
 
-// runWithProgress runs cfg, storing each record as it completes. A progress
+// runWithProgress runs the plan, storing each record as it completes. A progress
 // bar is drawn on stderr when it is a terminal. The first interrupt lets the
 // sample in progress finish; a second one kills the process.
-func runWithProgress(e *engine.Engine, cfg eval.RunConfig, st *eval.Store) error {
+func runWithProgress(plan *eval.Plan, st *eval.Store) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sig := make(chan os.Signal, 1)
@@ -152,6 +166,7 @@ func runWithProgress(e *engine.Engine, cfg eval.RunConfig, st *eval.Store) error
 		}
 	}()
 	var bar *eval.Progress
+	cfg := &plan.Config
 	if f, ok := errOut.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		cfg.OnStart = func(total int) { bar = eval.NewProgress(f, total) }
 		defer func() {
@@ -170,7 +185,7 @@ func runWithProgress(e *engine.Engine, cfg eval.RunConfig, st *eval.Store) error
 		}
 		return nil
 	}
-	return eval.Run(ctx, e, cfg)
+	return plan.Run(ctx)
 }
 
 // writeReport prints the table and writes results.json, results.csv and the

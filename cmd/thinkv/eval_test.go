@@ -140,3 +140,146 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+// TestEvalResumeChecks checks that --resume refuses a run that differs from
+// the one in the directory (another model file of the same name, another
+// --ctx), saying what differs, and continues one that does not.
+func TestEvalResumeChecks(t *testing.T) {
+	dir := sharedtest.Dir(t)
+	t.Setenv("THINKV_SHARED", dir)
+	tmp := t.TempDir()
+	model, tok := dir+"/models/stories260K/stories260K.bin", dir+"/models/stories260K/tok512.bin"
+	// Another model under the same base name.
+	impostor := filepath.Join(tmp, "other", "stories260K.bin")
+	os.Mkdir(filepath.Dir(impostor), 0o755)
+	if err := os.Symlink(dir+"/models/needle/needle.bin", impostor); err != nil {
+		t.Fatal(err)
+	}
+	args := func(m string, more ...string) []string {
+		return append([]string{"eval", "-m", m, "-t", tok, "--task", "niah", "--lengths", "160", "--samples", "1",
+			"--press", "snapkv:budget=48", "--out", tmp + "/run"}, more...)
+	}
+	if _, errOut, code := thinkv(t, args(model)...); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	samples, _ := os.ReadFile(tmp + "/run/samples.jsonl")
+	runJSON, _ := os.ReadFile(tmp + "/run/run.json")
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{args(impostor, "--resume"), []string{"model (-m): run.json has stories260K.bin (1.01 MiB", "this run stories260K.bin (13.01 MiB",
+			"--ctx): run.json has 512, this run 2048"}},
+		{args(model, "--resume", "--ctx", "256"), []string{"--ctx): run.json has 512, this run 256"}},
+		{args(model, "--resume", "--kv-type", "f32", "--seed", "4"), []string{"--kv-type: run.json has f16, this run f32", "--seed: run.json has 0, this run 4"}},
+	} {
+		_, errOut, code := thinkv(t, tc.args...)
+		if code == 0 || !strings.Contains(errOut, "cannot resume") {
+			t.Errorf("%v: exit %d, %s", tc.args, code, errOut)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("%v: the error lacks %q:\n%s", tc.args[8:], w, errOut)
+			}
+		}
+	}
+	if b, _ := os.ReadFile(tmp + "/run/samples.jsonl"); string(b) != string(samples) {
+		t.Error("a refused resume changed samples.jsonl")
+	}
+	if b, _ := os.ReadFile(tmp + "/run/run.json"); string(b) != string(runJSON) {
+		t.Error("a refused resume changed run.json")
+	}
+	// The same settings resume, with nothing left to do.
+	if _, errOut, code := thinkv(t, args(model, "--resume")...); code != 0 {
+		t.Fatalf("resume: exit %d: %s", code, errOut)
+	}
+	if b, _ := os.ReadFile(tmp + "/run/samples.jsonl"); string(b) != string(samples) {
+		t.Error("resuming a finished run changed samples.jsonl")
+	}
+}
+
+// TestEvalChecksFirst checks that a run whose samples do not fit creates
+// nothing, and that merging a directory without results is an error.
+func TestEvalChecksFirst(t *testing.T) {
+	dir := sharedtest.Dir(t)
+	t.Setenv("THINKV_SHARED", dir)
+	tmp := t.TempDir()
+	_, errOut, code := thinkv(t, "eval", "-m", dir+"/models/stories260K/stories260K.bin", "-t", dir+"/models/stories260K/tok512.bin",
+		"--task", "niah", "--lengths", "900", "--samples", "1", "--out", tmp+"/run")
+	if code == 0 || !strings.Contains(errOut, "--lengths") {
+		t.Errorf("too long: exit %d, %s", code, errOut)
+	}
+	if _, err := os.Stat(tmp + "/run"); err == nil {
+		t.Error("a run that failed its checks created its --out directory")
+	}
+	// As an interrupted first sample leaves it: run.json, no results.
+	os.Mkdir(tmp+"/empty", 0o755)
+	os.WriteFile(tmp+"/empty/run.json", []byte(`{"model":"m","tasks":["niah"],"presses":[],"protocol":"query-aware","lengths":null,"samples":0,"seed":0,"kv_type":"f16","shard":0,"shards":0}`), 0o644)
+	os.WriteFile(tmp+"/empty/samples.jsonl", nil, 0o644)
+	_, errOut, code = thinkv(t, "eval", "merge", "--out", tmp+"/merged", tmp+"/empty")
+	if code == 0 || !strings.Contains(errOut, "nothing to merge") {
+		t.Errorf("merging no results: exit %d, %s", code, errOut)
+	}
+	if _, err := os.Stat(tmp + "/merged"); err == nil {
+		t.Error("merging no results created --out")
+	}
+}
+
+// TestEvalDataHint checks that data not found where the defaults look says
+// how to give it.
+func TestEvalDataHint(t *testing.T) {
+	dir := sharedtest.Dir(t)
+	t.Setenv("THINKV_SHARED", t.TempDir())
+	tmp := t.TempDir()
+	if err := os.Symlink(dir+"/data/ruler_wordlists", tmp+"/ruler_wordlists"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ task, flag, more string }{
+		{"niah", "--haystack", ""},
+		{"ruler:niah_single_1", "--wordlists", ""},
+		{"ruler:niah_single_2", "--haystack", tmp + "/ruler_wordlists"}, // its essays
+		{"longbench:multi_news", "--data", ""},
+	} {
+		args := []string{"eval", "-m", dir + "/models/stories260K/stories260K.bin", "-t", dir + "/models/stories260K/tok512.bin",
+			"--task", tc.task, "--lengths", "160", "--out", tmp + "/run"}
+		if tc.more != "" {
+			args = append(args, "--wordlists", tc.more)
+		}
+		_, errOut, code := thinkv(t, args...)
+		if code == 0 || !strings.Contains(errOut, "THINKV_SHARED") || !strings.Contains(errOut, tc.flag) {
+			t.Errorf("%s: exit %d, want the error to name THINKV_SHARED and %s: %s", tc.task, code, tc.flag, errOut)
+		}
+	}
+	if _, err := os.Stat(tmp + "/run"); err == nil {
+		t.Error("a run without its data created its --out directory")
+	}
+}
+
+// TestEvalLongTaskName runs a ruler-jsonl task whose path is far longer than
+// a file name may be, and checks that its plots are written under short names.
+func TestEvalLongTaskName(t *testing.T) {
+	dir := sharedtest.Dir(t)
+	tmp := t.TempDir()
+	deep := filepath.Join(tmp, strings.Repeat("d", 200), strings.Repeat("e", 200))
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(deep, "niah_multikey_3_4096.jsonl")
+	if err := os.Symlink(dir+"/data/ruler_kvcache_factory/niah_multikey_3_4096.jsonl", data); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := thinkv(t, "eval", "-m", dir+"/models/stories260K/stories260K.bin", "-t", dir+"/models/stories260K/tok512.bin",
+		"--task", "ruler-jsonl:"+data, "--samples", "1", "--truncate", "--press", "snapkv:budget=48", "--out", tmp+"/run")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	pngs, _ := filepath.Glob(tmp + "/run/*.png")
+	if len(pngs) != 2 || !strings.Contains(out, "2 plots") {
+		t.Errorf("plots %v:\n%s", pngs, out)
+	}
+	for _, p := range pngs {
+		if n := len(filepath.Base(p)); n > 64 {
+			t.Errorf("%s: %d bytes", filepath.Base(p), n)
+		}
+	}
+}

@@ -196,6 +196,13 @@ func TestEvalResumeChecks(t *testing.T) {
 	if b, _ := os.ReadFile(tmp + "/run/samples.jsonl"); string(b) != string(samples) {
 		t.Error("resuming a finished run changed samples.jsonl")
 	}
+	// A report that cannot be written says where the results are.
+	os.Remove(tmp + "/run/results.json")
+	os.MkdirAll(tmp+"/run/results.json/x", 0o755)
+	_, errOut, code := thinkv(t, args(model, "--resume")...)
+	if code == 0 || !strings.Contains(errOut, "results are safe in "+tmp+"/run/samples.jsonl") || !strings.Contains(errOut, "eval merge") {
+		t.Errorf("report not written: exit %d, %s", code, errOut)
+	}
 }
 
 // TestEvalChecksFirst checks that a run whose samples do not fit creates

@@ -225,7 +225,6 @@ func equalInts(a, b []int) bool {
 	return true
 }
 
-
 // TestDemoExplains checks that the demo says what a press is, what its
 // measures mean, and when each bytes column was measured.
 func TestDemoExplains(t *testing.T) {

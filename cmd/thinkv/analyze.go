@@ -14,22 +14,22 @@ func runAnalyze(args []string, stdout io.Writer) error {
 	fs := newFlags("analyze", "-m MODEL [-t TOKENIZER] -f TEXT [--out DIR] [--tokens N] [--window W]")
 	var mf modelFlags
 	mf.register(fs)
-	file := fs.String("f", "", "text file to analyze")
+	file := fs.String("f", "", "text file to analyze (-: standard input)")
 	out := fs.String("out", "analyze-out", "directory for analysis.json and the PNG figures")
-	tokens := fs.Int("tokens", 0, "tokens of the text to use, BOS included (0: as many as the context holds)")
-	window := fs.Int("window", 32, "observation window: the last queries the attention scores are taken over")
-	if err := parse(fs, args); err != nil {
+	var tokensN, windowN int
+	tokens, window := &tokensN, &windowN
+	fs.intVar(tokens, "tokens", 0, 0, maxCtx, "tokens of the text to use, BOS included (0: as many as the context holds)")
+	fs.intVar(window, "window", 32, 1, 4096, "observation window: the last queries the attention scores are taken over")
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	switch {
 	case mf.check() != nil:
 		return mf.check()
 	case *file == "":
-		return fmt.Errorf("no text: give -f FILE")
-	case *tokens < 0 || *window < 1:
-		return fmt.Errorf("--tokens must be ≥ 0 and --window ≥ 1")
+		return fs.usagef("no text: give -f FILE")
 	}
-	text, err := promptText("", false, *file)
+	text, err := readPrompt(fs, "", *file)
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,7 @@ func demoPresses() []string {
 
 func runDemo(args []string, stdout io.Writer) error {
 	fs := newFlags("demo", "")
-	if err := parse(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	start := time.Now()

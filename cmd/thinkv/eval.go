@@ -29,21 +29,21 @@ func runEval(args []string, stdout io.Writer) error {
 func runMerge(args []string, stdout io.Writer) error {
 	fs := newFlags("eval merge", "[--out DIR] DIR…")
 	out := fs.String("out", "eval-merged", "directory for the merged samples.jsonl, results and plots")
-	fs.SetOutput(errOut)
-	if err := fs.Parse(args); err != nil {
+	dirs, err := fs.parseArgs(args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
-		return fmt.Errorf("no directories to merge: give the --out directories of the shards")
+	if len(dirs) == 0 {
+		return fs.usagef("no directories to merge: give the --out directories of the shards")
 	}
-	meta, recs, missing, err := eval.Merge(fs.Args())
+	meta, recs, missing, err := eval.Merge(dirs)
 	if err != nil {
 		return err
 	}
 	if len(missing) > 0 {
 		fmt.Fprintf(errOut, "thinkv eval merge: warning: shards %v are missing; the report covers the others\n", missing)
 	}
-	if err := eval.WriteMerged(*out, meta, recs, fs.Args()); err != nil {
+	if err := eval.WriteMerged(*out, meta, recs, dirs); err != nil {
 		return err
 	}
 	return writeReport(stdout, *out, meta, recs)
@@ -54,33 +54,33 @@ func runFidelity(args []string, stdout io.Writer) error {
 	fs := newFlags("eval fidelity", "-m MODEL [-t TOKENIZER] -f TEXT [--prefix N] [--forced M] --press A --press B …")
 	var mf modelFlags
 	mf.register(fs)
-	file := fs.String("f", "", "text file to measure on")
-	prefix := fs.Int("prefix", 0, "tokens to prefill and compress (0: all but the forced tokens)")
-	forced := fs.Int("forced", 128, "tokens to teacher-force after the prefix")
+	file := fs.String("f", "", "text file to measure on (-: standard input)")
+	var prefixN, forcedN int
+	prefix, forced := &prefixN, &forcedN
+	fs.intVar(prefix, "prefix", 0, 0, maxCtx, "tokens to prefill and compress (0: all but the forced tokens)")
+	fs.intVar(forced, "forced", 128, 1, maxCtx, "tokens to teacher-force after the prefix")
 	kvType := fs.String("kv-type", "f16", "KV-cache storage type: f16 or f32")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	var specs multiFlag
 	fs.Var(&specs, "press", "a press to compare with the full cache (repeatable); see 'thinkv presses'")
-	if err := parse(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	switch {
 	case mf.check() != nil:
 		return mf.check()
 	case *file == "":
-		return fmt.Errorf("no text: give -f FILE")
-	case *prefix < 0 || *forced < 1:
-		return fmt.Errorf("--prefix must be ≥ 0 and --forced ≥ 1")
+		return fs.usagef("no text: give -f FILE")
 	}
 	typ, err := kvcache.ParseDType(*kvType)
 	if err != nil {
-		return err
+		return fs.usagef("--kv-type: %v", err)
 	}
 	presses, err := parsePresses(specs)
 	if err != nil {
-		return err
+		return fs.usagef("--press: %v", err)
 	}
-	text, err := promptText("", false, *file)
+	text, err := readPrompt(fs, "", *file)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func runFidelity(args []string, stdout io.Writer) error {
 
 func runPresses(args []string, stdout io.Writer) error {
 	fs := newFlags("presses", "")
-	if err := parse(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	fmt.Fprint(stdout, "Presses compose left to right with '+', e.g. snapkv:budget=128+think:ratio=0.5\n\n"+press.Help())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -34,8 +35,9 @@ func runEvalTasks(args []string, stdout io.Writer) error {
 	fs.Var(&tasks, "task", "tasks, comma-separated or repeated: "+strings.Join(eval.TaskNames(), ", "))
 	fs.Var(&specs, "press", "a press to compare with the full cache (repeatable); see 'thinkv presses'")
 	lengths := fs.String("lengths", "", "comma-separated prompt lengths in tokens (default: each task's own)")
-	samples := fs.Int("samples", 0, "samples per length (and depth, for niah); 0: each task's default")
-	seed := fs.Uint64("seed", 0, "seed for the generated samples")
+	var samples, seed int
+	fs.intVar(&samples, "samples", 0, 0, 1<<30, "samples per length (and depth, for niah); 0: each task's default")
+	fs.intVar(&seed, "seed", 0, -1, 1<<62, "seed for the generated samples (-1: a random one, recorded in run.json)")
 	aware := fs.Bool("query-aware", false, "compress with the question at the end of the prompt (the default)")
 	agnostic := fs.Bool("query-agnostic", false, "compress the context first, then ask the question")
 	out := fs.String("out", "eval-out", "output directory: samples.jsonl, results.json, results.csv, PNG plots")
@@ -47,18 +49,21 @@ func runEvalTasks(args []string, stdout io.Writer) error {
 	wordlists := fs.String("wordlists", "", "directory of RULER's word lists (default: the shared copy)")
 	needle := fs.String("needle", "", "niah: the needle sentence (default: the standard San Francisco needle)")
 	question := fs.String("question", "", "niah: the question (default: the standard one)")
-	if err := parse(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	switch {
 	case mf.check() != nil:
 		return mf.check()
 	case len(tasks) == 0:
-		return fmt.Errorf("no task: give --task T (one of %s)", strings.Join(eval.TaskNames(), ", "))
+		return fs.usagef("no task: give --task T (one of %s)", strings.Join(eval.TaskNames(), ", "))
 	case *aware && *agnostic:
-		return fmt.Errorf("give --query-aware or --query-agnostic, not both")
-	case *samples < 0:
-		return fmt.Errorf("--samples must be ≥ 0")
+		return fs.usagef("give --query-aware or --query-agnostic, not both")
+	case seed < 0 && *resume:
+		return fs.usagef("--seed -1 picks a new seed: to resume, give the seed in run.json")
+	}
+	if seed < 0 {
+		seed = int(rand.Int64N(1 << 62))
 	}
 	protocol := eval.QueryAware
 	if *agnostic {
@@ -66,22 +71,22 @@ func runEvalTasks(args []string, stdout io.Writer) error {
 	}
 	typ, err := kvcache.ParseDType(*kvType)
 	if err != nil {
-		return err
+		return fs.usagef("--kv-type: %v", err)
 	}
 	ps, err := evalPresses(specs)
 	if err != nil {
-		return err
+		return fs.usagef("--press: %v", err)
 	}
-	opts := eval.Options{Samples: *samples, Seed: *seed, DataDir: *data}
+	opts := eval.Options{Samples: samples, Seed: uint64(seed), DataDir: *data}
 	if opts.Lengths, err = parseInts(*lengths); err != nil {
-		return fmt.Errorf("--lengths: %v", err)
+		return fs.usagef("--lengths: %v", err)
 	}
 	var ts []eval.Task
 	for _, spec := range tasks {
 		for _, name := range strings.Split(spec, ",") {
 			t, err := eval.TaskByName(strings.TrimSpace(name))
 			if err != nil {
-				return err
+				return fs.usagef("--task: %v", err)
 			}
 			switch t := t.(type) {
 			case *eval.NIAH:
@@ -100,7 +105,7 @@ func runEvalTasks(args []string, stdout io.Writer) error {
 	}
 	cfg := eval.RunConfig{Tasks: ts, Options: opts, Presses: ps, Protocol: protocol, KVType: typ, Truncate: *truncate}
 	if cfg.Shard, cfg.Shards, err = parseShard(*shard); err != nil {
-		return err
+		return fs.usagef("--shard: %v", err)
 	}
 	// Check everything, then create the output directory.
 	e, err := mf.load()

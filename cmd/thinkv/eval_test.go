@@ -43,7 +43,8 @@ func TestEvalTasks(t *testing.T) {
 	run("--out", tmp+"/s1", "--shard", "1/2")
 	// A finished shard resumes with nothing to do.
 	run("--out", tmp+"/s1", "--shard", "1/2", "--resume")
-	out, errOut, code := thinkv(t, "eval", "merge", "--out", tmp+"/merged", tmp+"/s0", tmp+"/s1")
+	// Flags may follow the directories.
+	out, errOut, code := thinkv(t, "eval", "merge", tmp+"/s0", tmp+"/s1", "--out", tmp+"/merged")
 	if code != 0 {
 		t.Fatalf("merge: exit %d: %s", code, errOut)
 	}
@@ -84,22 +85,28 @@ func results(t *testing.T, dir string) eval.Report {
 func TestEvalErrors(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
+		code int
 		want string
 	}{
-		{[]string{"eval", "--task", "niah"}, "no model"},
-		{[]string{"eval", "-m", "x"}, "no task"},
-		{[]string{"eval", "-m", "x", "--task", "niah", "--query-aware", "--query-agnostic"}, "not both"},
-		{[]string{"eval", "-m", "x", "--task", "nope"}, "unknown task"},
-		{[]string{"eval", "-m", "x", "--task", "niah", "--shard", "2/2"}, "0 ≤ I < N"},
-		{[]string{"eval", "-m", "x", "--task", "niah", "--lengths", "12,a"}, "--lengths"},
-		{[]string{"eval", "-m", "x", "--task", "niah", "--press", "bogus"}, "valid"},
-		{[]string{"eval", "merge"}, "no directories"},
-		{[]string{"eval", "merge", "/nonexistent"}, "no such file"},
-		{[]string{"analyze", "-m", "x"}, "no text"},
+		{[]string{"eval", "--task", "niah"}, 2, "no model"},
+		{[]string{"eval", "-m", "x"}, 2, "no task"},
+		{[]string{"eval", "-m", "x", "--task", "niah", "--query-aware", "--query-agnostic"}, 2, "not both"},
+		{[]string{"eval", "-m", "x", "--task", "nope"}, 2, "unknown task"},
+		{[]string{"eval", "-m", "x", "--task", "niah", "--shard", "2/2"}, 2, "0 ≤ I < N"},
+		{[]string{"eval", "-m", "x", "--task", "niah", "--lengths", "12,a"}, 2, "--lengths"},
+		{[]string{"eval", "-m", "x", "--task", "niah", "--press", "bogus"}, 2, "valid"},
+		{[]string{"eval", "-m", "x", "--task", "niah", "--seed", "-1", "--resume"}, 2, "give the seed in run.json"},
+		{[]string{"eval", "-m", "x", "--task", "niah", "--samples", "-1"}, 2, "--samples"},
+		{[]string{"eval", "-m", "x", "--task", "niah", "--samples", "1", "--samples", "2"}, 2, "given twice"},
+		{[]string{"eval", "merge"}, 2, "no directories"},
+		{[]string{"eval", "merge", "/nonexistent"}, 1, "no such file"},
+		{[]string{"eval", "fidelity", "-m", "x", "-f", "y", "--forced", "0"}, 2, "--forced"},
+		{[]string{"analyze", "-m", "x"}, 2, "no text"},
+		{[]string{"analyze", "-m", "x", "-f", "y", "--window", "0"}, 2, "--window"},
 	} {
 		_, errOut, code := thinkv(t, tc.args...)
-		if code == 0 || !strings.Contains(errOut, tc.want) {
-			t.Errorf("%v: exit %d, stderr %q, want it to mention %q", tc.args, code, errOut, tc.want)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d (want %d), stderr %q, want it to mention %q", tc.args, code, tc.code, errOut, tc.want)
 		}
 	}
 }
@@ -288,5 +295,33 @@ func TestEvalLongTaskName(t *testing.T) {
 		if n := len(filepath.Base(p)); n > 64 {
 			t.Errorf("%s: %d bytes", filepath.Base(p), n)
 		}
+	}
+}
+
+// TestEvalRandomSeed checks that --seed -1 picks a seed and records it, as
+// generate reports its own.
+func TestEvalRandomSeed(t *testing.T) {
+	dir := sharedtest.Dir(t)
+	t.Setenv("THINKV_SHARED", dir)
+	tmp := t.TempDir()
+	args := []string{"eval", "-m", dir + "/models/stories260K/stories260K.bin", "-t", dir + "/models/stories260K/tok512.bin",
+		"--task", "niah", "--lengths", "160", "--samples", "1", "--press", "snapkv:budget=48", "--seed", "-1"}
+	seeds := map[uint64]bool{}
+	for _, out := range []string{"a", "b"} {
+		if _, errOut, code := thinkv(t, append(args, "--out", filepath.Join(tmp, out))...); code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		b, err := os.ReadFile(filepath.Join(tmp, out, eval.MetaFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m eval.Meta
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		seeds[m.Seed] = true
+	}
+	if len(seeds) != 2 {
+		t.Errorf("two runs with --seed -1 recorded seeds %v, want two different ones", seeds)
 	}
 }

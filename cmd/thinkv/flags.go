@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"os"
 	"runtime"
 
 	"github.com/thinkv/thinkv/engine"
@@ -65,23 +63,4 @@ func parsePresses(specs []string) ([]press.Press, error) {
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-// parse parses flags and refuses positional arguments.
-//
-// Deprecated: use fs.parse; kept while every command moves over.
-func parse(fs *flagSet, args []string) error { return fs.parse(args) }
-
-// promptText returns the contents of file.
-//
-// Deprecated: use readPrompt; kept while every command moves over.
-func promptText(p string, pSet bool, file string) (string, error) {
-	if pSet {
-		return p, nil
-	}
-	if file == "" {
-		return "", fmt.Errorf("no text: give -f FILE")
-	}
-	b, err := os.ReadFile(file)
-	return string(b), err
 }

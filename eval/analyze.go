@@ -56,7 +56,7 @@ func Analyze(e *engine.Engine, tokens []int, window int, ratios []float64) (*Ana
 	m := e.Model
 	n := len(tokens)
 	if n < 2 || window < 1 {
-		return nil, fmt.Errorf("eval: need at least 2 tokens and a window of 1: have %d and %d", n, window)
+		return nil, fmt.Errorf("need at least 2 tokens and a window of 1: have %d and %d", n, window)
 	}
 	if ratios == nil {
 		ratios = DefaultRatios

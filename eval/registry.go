@@ -52,7 +52,7 @@ func TaskByName(name string) (Task, error) {
 			return &LongBench{Dataset: arg}, nil
 		}
 	}
-	return nil, fmt.Errorf("eval: unknown task %q; valid tasks: %s", name, strings.Join(TaskNames(), ", "))
+	return nil, fmt.Errorf("unknown task %q; valid tasks: %s", name, strings.Join(TaskNames(), ", "))
 }
 
 // findDir returns the first directory among the candidates for given

@@ -144,10 +144,10 @@ func Run(ctx context.Context, e *engine.Engine, cfg RunConfig) error {
 // a prompt does not fit the model's context.
 func Prepare(e *engine.Engine, cfg RunConfig) (*Plan, error) {
 	if len(cfg.Presses) == 0 {
-		return nil, fmt.Errorf("eval: no presses to run")
+		return nil, fmt.Errorf("no presses to run")
 	}
 	if cfg.Protocol != QueryAware && cfg.Protocol != QueryAgnostic {
-		return nil, fmt.Errorf("eval: unknown protocol %q", cfg.Protocol)
+		return nil, fmt.Errorf("unknown protocol %q", cfg.Protocol)
 	}
 	p := &Plan{Config: cfg, TaskSamples: map[string]string{}, e: e}
 	i := 0

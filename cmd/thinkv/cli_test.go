@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -239,6 +240,34 @@ func TestDemoExplains(t *testing.T) {
 		"Teacher forcing:", "KL:", "Top-1 agree:", "Perplexity may fall", "KV bytes after prefill", "KV bytes at the end"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the demo's output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestErrorsPrintedOnce checks failing command lines of every command for
+// a doubled prefix ("eval: eval:", "niah: niah:").
+func TestErrorsPrintedOnce(t *testing.T) {
+	bin, tok, gg := stories(t)
+	t.Setenv("THINKV_SHARED", t.TempDir()) // the tasks' default data is missing
+	doubled := regexp.MustCompile(`\b([\w-]+): ([\w-]+: )?\b([\w-]+): `)
+	for _, args := range [][]string{
+		{"eval", "-m", bin, "-t", tok, "--task", "nope"},
+		{"eval", "-m", bin, "-t", tok, "--task", "niah", "--lengths", "160", "--out", filepath.Join(t.TempDir(), "o")},
+		{"eval", "-m", bin, "-t", tok, "--task", "niah", "--lengths", "160", "--haystack", "/nonexistent", "--out", filepath.Join(t.TempDir(), "o")},
+		{"eval", "-m", bin, "-t", tok, "--task", "ruler:niah_single_1", "--lengths", "160", "--out", filepath.Join(t.TempDir(), "o")},
+		{"eval", "fidelity", "-m", gg, "-f", "/nonexistent"},
+		{"analyze", "-m", gg, "-f", "/nonexistent"},
+		{"generate", "-m", gg, "-p", "x", "--press", "snapkv:budget=8"},
+		{"info", "-m", "/nonexistent"},
+		{"tokenize", "-t", "/nonexistent", "-p", "x"},
+	} {
+		_, errOut, code := thinkv(t, args...)
+		first, _, _ := strings.Cut(errOut, "\n")
+		if code == 0 {
+			t.Errorf("%v: exit 0", args)
+		}
+		if m := doubled.FindStringSubmatch(first); m != nil && m[1] == m[3] {
+			t.Errorf("%v: doubled prefix %q in %q", args, m[1], first)
 		}
 	}
 }

@@ -33,6 +33,12 @@ func NewScratch(queries, d int) *Scratch {
 	}
 }
 
+// ScratchBytes returns the bytes NewScratch(queries, d) allocates.
+func ScratchBytes(queries, d int) int64 {
+	q, dd := int64(queries), int64(d)
+	return 4 * (q*keyBlock + 2*q + 2*q*dd + dd)
+}
+
 // view returns row i as float32: the stored slice itself, or for f16 a
 // conversion into buf.
 func (r *rows) view(i int, buf []float32) []float32 {

@@ -51,9 +51,18 @@ func ParseDType(s string) (DType, error) {
 type Config struct {
 	Layers, KVHeads, HeadDim int
 	Type                     DType
-	// Capacity is the most tokens the sequence will hold (prompt plus generation);
-	// storage for them is reserved up front so decoding never allocates.
+	// Capacity is the most tokens the sequence may hold (prompt plus
+	// generation): a limit, not an allocation. Storage grows as tokens arrive
+	// (see Head.Append), so a cache allowed a billion tokens that holds ten
+	// allocates for about ten.
 	Capacity int
+}
+
+// TokenBytes returns the bytes one token takes in an uncompressed cache with
+// this configuration: a key and a value of HeadDim elements for every layer
+// and KV head, Layers·KVHeads·2·HeadDim·Type.Size().
+func (cfg Config) TokenBytes() int64 {
+	return int64(cfg.Layers) * int64(cfg.KVHeads) * 2 * int64(cfg.HeadDim) * cfg.Type.Size()
 }
 
 // Cache is the KV cache of one sequence.
@@ -71,9 +80,26 @@ func New(cfg Config) (*Cache, error) {
 	}
 	c := &Cache{cfg: cfg, heads: make([]Head, cfg.Layers*cfg.KVHeads), reserve: -1}
 	for i := range c.heads {
-		c.heads[i] = newHead(cfg.Type, cfg.HeadDim, cfg.Capacity)
+		c.heads[i] = newHead(c, cfg.Type, cfg.HeadDim)
 	}
 	return c, nil
+}
+
+// Grow makes room in every head for n more tokens, so that appending them
+// does not reallocate: each segment too small grows to twice its rows (at
+// least 64, at most what the head can still be asked to hold, never fewer
+// than it needs). On an empty cache Grow(prompt length) allocates exactly the
+// prompt (or 64 rows, whichever is more, within Capacity). It fails, changing
+// nothing, if n more tokens would pass Capacity.
+func (c *Cache) Grow(n int) error {
+	if n < 0 || n > c.Remaining() {
+		return fmt.Errorf("kvcache: %d more tokens at position %d exceed the cache's limit of %d tokens", n, c.next, c.cfg.Capacity)
+	}
+	for i := range c.heads {
+		h := &c.heads[i]
+		h.ensure(h.Len() + n)
+	}
+	return nil
 }
 
 // Config returns the cache's configuration.
@@ -93,19 +119,28 @@ func (c *Cache) Advance(n int) { c.next += n }
 func (c *Cache) Remaining() int { return c.cfg.Capacity - c.next }
 
 // Reserve returns how many token rows each head should keep free when it is
-// reallocated: room for every token still to come, unless LimitReserve lowered it.
+// reallocated (by a press): room for every token still to come, but no more
+// than the tokens processed so far (at least 64) — the free room an
+// uncompressed cache gets at its next doubling, so a large Capacity is not
+// allocated by compression either — and no more than a LimitReserve cap.
+// Heads grow past it by doubling if more tokens come.
 func (c *Cache) Reserve() int {
-	if c.reserve >= 0 && c.reserve < c.Remaining() {
-		return c.reserve
+	r := min(max(c.Remaining(), 0), max(c.next, growMin))
+	if c.reserve >= 0 {
+		r = min(r, c.reserve)
 	}
-	return max(c.Remaining(), 0)
+	return r
 }
 
 // LimitReserve caps Reserve at n: for policies that evict a token for each one
 // decoded, so their heads never grow by more than n.
 func (c *Cache) LimitReserve(n int) { c.reserve = n }
 
-// Bytes returns the bytes allocated for all keys and values, exactly.
+// Bytes returns the bytes allocated for all keys and values, exactly: with
+// storage grown as tokens arrive, an uncompressed cache that has processed
+// n ≥ 1 tokens one at a time holds TokenBytes()·min(Capacity, 64·2^⌈log2(n/64)⌉)
+// (64 rows up to 64 tokens), and one prefilled with Grow(P) first holds
+// TokenBytes()·min(Capacity, max(P, 64)) until the next token doubles it.
 func (c *Cache) Bytes() int64 {
 	var b int64
 	for i := range c.heads {
@@ -125,14 +160,16 @@ func (c *Cache) HeldBytes() int64 {
 	return b
 }
 
-// FullBytes returns what an uncompressed cache of the same type and capacity allocates.
+// FullBytes returns what an uncompressed cache of the same type allocates
+// when it holds Capacity tokens.
 func (c *Cache) FullBytes() int64 {
 	return FullBytes(c.cfg)
 }
 
-// FullBytes returns the bytes an uncompressed cache with configuration cfg allocates.
+// FullBytes returns the bytes an uncompressed cache with configuration cfg
+// allocates when it holds cfg.Capacity tokens: cfg.TokenBytes()·Capacity.
 func FullBytes(cfg Config) int64 {
-	return int64(cfg.Layers*cfg.KVHeads) * 2 * int64(cfg.HeadDim) * int64(cfg.Capacity) * cfg.Type.Size()
+	return cfg.TokenBytes() * int64(cfg.Capacity)
 }
 
 // Observation is what prefill gathers for compression policies besides the cache.

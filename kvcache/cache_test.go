@@ -9,7 +9,8 @@ import (
 )
 
 // TestReserve checks the rows kept free on reallocation: everything still to
-// come (Capacity − Next, never negative), unless LimitReserve set a lower cap.
+// come (Capacity − Next, never negative), but at most max(Next, 64) — the room
+// an uncompressed cache gets at its next doubling — and at most a LimitReserve cap.
 func TestReserve(t *testing.T) {
 	c, err := kvcache.New(kvcache.Config{Layers: 1, KVHeads: 1, HeadDim: 4, Capacity: 100})
 	if err != nil {
@@ -30,6 +31,14 @@ func TestReserve(t *testing.T) {
 	if c.Reserve() != 0 {
 		t.Errorf("past capacity: Reserve %d, want 0", c.Reserve())
 	}
+	// A large limit is not reserved: min(Capacity − Next, max(Next, 64)).
+	big, _ := kvcache.New(kvcache.Config{Layers: 1, KVHeads: 1, HeadDim: 4, Capacity: 1_000_000_000})
+	for _, tc := range []struct{ advance, want int }{{0, 64}, {10, 64}, {54, 64}, {1, 65}, {935, 1000}, {999_997_000, 2000}} {
+		big.Advance(tc.advance)
+		if got := big.Reserve(); got != tc.want {
+			t.Errorf("Capacity 1e9, Next %d: Reserve %d, want %d", big.Next(), got, tc.want)
+		}
+	}
 }
 
 // TestBytesClosedForm builds caches the way a prefill plus presses would —
@@ -40,7 +49,10 @@ func TestReserve(t *testing.T) {
 //
 // (values S·D + gen·D when not pruned), where gen = Reserve() at compression
 // time = Capacity − prompt length, or the LimitReserve cap, and R = min(R, S).
-// Decoding up to gen tokens must not change it. FullBytes is 2·D·Capacity·size per head.
+// Values neither evicted nor pruned were never reallocated: they hold the rows
+// appending grew them to, min(Capacity, 64·2^⌈log2(n/64)⌉) for n tokens.
+// Decoding up to gen tokens must not change the rest. An empty cache holds
+// nothing; FullBytes is 2·D·Capacity·size per head.
 func TestBytesClosedForm(t *testing.T) {
 	cases := []struct {
 		typ                      kvcache.DType
@@ -64,8 +76,8 @@ func TestBytesClosedForm(t *testing.T) {
 		}
 		size := tc.typ.Size()
 		full := int64(tc.layers*tc.kvh) * 2 * int64(tc.d*tc.capacity) * size
-		if c.Bytes() != full || c.FullBytes() != full || kvcache.FullBytes(cfg) != full {
-			t.Fatalf("case %d: empty cache Bytes %d FullBytes %d, want %d", ci, c.Bytes(), c.FullBytes(), full)
+		if c.Bytes() != 0 || c.FullBytes() != full || kvcache.FullBytes(cfg) != full {
+			t.Fatalf("case %d: empty cache Bytes %d FullBytes %d, want 0 and %d", ci, c.Bytes(), c.FullBytes(), full)
 		}
 		for l := range tc.layers {
 			for g := range tc.kvh {
@@ -99,15 +111,18 @@ func TestBytesClosedForm(t *testing.T) {
 		}
 		r := min(tc.r, tc.s)
 		keys := (tc.s-r)*tc.t + (r+gen)*tc.d
-		values := (tc.s + gen) * tc.d
-		if tc.tv > 0 {
-			values = (tc.s-r)*tc.tv + (r+gen)*tc.d
+		values := func(step int) int { return (tc.s + gen) * tc.d }
+		switch {
+		case tc.tv > 0:
+			values = func(int) int { return (tc.s-r)*tc.tv + (r+gen)*tc.d }
+		case tc.s == tc.prompt:
+			values = func(step int) int { return grown(tc.prompt+step, tc.capacity) * tc.d }
 		}
-		want := int64(tc.layers*tc.kvh*(keys+values)) * size
 		if tc.s == tc.prompt && tc.limit < 0 && gen != tc.capacity-tc.prompt {
 			t.Fatalf("case %d: Reserve %d, want Capacity−prompt %d", ci, gen, tc.capacity-tc.prompt)
 		}
 		for step := 0; step <= tc.decodeRows; step++ {
+			want := int64(tc.layers*tc.kvh*(keys+values(step))) * size
 			if got := c.Bytes(); got != want {
 				t.Fatalf("case %d after %d decoded tokens: Bytes %d, want closed form %d", ci, step, got, want)
 			}

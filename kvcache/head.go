@@ -20,16 +20,54 @@ type Head struct {
 	Score   []float32 // accumulated attention per token, for H2O-style presses (nil: not tracked)
 	kp, kf  rows
 	vp, vf  rows
+	c       *Cache // the cache the head belongs to, for its token limit
 }
 
-func newHead(typ DType, d, capacity int) Head {
+// growMin is the fewest rows a segment grows to when tokens arrive.
+const growMin = 64
+
+// growRows returns the rows a block of have rows grows to when it must hold
+// need: twice as many, at least growMin, but no more than bound, the most it
+// can ever be asked to hold (and never fewer than need).
+func growRows(have, need, bound int) int {
+	return max(need, min(max(2*have, growMin), bound))
+}
+
+func newHead(c *Cache, typ DType, d int) Head {
 	return Head{
-		d:   d,
-		Pos: make([]int32, 0, capacity),
-		kf:  newRows(typ, d, capacity),
-		vf:  newRows(typ, d, capacity),
-		kp:  newRows(typ, 0, 0),
-		vp:  newRows(typ, 0, 0),
+		d:  d,
+		kf: newRows(typ, d, 0),
+		vf: newRows(typ, d, 0),
+		kp: newRows(typ, 0, 0),
+		vp: newRows(typ, 0, 0),
+		c:  c,
+	}
+}
+
+// bound returns the most tokens the head can ever hold: those it holds plus
+// those the cache may still receive, at most the cache's Capacity.
+func (h *Head) bound() int {
+	if h.c == nil {
+		return h.Len()
+	}
+	return min(h.c.cfg.Capacity, h.Len()+max(h.c.Remaining(), 0))
+}
+
+// ensure makes room for the head to hold need tokens, growing by growRows
+// whatever is too small: the full key and value segments, Pos and Score.
+func (h *Head) ensure(need int) {
+	bound := h.bound()
+	for _, seg := range [2][2]*rows{{&h.kp, &h.kf}, {&h.vp, &h.vf}} {
+		p, f := seg[0], seg[1]
+		if rowsNeed := need - p.n(); f.capRows() < rowsNeed {
+			f.growTo(growRows(f.capRows(), rowsNeed, bound-p.n()))
+		}
+	}
+	if cap(h.Pos) < need {
+		h.Pos = append(make([]int32, 0, growRows(cap(h.Pos), need, bound)), h.Pos...)
+	}
+	if h.Score != nil && cap(h.Score) < need {
+		h.Score = append(make([]float32, 0, growRows(cap(h.Score), need, bound)), h.Score...)
 	}
 }
 
@@ -48,8 +86,16 @@ func (h *Head) HeldBytes() int64 {
 	return h.kp.heldBytes() + h.kf.heldBytes() + h.vp.heldBytes() + h.vf.heldBytes()
 }
 
-// Append adds a token at original position pos with key k and value v (D channels each).
+// Append adds a token at original position pos with key k and value v (D
+// channels each). Storage grows as tokens arrive: when a segment is full it
+// is reallocated to twice its rows (at least 64), but never past the most
+// tokens the head can still be asked to hold (Cache.Config().Capacity, less
+// what the cache has already processed beyond the head's own tokens), so
+// appends are amortised constant time and a cache holds about what it uses.
+// Cache.Grow makes room for several tokens at once (as Forward does), and
+// refuses to go past the limit; Append itself does not check it.
 func (h *Head) Append(pos int, k, v []float32) {
+	h.ensure(h.Len() + 1)
 	h.Pos = append(h.Pos, int32(pos))
 	h.kf.push(k)
 	h.vf.push(v)

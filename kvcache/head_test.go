@@ -24,10 +24,13 @@ type mirror struct {
 	keyKept, valKept []int
 	// rows allocated: key pruned/full, value pruned/full
 	kpCap, kfCap, vpCap, vfCap int
+	capacity                   int // the cache's token limit
 }
 
+// newMirror mirrors a head of a cache of the given Capacity that is appended
+// to directly (Next stays 0): nothing is allocated until tokens arrive.
 func newMirror(typ kvcache.DType, d, capacity int) *mirror {
-	return &mirror{d: d, size: int(typ.Size()), f16: typ == kvcache.F16, kfCap: capacity, vfCap: capacity}
+	return &mirror{d: d, size: int(typ.Size()), f16: typ == kvcache.F16, capacity: capacity}
 }
 
 func (m *mirror) round(x []float32) []float64 {
@@ -41,10 +44,22 @@ func (m *mirror) round(x []float32) []float64 {
 	return out
 }
 
+// append adds a token; a full segment that is out of rows doubles (at least
+// 64 rows, at most Capacity less the pruned segment's rows, at least what it needs).
 func (m *mirror) append(pos int, k, v []float32) {
 	m.pos = append(m.pos, pos)
 	m.k, m.v = append(m.k, m.round(k)), append(m.v, m.round(v))
 	m.kPruned, m.vPruned = append(m.kPruned, false), append(m.vPruned, false)
+	all := rangeN(len(m.pos))
+	for _, seg := range []struct {
+		flags []bool
+		fc    *int
+	}{{m.kPruned, &m.kfCap}, {m.vPruned, &m.vfCap}} {
+		pruned := count(seg.flags, all)
+		if full := len(m.pos) - pruned; full > *seg.fc {
+			*seg.fc = max(full, min(max(2**seg.fc, 64), m.capacity-pruned))
+		}
+	}
 }
 
 // zeroed returns row x with every channel outside kept set to zero.

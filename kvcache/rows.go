@@ -3,7 +3,8 @@ package kvcache
 import "github.com/thinkv/thinkv/kernels"
 
 // rows is a growable block of fixed-width vectors stored as f32 or f16.
-// Its capacity is set when it is made and only grows if a caller overruns it.
+// Its capacity is set when it is made and changes only through growTo and
+// reserve (Head grows it as tokens arrive).
 type rows struct {
 	typ   DType
 	width int
@@ -38,6 +39,28 @@ func (r *rows) bytes() int64 {
 		return 2 * int64(cap(r.f16))
 	}
 	return 4 * int64(cap(r.f32))
+}
+
+// capRows returns how many rows fit without reallocating.
+func (r *rows) capRows() int {
+	if r.width == 0 {
+		return 0
+	}
+	if r.typ == F16 {
+		return cap(r.f16) / r.width
+	}
+	return cap(r.f32) / r.width
+}
+
+// growTo reallocates the block to hold exactly capRows rows, keeping its
+// contents; it does nothing if it already holds that many.
+func (r *rows) growTo(capRows int) {
+	want := capRows * r.width
+	if r.typ == F16 && cap(r.f16) < want {
+		r.f16 = append(make([]uint16, 0, want), r.f16...)
+	} else if r.typ != F16 && cap(r.f32) < want {
+		r.f32 = append(make([]float32, 0, want), r.f32...)
+	}
 }
 
 // heldBytes returns the bytes of the stored rows (not of spare capacity).
@@ -134,11 +157,4 @@ func (r *rows) removeRow(i int) {
 
 // reserve makes room for extra more rows without reallocating later,
 // reallocating now (exactly) if needed.
-func (r *rows) reserve(extra int) {
-	want := (r.n() + extra) * r.width
-	if r.typ == F16 && cap(r.f16) < want {
-		r.f16 = append(make([]uint16, 0, want), r.f16...)
-	} else if r.typ != F16 && cap(r.f32) < want {
-		r.f32 = append(make([]float32, 0, want), r.f32...)
-	}
-}
+func (r *rows) reserve(extra int) { r.growTo(r.n() + extra) }

@@ -19,11 +19,8 @@ func (m *Model) Forward(s *State, c *kvcache.Cache, tokens []int, all bool, obs 
 		return nil, fmt.Errorf("model: no tokens to run")
 	}
 	if end := c.Next() + len(tokens); end > m.Context || end > c.Config().Capacity {
-		return nil, fmt.Errorf("model: %d tokens at position %d exceed the context of %d tokens (cache room %d)",
+		return nil, fmt.Errorf("model: %d tokens at position %d exceed the context of %d tokens (cache limit %d)",
 			len(tokens), c.Next(), m.Context, c.Config().Capacity)
-	}
-	if c.Config().Capacity > s.capacity {
-		return nil, fmt.Errorf("model: cache of %d tokens is larger than the state was made for (%d)", c.Config().Capacity, s.capacity)
 	}
 	for _, t := range tokens {
 		if t < 0 || t >= m.Vocab {
@@ -35,6 +32,11 @@ func (m *Model) Forward(s *State, c *kvcache.Cache, tokens []int, all bool, obs 
 			return nil, fmt.Errorf("model: observations need an empty cache")
 		}
 		m.startObservation(obs, len(tokens))
+	}
+	// Room for every input token at once: a prompt is allocated exactly, and
+	// decoding grows the cache by doubling (amortised: no allocation per step).
+	if err := c.Grow(len(tokens)); err != nil {
+		return nil, err
 	}
 	var out []float32
 	if all {
@@ -186,6 +188,9 @@ func (m *Model) attendBlock(s *State, wk *worker, head *kvcache.Head, h0, group,
 		return
 	}
 	for j, k := range lim {
+		if len(wk.probs) < k { // grows with the sequence, by doubling
+			wk.probs = make([]float32, max(k, 2*len(wk.probs)))
+		}
 		p := wk.probs[:k]
 		head.Logits(p, q[j*hd:(j+1)*hd], k, s.scale, wk.row)
 		for i, x := range p {

@@ -9,24 +9,26 @@ import (
 
 // State is the scratch memory for running one sequence at a time through a
 // Model: activations for up to Batch tokens and per-worker attention buffers.
-// It is allocated once; Forward does not allocate on the decode path.
+// Nothing in it is sized by the context: the one buffer that follows the
+// sequence's length (attention weights, used only when a press accumulates
+// them) grows by doubling as the sequence does, so Forward does not allocate
+// on the decode path in steady state.
 type State struct {
-	Batch    int    // most tokens processed per pass; longer inputs are split
-	capacity int    // largest cache it can attend over
-	Token    [1]int // a one-token input buffer for decoding without allocation
-	pool     *kernels.Pool
-	x, xb    []float32 // [Batch×Dim] residual stream, normalised copy
-	q        []float32 // [Batch×Dim]
-	k, v     []float32 // [Batch×KVDim]
-	att      []float32 // [Batch×Dim] attention output
-	hb, hu   []float32 // [Batch×Hidden]
-	logits   []float32 // [Batch×Vocab]
-	work     []*worker // per pool worker
-	attn     attnTask  // the attention loop, reused
-	qblock   int       // tokens per attention task
-	scale    float32   // 1/√HeadDim
-	freqs    []float64 // RoPE inverse frequencies, [RopeDim/2]
-	neox     bool      // RoPE pairs (i, i+RopeDim/2)
+	Batch  int    // most tokens processed per pass; longer inputs are split
+	Token  [1]int // a one-token input buffer for decoding without allocation
+	pool   *kernels.Pool
+	x, xb  []float32 // [Batch×Dim] residual stream, normalised copy
+	q      []float32 // [Batch×Dim]
+	k, v   []float32 // [Batch×KVDim]
+	att    []float32 // [Batch×Dim] attention output
+	hb, hu []float32 // [Batch×Hidden]
+	logits []float32 // [Batch×Vocab]
+	work   []*worker // per pool worker
+	attn   attnTask  // the attention loop, reused
+	qblock int       // tokens per attention task
+	scale  float32   // 1/√HeadDim
+	freqs  []float64 // RoPE inverse frequencies, [RopeDim/2]
+	neox   bool      // RoPE pairs (i, i+RopeDim/2)
 }
 
 // worker is one pool worker's attention scratch.
@@ -34,17 +36,19 @@ type worker struct {
 	q, out  []float32 // a task's queries and outputs, [queries×HeadDim]
 	lim     []int     // tokens each query sees
 	lse     []float32 // softmax normalisers
-	probs   []float32 // one query's attention weights, [capacity]
+	probs   []float32 // one query's attention weights, grown to the longest head attended
 	row     []float32 // [HeadDim]
 	scratch *kvcache.Scratch
 }
 
-// NewState makes scratch for batches of up to batch tokens against caches of up
-// to capacity tokens, running its loops on pool (nil: serially).
+// NewState makes scratch for batches of up to batch tokens, running its loops
+// on pool (nil: serially). capacity, the most tokens the caches it runs
+// against may hold, sizes nothing (buffers that depend on the sequence's
+// length grow with it); it is kept so that callers need not change.
 func (m *Model) NewState(pool *kernels.Pool, batch, capacity int) *State {
 	kvDim := m.KVHeads * m.HeadDim
 	s := &State{
-		Batch: batch, capacity: capacity, pool: pool,
+		Batch: batch, pool: pool,
 		x: make([]float32, batch*m.Dim), xb: make([]float32, batch*m.Dim),
 		q: make([]float32, batch*m.Dim), att: make([]float32, batch*m.Dim),
 		k: make([]float32, batch*kvDim), v: make([]float32, batch*kvDim),
@@ -62,7 +66,7 @@ func (m *Model) NewState(pool *kernels.Pool, batch, capacity int) *State {
 		s.work = append(s.work, &worker{
 			q: make([]float32, queries*m.HeadDim), out: make([]float32, queries*m.HeadDim),
 			lim: make([]int, 0, queries), lse: make([]float32, queries),
-			probs: make([]float32, capacity), row: make([]float32, m.HeadDim),
+			row:     make([]float32, m.HeadDim),
 			scratch: kvcache.NewScratch(queries, m.HeadDim),
 		})
 	}
@@ -98,4 +102,20 @@ func (s *State) rope(x []float32, heads, headDim, pos int) {
 			x[o+j1] = a*sn + b*c
 		}
 	}
+}
+
+// StateBytes returns the bytes NewState allocates for workers pool workers and
+// batches of up to batch tokens, plus the attention-weight buffer each worker
+// grows to for a sequence of tokens tokens (which presses that accumulate
+// attention, such as H2O, use): the scratch a sequence needs besides its cache.
+func (m *Model) StateBytes(workers, batch, tokens int) int64 {
+	const f32, word = 4, 8
+	b, kvDim := int64(batch), int64(m.KVHeads*m.HeadDim)
+	n := f32 * b * (4*int64(m.Dim) + 2*kvDim + 2*int64(m.Hidden) + int64(m.Vocab))
+	n += word * int64(m.RopeDim/2)
+	queries, hd := int64(m.Heads/m.KVHeads)*b, int64(m.HeadDim)
+	perWorker := f32*(2*queries*hd+queries+hd) + word*queries       // q, out, lse, row; lim
+	perWorker += f32 * (queries*64 + 2*queries + 2*queries*hd + hd) // kvcache.Scratch
+	perWorker += f32 * int64(tokens)                                // probs
+	return n + int64(max(workers, 1))*perWorker
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -119,7 +120,10 @@ func runThinK(t *testing.T, f *fixture, spec string, ratio float64, recent, wind
 	}
 	if pruned > 0 {
 		size := int64(f.c.Config().Type.Size())
-		perHead := (f.n-r)*tk + (r+gen)*f.d + (f.n+gen)*f.d
+		// The segment left unpruned keeps the rows appending grew it to:
+		// 64 doubled ⌈log2(n/64)⌉ times, at most the cache's limit n+gen.
+		untouched := min(f.n+gen, 64<<bits.Len(uint((f.n-1)/64)))
+		perHead := (f.n-r)*tk + (r+gen)*f.d + untouched*f.d
 		if want := int64(f.layers*f.kvh*perHead) * size; f.c.Bytes() != want {
 			t.Fatalf("%s: Bytes %d, want closed form %d", spec, f.c.Bytes(), want)
 		}

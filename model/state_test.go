@@ -1,0 +1,120 @@
+package model
+
+import (
+	"runtime"
+	"runtime/debug"
+	"testing"
+
+	"github.com/thinkv/thinkv/internal/sharedtest"
+	"github.com/thinkv/thinkv/kernels"
+	"github.com/thinkv/thinkv/kvcache"
+)
+
+// stateBytes sums the bytes of every buffer a State holds.
+func stateBytes(s *State) int64 {
+	f := func(x ...[]float32) (n int64) {
+		for _, v := range x {
+			n += 4 * int64(cap(v))
+		}
+		return n
+	}
+	n := f(s.x, s.xb, s.q, s.k, s.v, s.att, s.hb, s.hu, s.logits) + 8*int64(cap(s.freqs))
+	for _, w := range s.work {
+		n += f(w.q, w.out, w.lse, w.probs, w.row) + 8*int64(cap(w.lim))
+		n += kvcache.ScratchBytes(len(w.lse), len(w.row))
+	}
+	return n
+}
+
+// TestStateNotSizedByContext checks NewState allocates nothing for the
+// context: a billion-token capacity costs what a one-token one does, and
+// StateBytes gives it exactly (its per-token term being the attention weights
+// a worker grows to).
+func TestStateNotSizedByContext(t *testing.T) {
+	for _, tc := range []struct {
+		cfg              Config
+		workers, batch   int
+		capacity, tokens int
+	}{
+		{Config{Dim: 64, Hidden: 172, Layers: 5, Heads: 8, KVHeads: 4, HeadDim: 8, Vocab: 512, RopeDim: 8}, 3, 256, 1_000_000_000, 0},
+		{Config{Dim: 512, Hidden: 1024, Layers: 2, Heads: 4, KVHeads: 1, HeadDim: 128, Vocab: 256, RopeDim: 64}, 2, 1, 1, 0},
+		{Config{Dim: 256, Hidden: 768, Layers: 4, Heads: 4, KVHeads: 2, HeadDim: 64, Vocab: 512, RopeDim: 64}, 1, 7, 1 << 40, 1000},
+	} {
+		m := &Model{Config: tc.cfg}
+		s := m.NewState(kernels.NewPool(tc.workers), tc.batch, tc.capacity)
+		for _, w := range s.work {
+			w.probs = make([]float32, tc.tokens) // as attendBlock grows it
+		}
+		if got, want := stateBytes(s), m.StateBytes(tc.workers, tc.batch, tc.tokens); got != want {
+			t.Errorf("%+v: State holds %d bytes, StateBytes says %d", tc, got, want)
+		}
+		if got := stateBytes(s); got > 16<<20 {
+			t.Errorf("%+v: State holds %d bytes", tc, got)
+		}
+	}
+}
+
+// TestDecodeSteadyState decodes on stories260K with attention weights
+// accumulated (as H2O does, so every step fills the per-worker weights buffer)
+// against a cache whose limit is a billion tokens: the cache grows by doubling
+// (prompt 100 → 200 → 400 → 800 rows) and so does the weights buffer (101 →
+// 202 → 404 → 808), and between growths a decode step allocates nothing.
+func TestDecodeSteadyState(t *testing.T) {
+	m, _, err := Load(sharedtest.Path(t, "models", "stories260K", "stories260K.bin"), 1_000_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	cfg := kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: kvcache.F16, Capacity: 1_000_000_000}
+	c, _ := kvcache.New(cfg)
+	prompt := make([]int, 100)
+	for i := range prompt {
+		prompt[i] = (i*37 + 3) % m.Vocab
+	}
+	if _, err := m.Forward(m.NewState(nil, 64, cfg.Capacity), c, prompt, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := cfg.TokenBytes() * 100; c.Bytes() != want {
+		t.Fatalf("after the prompt Bytes %d, want %d", c.Bytes(), want)
+	}
+	for l := range cfg.Layers {
+		for g := range cfg.KVHeads {
+			h := c.Head(l, g)
+			h.Score = make([]float32, h.Len(), 2*h.Len())
+		}
+	}
+	s := m.NewState(nil, 1, cfg.Capacity)
+	step := func() {
+		s.Token[0] = c.Next() % m.Vocab
+		if _, err := m.Forward(s, c, s.Token[:], false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ms runtime.MemStats
+	for c.Next() < 406 {
+		step()
+	}
+	if want := cfg.TokenBytes() * 800; c.Bytes() != want {
+		t.Fatalf("after %d tokens Bytes %d, want %d", c.Next(), c.Bytes(), want)
+	}
+	// As testing.AllocsPerRun: one P, so that the matrix kernels' sync.Pool
+	// does not grow a per-P chain when the goroutine moves, and no collection
+	// in the window (a cycle allocates for its workers and empties the pools).
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	runtime.GC()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	step() // refill the pools the collection emptied
+	step()
+	runtime.ReadMemStats(&ms)
+	before := ms.Mallocs
+	for c.Next() < 800 {
+		step()
+	}
+	runtime.ReadMemStats(&ms)
+	if n := ms.Mallocs - before; n != 0 {
+		t.Errorf("%d allocations over 392 decode steps that needed no growth", n)
+	}
+	if want := cfg.TokenBytes() * 800; c.Bytes() != want {
+		t.Fatalf("after %d tokens Bytes %d, want %d", c.Next(), c.Bytes(), want)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/thinkv/thinkv/internal/memlimit"
 	"github.com/thinkv/thinkv/kernels"
 	"github.com/thinkv/thinkv/kvcache"
 	"github.com/thinkv/thinkv/model"
@@ -21,6 +22,9 @@ type Engine struct {
 	Model *model.Model
 	Tok   *tokenizer.Tokenizer
 	Pool  *kernels.Pool
+	// Limits, if set, replaces memlimit.Read as CheckMemory's source of
+	// the bounds on available memory (for tests and embedders).
+	Limits func() []memlimit.Limit
 }
 
 // Load opens a model (Hugging Face directory, GGUF or llama2.c checkpoint)
@@ -100,7 +104,9 @@ func rate(n int, d time.Duration) float64 {
 const PrefillBatch = 256
 
 // NewSequence makes the cache and scratch state for a sequence of up to
-// capacity tokens, checking it against the model's context.
+// capacity tokens, checking it against the model's context. capacity is a
+// limit: the cache grows as tokens arrive, so nothing is allocated for it up
+// front (CheckMemory says whether it could grow that far).
 func (e *Engine) NewSequence(promptLen, capacity int, typ kvcache.DType) (*kvcache.Cache, *model.State, error) {
 	m := e.Model
 	if promptLen == 0 {
@@ -148,13 +154,18 @@ func (e *Engine) Decode(s *model.State, c *kvcache.Cache, token int, p press.Pre
 
 // Generate runs a request to completion: until an end-of-generation token
 // (EOS, end of turn, or BOS, which ends llama2.c stories), MaxNew tokens, or
-// the end of the context.
+// the end of the context. MaxNew is a most: the cache's limit is
+// SequenceLimit(prompt, MaxNew), within the context. It first refuses, with
+// CheckMemory, a sequence whose cache could not grow that far.
 func (e *Engine) Generate(req Request) (*Result, error) {
 	if req.MaxNew < 0 {
 		return nil, fmt.Errorf("negative token count %d", req.MaxNew)
 	}
 	n := len(req.Prompt)
-	c, s, err := e.NewSequence(n, n+max(req.MaxNew-1, 0), req.KVType)
+	if err := e.CheckMemory(n, req.MaxNew, req.KVType); err != nil {
+		return nil, err
+	}
+	c, s, err := e.NewSequence(n, e.SequenceLimit(n, req.MaxNew), req.KVType)
 	if err != nil {
 		return nil, err
 	}

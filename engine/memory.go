@@ -1,0 +1,144 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/thinkv/thinkv/internal/memlimit"
+	"github.com/thinkv/thinkv/kernels"
+	"github.com/thinkv/thinkv/kvcache"
+)
+
+// MemoryNeed is what one sequence needs in memory, in bytes.
+type MemoryNeed struct {
+	// Weights is the model's weights: all of them must be resident, those
+	// memory-mapped from the file included, since every token reads them.
+	Weights int64
+	// Tokens is the most tokens the sequence may hold: the prompt and every
+	// new token but the last (which is sampled, never run), within the context.
+	Tokens int
+	// KV is an uncompressed cache of Tokens tokens of the requested type
+	// (kvcache.Config.TokenBytes·Tokens): the most it can grow to.
+	KV int64
+	// Scratch is the State's buffers (model.Model.StateBytes).
+	Scratch int64
+}
+
+// Total returns Weights + KV + Scratch (saturating at the largest int64).
+func (n MemoryNeed) Total() int64 { return addSat(addSat(n.Weights, n.KV), n.Scratch) }
+
+// String lists the parts: "205.3 GB (weights 3.6 MB + KV cache for
+// 1000000010 tokens 205.3 GB + scratch 1.2 MB)".
+func (n MemoryNeed) String() string {
+	return fmt.Sprintf("%s (weights %s + KV cache for %d tokens %s + scratch %s)",
+		memlimit.FormatBytes(n.Total()), memlimit.FormatBytes(n.Weights), n.Tokens,
+		memlimit.FormatBytes(n.KV), memlimit.FormatBytes(n.Scratch))
+}
+
+// SequenceLimit returns the most tokens a sequence with a prompt of promptLen
+// tokens and up to maxNew new ones holds: promptLen + maxNew − 1 (the last
+// new token is sampled, never run through the model), at most the context
+// (MaxNew is a most), at least the prompt. It cannot overflow.
+func (e *Engine) SequenceLimit(promptLen, maxNew int) int {
+	room := max(e.Model.Context-promptLen, 0)
+	return promptLen + min(max(maxNew-1, 0), room)
+}
+
+// MemoryNeed estimates what a sequence with a prompt of promptLen tokens and
+// up to maxNew new ones needs with a cache of type typ, before anything is
+// allocated for it.
+func (e *Engine) MemoryNeed(promptLen, maxNew int, typ kvcache.DType) MemoryNeed {
+	m := e.Model
+	tokens := e.SequenceLimit(promptLen, maxNew)
+	cfg := kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: typ}
+	return MemoryNeed{
+		Weights: e.WeightBytes(),
+		Tokens:  tokens,
+		KV:      mulSat(cfg.TokenBytes(), int64(tokens)),
+		Scratch: m.StateBytes(e.Pool.Workers(), max(1, min(PrefillBatch, promptLen)), tokens),
+	}
+}
+
+// WeightBytes returns the bytes of the model's weights: every matrix's data
+// (the embedding once when the output head is tied to it), norms, biases and
+// RoPE factors.
+func (e *Engine) WeightBytes() int64 {
+	m := e.Model
+	var n int64
+	mat := func(w *kernels.Matrix) {
+		if w != nil {
+			n += int64(len(w.Data))
+		}
+	}
+	vec := func(v ...[]float32) {
+		for _, x := range v {
+			n += 4 * int64(len(x))
+		}
+	}
+	mat(m.Embed)
+	if m.Output != m.Embed {
+		mat(m.Output)
+	}
+	vec(m.Norm, m.RopeFactors)
+	for i := range m.Layers {
+		l := &m.Layers[i]
+		for _, w := range []*kernels.Matrix{l.Wq, l.Wk, l.Wv, l.Wo, l.Gate, l.Up, l.Down} {
+			mat(w)
+		}
+		vec(l.AttnNorm, l.FFNNorm, l.Bq, l.Bk, l.Bv)
+	}
+	return n
+}
+
+// CheckMemory refuses a sequence that would not fit: it compares MemoryNeed
+// with the tightest bound on the memory still available (Limits, by default
+// memlimit.Read: MemAvailable, the cgroup's limit less its usage, RLIMIT_AS
+// less the address space mapped). The weights are already in the address
+// space once loaded, so against RLIMIT_AS they count as available too. With
+// no bound readable it refuses nothing. Call it before printing anything;
+// Generate calls it too.
+func (e *Engine) CheckMemory(promptLen, maxNew int, typ kvcache.DType) error {
+	read := e.Limits
+	if read == nil {
+		read = memlimit.Read
+	}
+	need := e.MemoryNeed(promptLen, maxNew, typ)
+	var tightest memlimit.Limit
+	avail, found := int64(0), false
+	for _, l := range read() {
+		a := l.Bytes
+		if l.AddressSpace {
+			a = addSat(a, need.Weights)
+		}
+		if !found || a < avail {
+			tightest, avail, found = l, a, true
+		}
+	}
+	if !found || need.Total() <= avail {
+		return nil
+	}
+	what := tightest.String()
+	if tightest.AddressSpace {
+		what += ", the weights among it"
+	}
+	advice := "lower --ctx or -n, or use a compressing --press"
+	if typ == kvcache.F32 {
+		advice += " or --kv-type f16"
+	}
+	return fmt.Errorf("this sequence needs about %s but %s is available (%s); %s",
+		need, memlimit.FormatBytes(avail), what, advice)
+}
+
+func addSat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+func mulSat(a, b int64) int64 {
+	if a != 0 && b > math.MaxInt64/a {
+		return math.MaxInt64
+	}
+	return a * b
+}

@@ -10,6 +10,9 @@ import (
 	"github.com/thinkv/thinkv/kvcache"
 )
 
+// raceEnabled is set when the race detector is on (race_test.go).
+var raceEnabled bool
+
 // stateBytes sums the bytes of every buffer a State holds.
 func stateBytes(s *State) int64 {
 	f := func(x ...[]float32) (n int64) {
@@ -111,7 +114,7 @@ func TestDecodeSteadyState(t *testing.T) {
 		step()
 	}
 	runtime.ReadMemStats(&ms)
-	if n := ms.Mallocs - before; n != 0 {
+	if n := ms.Mallocs - before; n != 0 && !raceEnabled {
 		t.Errorf("%d allocations over 392 decode steps that needed no growth", n)
 	}
 	if want := cfg.TokenBytes() * 800; c.Bytes() != want {

@@ -39,6 +39,7 @@ func usage(w io.Writer) {
 }
 
 func main() {
+	ignoreFileSizeSignal()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -6,7 +6,6 @@ package engine
 import (
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/thinkv/thinkv/internal/memlimit"
@@ -38,10 +37,8 @@ func Load(modelPath, tokPath string, ctx int) (*Engine, error) {
 	}
 	var tok *tokenizer.Tokenizer
 	switch {
-	case tokPath != "" && (isDir(tokPath) || strings.HasSuffix(tokPath, ".json")):
-		tok, err = tokenizer.Load(tokPath)
 	case tokPath != "":
-		tok, err = tokenizer.LoadLlama2C(tokPath, m.Vocab)
+		tok, err = LoadTokenizer(tokPath, m.Vocab)
 	case meta != nil:
 		tok, err = tokenizer.FromGGUF(meta)
 	case isDir(modelPath):
@@ -61,8 +58,19 @@ func Load(modelPath, tokPath string, ctx int) (*Engine, error) {
 	return &Engine{Model: m, Tok: tok, Pool: kernels.NewPool(0)}, nil
 }
 
-// Close releases the model.
-func (e *Engine) Close() error { return e.Model.Close() }
+// SetThreads replaces the worker pool by one of n workers (n <= 0: as many
+// as GOMAXPROCS). No sequence may be running.
+func (e *Engine) SetThreads(n int) {
+	e.Pool.Close()
+	e.Pool = kernels.NewPool(n)
+}
+
+// Close releases the model and stops the worker pool.
+func (e *Engine) Close() error {
+	e.Pool.Close()
+	e.Pool = nil
+	return e.Model.Close()
+}
 
 // Request describes one generation.
 type Request struct {
@@ -109,15 +117,8 @@ const PrefillBatch = 256
 // front (CheckMemory says whether it could grow that far).
 func (e *Engine) NewSequence(promptLen, capacity int, typ kvcache.DType) (*kvcache.Cache, *model.State, error) {
 	m := e.Model
-	if promptLen == 0 {
-		return nil, nil, fmt.Errorf("empty prompt: at least one token (BOS) is needed")
-	}
-	if promptLen > m.Context {
-		why := ""
-		if m.SlidingWindow > 0 {
-			why = " (the model's sliding attention window: thinkv runs such models within one window)"
-		}
-		return nil, nil, fmt.Errorf("prompt of %d tokens is longer than the context of %d tokens%s", promptLen, m.Context, why)
+	if err := e.checkPrompt(promptLen); err != nil {
+		return nil, nil, err
 	}
 	capacity = min(capacity, m.Context)
 	c, err := kvcache.New(kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: typ, Capacity: capacity})
@@ -125,6 +126,35 @@ func (e *Engine) NewSequence(promptLen, capacity int, typ kvcache.DType) (*kvcac
 		return nil, nil, err
 	}
 	return c, m.NewState(e.Pool, min(PrefillBatch, promptLen), capacity), nil
+}
+
+// Check refuses, before anything is allocated or printed, a request the
+// engine cannot run: an empty prompt, one longer than the context, or a
+// sequence of promptLen + maxNew tokens that would not fit in memory
+// (CheckMemory).
+func (e *Engine) Check(promptLen, maxNew int, typ kvcache.DType) error {
+	if maxNew < 0 {
+		return fmt.Errorf("negative token count %d", maxNew)
+	}
+	if err := e.checkPrompt(promptLen); err != nil {
+		return err
+	}
+	return e.CheckMemory(promptLen, maxNew, typ)
+}
+
+func (e *Engine) checkPrompt(promptLen int) error {
+	m := e.Model
+	if promptLen == 0 {
+		return fmt.Errorf("empty prompt: at least one token (BOS) is needed")
+	}
+	if promptLen > m.Context {
+		why := ""
+		if m.SlidingWindow > 0 {
+			why = " (the model's sliding attention window: thinkv runs such models within one window)"
+		}
+		return fmt.Errorf("prompt of %d tokens is longer than the context of %d tokens%s", promptLen, m.Context, why)
+	}
+	return nil
 }
 
 // Prefill runs the prompt into c and applies p (nil: none), returning the last
@@ -156,13 +186,11 @@ func (e *Engine) Decode(s *model.State, c *kvcache.Cache, token int, p press.Pre
 // (EOS, end of turn, or BOS, which ends llama2.c stories), MaxNew tokens, or
 // the end of the context. MaxNew is a most: the cache's limit is
 // SequenceLimit(prompt, MaxNew), within the context. It first refuses, with
-// CheckMemory, a sequence whose cache could not grow that far.
+// Check, a request that cannot run, such as a sequence whose cache could not
+// grow that far.
 func (e *Engine) Generate(req Request) (*Result, error) {
-	if req.MaxNew < 0 {
-		return nil, fmt.Errorf("negative token count %d", req.MaxNew)
-	}
 	n := len(req.Prompt)
-	if err := e.CheckMemory(n, req.MaxNew, req.KVType); err != nil {
+	if err := e.Check(n, req.MaxNew, req.KVType); err != nil {
 		return nil, err
 	}
 	c, s, err := e.NewSequence(n, e.SequenceLimit(n, req.MaxNew), req.KVType)

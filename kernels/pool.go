@@ -50,6 +50,14 @@ func NewPool(n int) *Pool {
 	return p
 }
 
+// Close stops the pool's goroutines; the pool must not be used afterwards.
+// Closing a nil Pool does nothing.
+func (p *Pool) Close() {
+	if p != nil {
+		close(p.jobs)
+	}
+}
+
 // Workers returns the number of goroutines a loop is split over.
 func (p *Pool) Workers() int {
 	if p == nil {

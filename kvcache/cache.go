@@ -125,12 +125,17 @@ func (c *Cache) Remaining() int { return c.cfg.Capacity - c.next }
 // allocated by compression either — and no more than a LimitReserve cap.
 // Heads grow past it by doubling if more tokens come.
 func (c *Cache) Reserve() int {
-	r := min(max(c.Remaining(), 0), max(c.next, growMin))
+	r := c.Headroom()
 	if c.reserve >= 0 {
 		r = min(r, c.reserve)
 	}
 	return r
 }
+
+// Headroom returns the room for tokens to come that a head reallocated now
+// should have, before any LimitReserve cap: every token still to come, but no
+// more than the tokens processed so far (at least 64).
+func (c *Cache) Headroom() int { return min(max(c.Remaining(), 0), max(c.next, growMin)) }
 
 // LimitReserve caps Reserve at n: for policies that evict a token for each one
 // decoded, so their heads never grow by more than n.

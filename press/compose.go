@@ -55,7 +55,7 @@ func (c composed) Needs() *kvcache.Observation {
 // Compress applies the parts in order. When a part evicts while decoding and
 // another prunes channels, evictions may come out of the pruned segments,
 // which frees no room for new full-width tokens: the full segments then get
-// room for every token still to come, so decoding never reallocates.
+// the cache's headroom for tokens to come (and grow by doubling past it).
 func (c composed) Compress(cache *kvcache.Cache, obs *kvcache.Observation, heads int) error {
 	evicts, prunes := false, false
 	for _, p := range c {
@@ -73,7 +73,7 @@ func (c composed) Compress(cache *kvcache.Cache, obs *kvcache.Observation, heads
 		cfg := cache.Config()
 		for l := 0; l < cfg.Layers; l++ {
 			for g := 0; g < cfg.KVHeads; g++ {
-				cache.Head(l, g).ReserveFull(cache.Remaining())
+				cache.Head(l, g).ReserveFull(cache.Headroom())
 			}
 		}
 	}

@@ -124,3 +124,21 @@ func TestBytesEveryPress(t *testing.T) {
 		}
 	}
 }
+
+// TestComposeHugeLimit checks that evicting while decoding on top of ThinK
+// reserves the cache's headroom (the tokens so far), not every token the
+// sequence's limit still allows: a limit is not an allocation.
+func TestComposeHugeLimit(t *testing.T) {
+	const layers, heads, kvh, d, n, extra = 2, 4, 2, 8, 100, 1 << 20
+	f := newFixture(t, 9, layers, heads, kvh, d, n, 32, extra, kvcache.F32)
+	if err := mustParse(t, "h2o:budget=40,recent=8+think:ratio=0.75,recent=8").Compress(f.c, f.obs, heads); err != nil {
+		t.Fatal(err)
+	}
+	// Per head: pruned keys (s−r)·tk, full keys (r+gen)·d, values
+	// (s−r)·d + (r+gen)·d, with gen = n rows of headroom.
+	s, r, tk, gen := 40, 8, 2, n
+	want := int64(layers*kvh*((s-r)*tk+(r+gen)*d+(s-r)*d+(r+gen)*d)) * 4
+	if got := f.c.Bytes(); got != want {
+		t.Errorf("Bytes %d, want %d (headroom of %d tokens, not the limit's %d)", got, want, gen, extra)
+	}
+}

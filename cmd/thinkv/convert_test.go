@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -112,15 +111,7 @@ func TestConvertWriteFailure(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if p, err := exec.LookPath("go"); err == nil {
-		goTool = p
-	}
-	dir := t.TempDir()
-	exe := filepath.Join(dir, "thinkv")
-	if b, err := exec.Command(goTool, "build", "-o", exe, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
+	exe := buildThinkv(t)
 	work := t.TempDir()
 	copyShared(t, work, "stories260K", "stories260K.gguf")
 	old := []byte("the previous out.gguf")

@@ -4,7 +4,6 @@ import (
 	"runtime"
 
 	"github.com/thinkv/thinkv/engine"
-	"github.com/thinkv/thinkv/kernels"
 	"github.com/thinkv/thinkv/press"
 )
 
@@ -48,7 +47,7 @@ func (f *modelFlags) load() (*engine.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.Pool = kernels.NewPool(f.threads)
+	e.SetThreads(f.threads)
 	return e, nil
 }
 

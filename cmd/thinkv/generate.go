@@ -75,7 +75,7 @@ func runGenerate(args []string, stdout io.Writer) error {
 		maxNew = max(0, e.Model.Context-len(ids)+1)
 	}
 	// Everything that can refuse the request is checked before anything is printed.
-	if err := checkRequest(e, len(ids), maxNew, typ); err != nil {
+	if err := e.Check(len(ids), maxNew, typ); err != nil {
 		return err
 	}
 	if seed < 0 {
@@ -191,13 +191,4 @@ func generateJSON(e *engine.Engine, r *engine.Result, p press.Press, typ kvcache
 		KV:      kvReport{Type: typ.String(), Bytes: r.KVBytes, BytesFull: r.KVBytesFull},
 		PeakRSS: peakRSS(),
 	}
-}
-
-// checkRequest refuses a prompt the context cannot hold.
-// TODO: engine.Check once the engine checks memory too.
-func checkRequest(e *engine.Engine, promptLen, maxNew int, typ kvcache.DType) error {
-	if promptLen > e.Model.Context {
-		return fmt.Errorf("prompt of %d tokens is longer than the context of %d tokens", promptLen, e.Model.Context)
-	}
-	return nil
 }

@@ -35,17 +35,7 @@ func Load(modelPath, tokPath string, ctx int) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	var tok *tokenizer.Tokenizer
-	switch {
-	case tokPath != "":
-		tok, err = LoadTokenizer(tokPath, m.Vocab)
-	case meta != nil:
-		tok, err = tokenizer.FromGGUF(meta)
-	case isDir(modelPath):
-		tok, err = tokenizer.Load(modelPath)
-	default:
-		err = fmt.Errorf("%s is a llama2.c checkpoint: give its tokenizer with -t", modelPath)
-	}
+	tok, err := ModelTokenizer(modelPath, tokPath, meta, m.Vocab)
 	if err != nil {
 		m.Close()
 		return nil, err

@@ -271,3 +271,22 @@ func TestErrorsPrintedOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestInfoTokenizer checks that info takes the model flags and describes
+// the tokenizer when there is one.
+func TestInfoTokenizer(t *testing.T) {
+	bin, tok, gg := stories(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"info", "-m", bin, "-t", tok}, "512 tokens"},
+		{[]string{"info", "-m", bin}, "none (a llama2.c checkpoint"},
+		{[]string{"info", "-m", gg, "-c", "512"}, "the model's own, 512 tokens"},
+	} {
+		out, errOut, code := thinkv(t, tc.args...)
+		if code != 0 || !strings.Contains(out, "tokenizer:") || !strings.Contains(out, tc.want) {
+			t.Errorf("%v: exit %d, %s; stdout lacks %q:\n%s", tc.args, code, errOut, tc.want, out)
+		}
+	}
+}

@@ -7,35 +7,42 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/thinkv/thinkv/engine"
 	"github.com/thinkv/thinkv/model"
+	"github.com/thinkv/thinkv/tokenizer"
 )
 
 func runInfo(args []string, stdout io.Writer) error {
-	fs := newFlags("info", "-m MODEL")
-	modelPath := fs.String("m", "", "model: GGUF file, Hugging Face directory or llama2.c checkpoint")
-	var ctx int
-	fs.intVar(&ctx, "ctx", 0, 1, maxCtx, "context length override")
-	fs.alias("ctx", "c")
+	fs := newFlags("info", "-m MODEL [-t TOKENIZER] [-c N]")
+	var mf modelFlags
+	mf.register(fs)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if *modelPath == "" {
-		return fs.usagef("no model: give -m MODEL")
+	if err := mf.check(); err != nil {
+		return err
 	}
-	m, meta, err := model.Load(*modelPath, ctx)
+	m, meta, err := model.Load(mf.path, mf.ctx)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
+	// The tokenizer is described when there is one: -t, or the model's own.
+	var tok *tokenizer.Tokenizer
+	if mf.tok != "" || meta != nil || isDir(mf.path) {
+		if tok, err = engine.ModelTokenizer(mf.path, mf.tok, meta, m.Vocab); err != nil {
+			return err
+		}
+	}
 	format := "llama2.c checkpoint"
 	if meta != nil {
 		format = fmt.Sprintf("GGUF v%d", meta.Version)
-	} else if st, err := os.Stat(*modelPath); err == nil && st.IsDir() {
+	} else if isDir(mf.path) {
 		format = "Hugging Face directory"
 	}
 	c := m.Config
 	w := func(k string, v any) { fmt.Fprintf(stdout, "%-22s %v\n", k+":", v) }
-	w("file", *modelPath)
+	w("file", mf.path)
 	w("format", format)
 	w("architecture", c.Arch)
 	w("parameters", m.ParamCount())
@@ -76,5 +83,20 @@ func runInfo(args []string, stdout io.Writer) error {
 	}
 	sort.Strings(types)
 	w("weight types", strings.Join(types, ", "))
+	if tok == nil {
+		w("tokenizer", "none (a llama2.c checkpoint: give -t tokenizer.bin)")
+		return nil
+	}
+	src := "the model's own"
+	if mf.tok != "" {
+		src = mf.tok
+	}
+	w("tokenizer", fmt.Sprintf("%s, %d tokens", src, tok.VocabSize()))
+	w("bos / eos", fmt.Sprintf("%d / %d (BOS added: %v)", tok.BOS(), tok.EOS(), tok.AddBOS()))
 	return nil
+}
+
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
 }

@@ -141,7 +141,11 @@ func TestDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"full cache", "snapkv:budget=48+think:ratio=0.5+think-v:ratio=0.5", "mean KL", "accuracy", "Done in"} {
+	// It says what a press is, what its measures mean, and when each bytes
+	// column was measured.
+	for _, want := range []string{"full cache", "snapkv:budget=48+think:ratio=0.5+think-v:ratio=0.5", "mean KL", "accuracy", "Done in",
+		"A press compresses", "snapkv drops whole tokens", "think (ThinK) drops", "think-v does",
+		"Teacher forcing:", "KL:", "Top-1 agree:", "Perplexity may fall", "KV bytes after prefill", "KV bytes at the end"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the demo's output lacks %q:\n%s", want, out)
 		}

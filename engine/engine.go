@@ -115,7 +115,7 @@ func (e *Engine) NewSequence(promptLen, capacity int, typ kvcache.DType) (*kvcac
 	if err != nil {
 		return nil, nil, err
 	}
-	return c, m.NewState(e.Pool, min(PrefillBatch, promptLen), capacity), nil
+	return c, m.NewState(e.Pool, min(PrefillBatch, promptLen)), nil
 }
 
 // Check refuses, before anything is allocated or printed, a request the

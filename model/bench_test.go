@@ -28,7 +28,7 @@ func tokens(n, vocab int) []int {
 // benchPrefill measures prompt throughput: n tokens in batches of 256.
 func benchPrefill(b *testing.B, m *model.Model, n int, typ kvcache.DType) {
 	pool := kernels.NewPool(0)
-	s := m.NewState(pool, 256, n)
+	s := m.NewState(pool, 256)
 	toks := tokens(n, m.Vocab)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -44,10 +44,10 @@ func benchPrefill(b *testing.B, m *model.Model, n int, typ kvcache.DType) {
 func benchDecode(b *testing.B, m *model.Model, ctx int, typ kvcache.DType) {
 	pool := kernels.NewPool(0)
 	c, _ := kvcache.New(kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: typ, Capacity: ctx + 1})
-	if _, err := m.Forward(m.NewState(pool, 256, ctx+1), c, tokens(ctx, m.Vocab), false, nil); err != nil {
+	if _, err := m.Forward(m.NewState(pool, 256), c, tokens(ctx, m.Vocab), false, nil); err != nil {
 		b.Fatal(err)
 	}
-	s := m.NewState(pool, 1, ctx+1)
+	s := m.NewState(pool, 1)
 	tok := []int{5}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -50,7 +50,7 @@ func FuzzFromGGUF(f *testing.F) {
 		if err != nil {
 			t.Fatalf("loaded model %+v has no cache: %v", m.Config, err)
 		}
-		if _, err := m.Forward(m.NewState(kernels.NewPool(1), 1, 1), cache, []int{0}, false, nil); err != nil {
+		if _, err := m.Forward(m.NewState(kernels.NewPool(1), 1), cache, []int{0}, false, nil); err != nil {
 			t.Fatalf("loaded model %+v does not run: %v", m.Config, err)
 		}
 	})

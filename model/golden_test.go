@@ -91,7 +91,7 @@ func TestGoldenLogits(t *testing.T) {
 					tol = 5e-2
 				}
 				c, _ := kvcache.New(kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: typ, Capacity: len(g)})
-				s := m.NewState(pool, 64, len(g))
+				s := m.NewState(pool, 64)
 				all, err := m.Forward(s, c, tokens, true, nil)
 				if err != nil {
 					t.Fatal(err)
@@ -104,7 +104,7 @@ func TestGoldenLogits(t *testing.T) {
 					t.Errorf("%s gguf=%v kv=%v prefill: max |logit diff| %.3g > %g", name, useGGUF, typ, worst, tol)
 				}
 				c, _ = kvcache.New(kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: typ, Capacity: len(g)})
-				s = m.NewState(pool, 1, len(g))
+				s = m.NewState(pool, 1)
 				worst = 0
 				for i, r := range g {
 					logits, err := m.Forward(s, c, tokens[i:i+1], false, nil)

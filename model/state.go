@@ -42,10 +42,9 @@ type worker struct {
 }
 
 // NewState makes scratch for batches of up to batch tokens, running its loops
-// on pool (nil: serially). capacity, the most tokens the caches it runs
-// against may hold, sizes nothing (buffers that depend on the sequence's
-// length grow with it); it is kept so that callers need not change.
-func (m *Model) NewState(pool *kernels.Pool, batch, capacity int) *State {
+// on pool (nil: serially). Buffers that depend on the sequence's length grow
+// with it.
+func (m *Model) NewState(pool *kernels.Pool, batch int) *State {
 	kvDim := m.KVHeads * m.HeadDim
 	s := &State{
 		Batch: batch, pool: pool,

@@ -29,22 +29,20 @@ func stateBytes(s *State) int64 {
 	return n
 }
 
-// TestStateNotSizedByContext checks NewState allocates nothing for the
-// context: a billion-token capacity costs what a one-token one does, and
-// StateBytes gives it exactly (its per-token term being the attention weights
-// a worker grows to).
+// TestStateNotSizedByContext checks that StateBytes gives what NewState
+// allocates exactly (its per-token term being the attention weights a worker
+// grows to), with nothing sized by the context.
 func TestStateNotSizedByContext(t *testing.T) {
 	for _, tc := range []struct {
-		cfg              Config
-		workers, batch   int
-		capacity, tokens int
+		cfg                    Config
+		workers, batch, tokens int
 	}{
-		{Config{Dim: 64, Hidden: 172, Layers: 5, Heads: 8, KVHeads: 4, HeadDim: 8, Vocab: 512, RopeDim: 8}, 3, 256, 1_000_000_000, 0},
-		{Config{Dim: 512, Hidden: 1024, Layers: 2, Heads: 4, KVHeads: 1, HeadDim: 128, Vocab: 256, RopeDim: 64}, 2, 1, 1, 0},
-		{Config{Dim: 256, Hidden: 768, Layers: 4, Heads: 4, KVHeads: 2, HeadDim: 64, Vocab: 512, RopeDim: 64}, 1, 7, 1 << 40, 1000},
+		{Config{Dim: 64, Hidden: 172, Layers: 5, Heads: 8, KVHeads: 4, HeadDim: 8, Vocab: 512, RopeDim: 8, Context: 1 << 30}, 3, 256, 0},
+		{Config{Dim: 512, Hidden: 1024, Layers: 2, Heads: 4, KVHeads: 1, HeadDim: 128, Vocab: 256, RopeDim: 64, Context: 1}, 2, 1, 0},
+		{Config{Dim: 256, Hidden: 768, Layers: 4, Heads: 4, KVHeads: 2, HeadDim: 64, Vocab: 512, RopeDim: 64, Context: 1 << 30}, 1, 7, 1000},
 	} {
 		m := &Model{Config: tc.cfg}
-		s := m.NewState(kernels.NewPool(tc.workers), tc.batch, tc.capacity)
+		s := m.NewState(kernels.NewPool(tc.workers), tc.batch)
 		for _, w := range s.work {
 			w.probs = make([]float32, tc.tokens) // as attendBlock grows it
 		}
@@ -74,7 +72,7 @@ func TestDecodeSteadyState(t *testing.T) {
 	for i := range prompt {
 		prompt[i] = (i*37 + 3) % m.Vocab
 	}
-	if _, err := m.Forward(m.NewState(nil, 64, cfg.Capacity), c, prompt, false, nil); err != nil {
+	if _, err := m.Forward(m.NewState(nil, 64), c, prompt, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if want := cfg.TokenBytes() * 100; c.Bytes() != want {
@@ -86,7 +84,7 @@ func TestDecodeSteadyState(t *testing.T) {
 			h.Score = make([]float32, h.Len(), 2*h.Len())
 		}
 	}
-	s := m.NewState(nil, 1, cfg.Capacity)
+	s := m.NewState(nil, 1)
 	step := func() {
 		s.Token[0] = c.Next() % m.Vocab
 		if _, err := m.Forward(s, c, s.Token[:], false, nil); err != nil {

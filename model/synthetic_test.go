@@ -86,7 +86,7 @@ func runAll(t *testing.T, m *model.Model, tokens []int) []float32 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := m.Forward(m.NewState(kernels.NewPool(0), 8, len(tokens)), c, tokens, true, nil)
+	out, err := m.Forward(m.NewState(kernels.NewPool(0), 8), c, tokens, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

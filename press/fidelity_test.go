@@ -68,7 +68,7 @@ func TestStoriesThinMatchesZeroFilled(t *testing.T) {
 	dense.Advance(f.n)
 	forced := []int{5, 300, 17, 44, 261, 403, 2, 99}
 	thin := st.decode(t, s, c, nil, forced)
-	full := st.decode(t, st.m.NewState(st.pool, 1, promptLen+steps), dense, nil, forced)
+	full := st.decode(t, st.m.NewState(st.pool, 1), dense, nil, forced)
 	var worst float64
 	for i := range thin {
 		for j := range thin[i] {
@@ -183,7 +183,7 @@ func TestStoriesH2O(t *testing.T) {
 	m := st.m
 	const n, steps, budget, recent = 200, 6, 64, 8
 	c, _ := kvcache.New(kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: kvcache.F32, Capacity: n + steps})
-	s := m.NewState(st.pool, 64, n+steps)
+	s := m.NewState(st.pool, 64)
 	obs := &kvcache.Observation{Window: n, WantColSums: true} // every prompt query, for brute force
 	st.forward(t, s, c, st.prompt[:n], obs)
 	f := snapshot(c, m.Heads, obs)

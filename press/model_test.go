@@ -63,7 +63,7 @@ func newStories(modelPath, goldenPath string) (*stories, error) {
 	}
 	st := &stories{m: m, pool: kernels.NewPool(0), prompt: g.Once.Tokens}
 	c, _ := kvcache.New(kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: kvcache.F32, Capacity: promptLen})
-	s := m.NewState(st.pool, 64, promptLen)
+	s := m.NewState(st.pool, 64)
 	logits, err := m.Forward(s, c, st.prompt, false, nil)
 	for err == nil && len(st.prompt) < promptLen {
 		next := argmax(logits)
@@ -91,7 +91,7 @@ func (st *stories) prefill(t *testing.T, spec string, typ kvcache.DType, capacit
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := m.NewState(st.pool, 64, capacity)
+	s := m.NewState(st.pool, 64)
 	var obs *kvcache.Observation
 	if p, _ := Parse(spec); p != nil {
 		obs = p.Needs()
@@ -134,7 +134,7 @@ func TestGoldenKVMatchesModel(t *testing.T) {
 	}
 	c, _ := kvcache.New(kvcache.Config{Layers: 5, KVHeads: 4, HeadDim: 8, Type: kvcache.F32, Capacity: 256})
 	obs := &kvcache.Observation{Window: 1}
-	st.forward(t, m.NewState(st.pool, 64, 256), c, st.prompt[:256], obs)
+	st.forward(t, m.NewState(st.pool, 64), c, st.prompt[:256], obs)
 	at := func(i int) float64 { return float64(math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))) }
 	row, worst := make([]float32, 8), 0.0
 	for l := range 5 {

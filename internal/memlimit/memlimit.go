@@ -56,20 +56,6 @@ func Read() []Limit {
 	return out
 }
 
-// Least returns the bound that leaves the fewest bytes, and false if there is none.
-func Least(limits []Limit) (Limit, bool) {
-	if len(limits) == 0 {
-		return Limit{}, false
-	}
-	least := limits[0]
-	for _, l := range limits[1:] {
-		if l.Bytes < least.Bytes {
-			least = l
-		}
-	}
-	return least, true
-}
-
 // parseMeminfo returns the MemAvailable line of /proc/meminfo in bytes.
 func parseMeminfo(r io.Reader) (int64, bool) {
 	return kbField(r, "MemAvailable:")

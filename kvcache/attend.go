@@ -42,6 +42,7 @@ func ScratchBytes(queries, d int) int64 {
 // view returns row i as float32: the stored slice itself, or for f16 a
 // conversion into buf.
 func (r *rows) view(i int, buf []float32) []float32 {
+	r, i = r.at(i)
 	lo := i * r.width
 	if r.typ == F16 {
 		kernels.F16sToF32s(buf[:r.width], r.f16[lo:lo+r.width])

@@ -59,8 +59,10 @@ func (h *Head) ensure(need int) {
 	bound := h.bound()
 	for _, seg := range [2][2]*rows{{&h.kp, &h.kf}, {&h.vp, &h.vf}} {
 		p, f := seg[0], seg[1]
+		// A fork's shared prefix (f.sn rows) is not part of the growth:
+		// its own tail doubles as a new cache's segment would.
 		if rowsNeed := need - p.n(); f.capRows() < rowsNeed {
-			f.growTo(growRows(f.capRows(), rowsNeed, bound-p.n()))
+			f.growTo(f.sn + growRows(f.capRows()-f.sn, rowsNeed-f.sn, bound-p.n()-f.sn))
 		}
 	}
 	if cap(h.Pos) < need {
@@ -120,11 +122,12 @@ func readSplit(dst []float32, i int, p, f *rows, kept []int) {
 		return
 	}
 	clear(dst)
+	b, i := p.at(i)
 	for j, c := range kept {
-		if p.typ == F16 {
-			dst[c] = kernels.F16ToF32(p.f16[i*p.width+j])
+		if b.typ == F16 {
+			dst[c] = kernels.F16ToF32(b.f16[i*b.width+j])
 		} else {
-			dst[c] = p.f32[i*p.width+j]
+			dst[c] = b.f32[i*b.width+j]
 		}
 	}
 }

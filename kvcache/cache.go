@@ -177,16 +177,27 @@ func FullBytes(cfg Config) int64 {
 	return cfg.TokenBytes() * int64(cfg.Capacity)
 }
 
-// Observation is what prefill gathers for compression policies besides the cache.
+// Observation is what prefill gathers for compression policies besides the
+// cache. A prompt may be prefilled in several chunks (calls of the forward
+// pass, in order, from position 0): the observation then accumulates over all
+// of them, and is complete, ready for a press's Compress, when Done == Prompt.
 type Observation struct {
 	// Window is how many trailing prompt queries were asked for.
 	Window int
-	// Queries holds, per layer, the post-RoPE queries of the last min(Window, prompt)
+	// Prompt is the prompt's length in tokens, to be set before its first
+	// chunk when the prompt is prefilled in several; 0 means that the first
+	// call's tokens are the whole prompt, and the forward pass sets it so.
+	Prompt int
+	// Done is how many prompt tokens have been observed so far; the forward
+	// pass maintains it (0 when a prompt starts at position 0).
+	Done int
+	// Queries holds, per layer, the post-RoPE queries of the last min(Window, Prompt)
 	// positions: [positions][heads*headDim].
 	Queries [][]float32
 	// WantColSums asks prefill to fill ColSums.
 	WantColSums bool
 	// ColSums holds per layer the attention each prompt token received, summed
-	// over every prompt query: [heads][prompt tokens].
+	// over every prompt query in the order of the queries' positions (so the
+	// same whatever the chunks): [heads][Prompt].
 	ColSums [][]float32
 }

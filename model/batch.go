@@ -19,27 +19,132 @@ type Row struct {
 	Logits bool
 }
 
+// seq is a row as the forward pass sees it: its tokens fill the slots
+// [off, off+n) of the step's activations.
+type seq struct {
+	c      *kvcache.Cache
+	tokens []int
+	obs    *kvcache.Observation
+	off, n int
+	start  int  // position of the first token
+	logits bool // the last token's logits are wanted
+}
+
 // Step runs one batched forward step over rows from different sequences
-// (each sequence at most once) and returns, for each row that asked for them,
-// the logits of its last token ([Vocab], valid until the next step; nil for
-// the other rows). Each row's logits are bit-identical to running that row
-// alone.
-//
-// This first version runs the rows one after the other through Forward; a
-// batched implementation reads every weight matrix once per step for all rows.
+// (each sequence at most once, at most s.Batch tokens in all) and returns,
+// for each row that asked for them, the logits of its last token ([Vocab];
+// nil for the other rows). The returned slices are valid until the next
+// step on s. Every weight matrix is read once for all the rows' tokens;
+// attention runs per row, KV head and block of queries on the pool. Each
+// row's logits, cache and observation are bit-identical to running that row
+// alone, whatever the other rows.
 func (m *Model) Step(s *State, rows []Row) ([][]float32, error) {
-	out := make([][]float32, len(rows))
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("model: a step needs at least one row")
+	}
+	total := 0
 	for i, r := range rows {
-		if len(r.Tokens) == 0 {
-			return nil, fmt.Errorf("model: row %d has no tokens", i)
-		}
-		logits, err := m.Forward(s, r.Cache, r.Tokens, false, r.Obs)
-		if err != nil {
+		if err := m.check(r.Cache, r.Tokens, r.Obs); err != nil {
 			return nil, fmt.Errorf("row %d: %w", i, err)
 		}
-		if r.Logits {
-			out[i] = append([]float32(nil), logits...)
+		for j, p := range rows[:i] {
+			if p.Cache == r.Cache {
+				return nil, fmt.Errorf("model: rows %d and %d are the same sequence (one cache may appear once per step)", j, i)
+			}
+		}
+		total += len(r.Tokens)
+	}
+	if total > s.Batch {
+		return nil, fmt.Errorf("model: a step of %d tokens exceeds the state's batch of %d", total, s.Batch)
+	}
+	if err := m.plan(s, rows); err != nil {
+		return nil, err
+	}
+	m.forward(s)
+	m.logits(s, false)
+	return s.out[:len(rows)], nil
+}
+
+// check validates one row's input, changing nothing.
+func (m *Model) check(c *kvcache.Cache, tokens []int, obs *kvcache.Observation) error {
+	if c == nil {
+		return fmt.Errorf("model: no cache to run into")
+	}
+	if len(tokens) == 0 {
+		return fmt.Errorf("model: no tokens to run")
+	}
+	n, at := len(tokens), c.Next()
+	if end := at + n; end > m.Context || end > c.Config().Capacity {
+		return fmt.Errorf("model: %d tokens at position %d exceed the context of %d tokens (cache limit %d)",
+			n, at, m.Context, c.Config().Capacity)
+	}
+	for _, t := range tokens {
+		if t < 0 || t >= m.Vocab {
+			return fmt.Errorf("model: token id %d outside the vocabulary of %d", t, m.Vocab)
 		}
 	}
-	return out, nil
+	if obs == nil {
+		return nil
+	}
+	switch {
+	case obs.Window < 0:
+		return fmt.Errorf("model: observation window %d is negative", obs.Window)
+	case at == 0 && obs.Prompt != 0 && (obs.Prompt < n || obs.Prompt > min(m.Context, c.Config().Capacity)):
+		return fmt.Errorf("model: an observed prompt of %d tokens cannot start with %d tokens in a context of %d (cache limit %d)",
+			obs.Prompt, n, m.Context, c.Config().Capacity)
+	case at > 0 && (obs.Queries == nil || obs.Done != at):
+		return fmt.Errorf("model: an observation follows a prompt from position 0 in order: it has seen %d tokens, the cache is at position %d", obs.Done, at)
+	case at > 0 && at+n > obs.Prompt:
+		return fmt.Errorf("model: %d tokens at position %d run past the observed prompt of %d tokens", n, at, obs.Prompt)
+	}
+	return nil
+}
+
+// plan lays the checked rows out in s.seqs, makes room in their caches and
+// starts the observations of prompts that begin here.
+func (m *Model) plan(s *State, rows []Row) error {
+	s.seqs = s.seqs[:0]
+	off := 0
+	for _, r := range rows {
+		n, c := len(r.Tokens), r.Cache
+		if err := c.Grow(m.growth(c, n, r.Obs)); err != nil {
+			return err
+		}
+		if r.Obs != nil && c.Next() == 0 {
+			m.startObservation(r.Obs, n)
+		}
+		s.seqs = append(s.seqs, seq{c: c, tokens: r.Tokens, obs: r.Obs, off: off, n: n, start: c.Next(), logits: r.Logits})
+		off += n
+	}
+	return nil
+}
+
+// growth returns how many tokens c must make room for before n more: the
+// whole prompt when an observed prompt starts, so that a prompt is allocated
+// exactly however it is chunked.
+func (m *Model) growth(c *kvcache.Cache, n int, obs *kvcache.Observation) int {
+	if obs != nil && c.Next() == 0 {
+		return max(n, obs.Prompt)
+	}
+	return n
+}
+
+// startObservation readies obs for a prompt whose first chunk has n tokens.
+func (m *Model) startObservation(obs *kvcache.Observation, n int) {
+	if obs.Prompt == 0 {
+		obs.Prompt = n
+	}
+	obs.Done = 0
+	w := min(obs.Window, obs.Prompt)
+	obs.Queries = make([][]float32, m.Config.Layers)
+	for l := range obs.Queries {
+		obs.Queries[l] = make([]float32, w*m.Dim)
+	}
+	obs.ColSums = nil
+	if obs.WantColSums {
+		obs.ColSums = make([][]float32, m.Config.Layers)
+		for l := range obs.ColSums {
+			obs.ColSums[l] = make([]float32, m.Heads*obs.Prompt)
+		}
+	}
 }

@@ -1,14 +1,16 @@
 package model_test
 
 import (
+	"fmt"
 	"testing"
 
+	"github.com/thinkv/thinkv/gguf"
 	"github.com/thinkv/thinkv/kernels"
 	"github.com/thinkv/thinkv/kvcache"
 	"github.com/thinkv/thinkv/model"
 )
 
-func benchModel(b *testing.B, path ...string) *model.Model {
+func benchModel(b testing.TB, path ...string) *model.Model {
 	m, _, err := model.Load(sharedPath(b, path...), 0)
 	if err != nil {
 		b.Fatal(err)
@@ -83,4 +85,87 @@ func BenchmarkPrefillNeedle(b *testing.B) {
 
 func BenchmarkDecodeNeedle(b *testing.B) {
 	benchDecode(b, benchModel(b, "models", "needle", "needle.bin"), 1024, kvcache.F16)
+}
+
+// fillCache appends n tokens of arbitrary keys and values to every head of
+// c: context for decode benchmarks without the cost of a prefill.
+func fillCache(b *testing.B, c *kvcache.Cache, n, seed int) {
+	cfg := c.Config()
+	if err := c.Grow(n + 1); err != nil {
+		b.Fatal(err)
+	}
+	k, v := make([]float32, cfg.HeadDim), make([]float32, cfg.HeadDim)
+	for l := range cfg.Layers {
+		for g := range cfg.KVHeads {
+			for i := range n {
+				for j := range k {
+					k[j] = float32((i*31+j*17+l*7+g+seed)%23-11) / 8
+					v[j] = float32((i*13+j*29+l*5+g+seed)%19-9) / 8
+				}
+				c.Head(l, g).Append(i, k, v)
+			}
+		}
+	}
+	c.Advance(n)
+}
+
+// benchDecodeBatch measures decode steps of B sequences at once, each with
+// ctx tokens of context, and reports the tokens decoded per second over all
+// of them.
+func benchDecodeBatch(b *testing.B, m *model.Model, ctx int) {
+	pool := kernels.NewPool(0)
+	defer pool.Close()
+	for _, batch := range []int{1, 4, 16} {
+		b.Run(fmt.Sprintf("B=%d", batch), func(b *testing.B) {
+			rows := make([]model.Row, batch)
+			for i := range rows {
+				c, _ := kvcache.New(kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: kvcache.F16, Capacity: ctx + 1})
+				fillCache(b, c, ctx, i)
+				rows[i] = model.Row{Cache: c, Tokens: []int{5 + i}, Logits: true}
+			}
+			s := m.NewState(pool, batch)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := m.Step(s, rows); err != nil {
+					b.Fatal(err)
+				}
+				// Decode the same positions again: drop the tokens just appended.
+				b.StopTimer()
+				for _, r := range rows {
+					for l := range m.Config.Layers {
+						for g := range m.KVHeads {
+							h := r.Cache.Head(l, g)
+							h.Evict(h.Len() - 1)
+						}
+					}
+					r.Cache.Advance(-1)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
+}
+
+// BenchmarkDecodeBatchNeedle decodes 1, 4 and 16 sequences of 512 tokens at
+// once on the needle model.
+func BenchmarkDecodeBatchNeedle(b *testing.B) {
+	benchDecodeBatch(b, benchModel(b, "models", "needle", "needle.gguf"), 512)
+}
+
+// llamaBench is a synthetic model in Llama shapes (GQA 4:1, head_dim 128,
+// SwiGLU 2.75×) with about 26M parameters, stored as Q8_0.
+var llamaBench = model.Config{Dim: 2048, Hidden: 5632, Layers: 2, Heads: 16, KVHeads: 4, HeadDim: 128, Vocab: 4096, Context: 1024}
+
+// BenchmarkDecodeBatchLlama decodes 1, 4 and 16 sequences of 512 tokens at
+// once on llamaBench.
+func BenchmarkDecodeBatchLlama(b *testing.B) {
+	names, shapes, data := syntheticWeights(llamaBench, 5)
+	m, _, err := model.Load(writeSynthetic(b, llamaBench, gguf.TypeQ8_0, names, shapes, data), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	benchDecodeBatch(b, m, 512)
 }

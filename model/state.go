@@ -2,33 +2,39 @@ package model
 
 import (
 	"math"
+	"unsafe"
 
 	"github.com/thinkv/thinkv/kernels"
 	"github.com/thinkv/thinkv/kvcache"
 )
 
-// State is the scratch memory for running one sequence at a time through a
-// Model: activations for up to Batch tokens and per-worker attention buffers.
-// Nothing in it is sized by the context: the one buffer that follows the
-// sequence's length (attention weights, used only when a press accumulates
-// them) grows by doubling as the sequence does, so Forward does not allocate
-// on the decode path in steady state.
+// State is the scratch memory of forward steps: one workspace, for up to
+// Batch tokens per step however many sequences they come from, with
+// activations and per-worker attention buffers. Nothing in it is sized by the
+// context: the one buffer that follows the sequences' length (attention
+// weights, used only when a press accumulates them) grows by doubling as the
+// longest sequence does, so Step and Forward do not allocate on the decode
+// path in steady state.
 type State struct {
-	Batch  int    // most tokens processed per pass; longer inputs are split
+	Batch  int    // most tokens per step, over all its rows; Forward splits longer inputs
 	Token  [1]int // a one-token input buffer for decoding without allocation
 	pool   *kernels.Pool
-	x, xb  []float32 // [Batch×Dim] residual stream, normalised copy
-	q      []float32 // [Batch×Dim]
-	k, v   []float32 // [Batch×KVDim]
-	att    []float32 // [Batch×Dim] attention output
-	hb, hu []float32 // [Batch×Hidden]
-	logits []float32 // [Batch×Vocab]
-	work   []*worker // per pool worker
-	attn   attnTask  // the attention loop, reused
-	qblock int       // tokens per attention task
-	scale  float32   // 1/√HeadDim
-	freqs  []float64 // RoPE inverse frequencies, [RopeDim/2]
-	neox   bool      // RoPE pairs (i, i+RopeDim/2)
+	one    [1]Row      // Forward's row
+	seqs   []seq       // the step's rows, [≤ Batch]
+	out    [][]float32 // each row's logits, [≤ Batch]
+	tasks  []span      // attention tasks, [≤ Batch×KVHeads]
+	x, xb  []float32   // [Batch×Dim] residual stream, normalised copy
+	q      []float32   // [Batch×Dim]
+	k, v   []float32   // [Batch×KVDim]
+	att    []float32   // [Batch×Dim] attention output
+	hb, hu []float32   // [Batch×Hidden]
+	logits []float32   // [Batch×Vocab]
+	work   []*worker   // per pool worker
+	attn   attnTask    // the attention loop, reused
+	qblock int         // tokens per attention task
+	scale  float32     // 1/√HeadDim
+	freqs  []float64   // RoPE inverse frequencies, [RopeDim/2]
+	neox   bool        // RoPE pairs (i, i+RopeDim/2)
 }
 
 // worker is one pool worker's attention scratch.
@@ -54,6 +60,8 @@ func (m *Model) NewState(pool *kernels.Pool, batch int) *State {
 		hb: make([]float32, batch*m.Hidden), hu: make([]float32, batch*m.Hidden),
 		logits: make([]float32, batch*m.Vocab),
 		freqs:  make([]float64, m.RopeDim/2),
+		seqs:   make([]seq, 0, batch), out: make([][]float32, batch),
+		tasks: make([]span, 0, batch*m.KVHeads),
 	}
 	group := m.Heads / m.KVHeads
 	s.qblock = max(1, 32/group)
@@ -104,7 +112,7 @@ func (s *State) rope(x []float32, heads, headDim, pos int) {
 }
 
 // StateBytes returns the bytes NewState allocates for workers pool workers and
-// batches of up to batch tokens, plus the attention-weight buffer each worker
+// steps of up to batch tokens, plus the attention-weight buffer each worker
 // grows to for a sequence of tokens tokens (which presses that accumulate
 // attention, such as H2O, use): the scratch a sequence needs besides its cache.
 func (m *Model) StateBytes(workers, batch, tokens int) int64 {
@@ -112,6 +120,7 @@ func (m *Model) StateBytes(workers, batch, tokens int) int64 {
 	b, kvDim := int64(batch), int64(m.KVHeads*m.HeadDim)
 	n := f32 * b * (4*int64(m.Dim) + 2*kvDim + 2*int64(m.Hidden) + int64(m.Vocab))
 	n += word * int64(m.RopeDim/2)
+	n += b * (int64(unsafe.Sizeof(seq{})) + int64(unsafe.Sizeof([]float32(nil))) + int64(m.KVHeads)*int64(unsafe.Sizeof(span{})))
 	queries, hd := int64(m.Heads/m.KVHeads)*b, int64(m.HeadDim)
 	perWorker := f32*(2*queries*hd+queries+hd) + word*queries       // q, out, lse, row; lim
 	perWorker += f32 * (queries*64 + 2*queries + 2*queries*hd + hd) // kvcache.Scratch

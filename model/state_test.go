@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"testing"
+	"unsafe"
 
 	"github.com/thinkv/thinkv/internal/sharedtest"
 	"github.com/thinkv/thinkv/kernels"
@@ -22,6 +23,8 @@ func stateBytes(s *State) int64 {
 		return n
 	}
 	n := f(s.x, s.xb, s.q, s.k, s.v, s.att, s.hb, s.hu, s.logits) + 8*int64(cap(s.freqs))
+	n += int64(cap(s.seqs))*int64(unsafe.Sizeof(seq{})) + int64(cap(s.out))*int64(unsafe.Sizeof([]float32(nil))) +
+		int64(cap(s.tasks))*int64(unsafe.Sizeof(span{}))
 	for _, w := range s.work {
 		n += f(w.q, w.out, w.lse, w.probs, w.row) + 8*int64(cap(w.lim))
 		n += kvcache.ScratchBytes(len(w.lse), len(w.row))
@@ -117,5 +120,52 @@ func TestDecodeSteadyState(t *testing.T) {
 	}
 	if want := cfg.TokenBytes() * 800; c.Bytes() != want {
 		t.Fatalf("after %d tokens Bytes %d, want %d", c.Next(), c.Bytes(), want)
+	}
+}
+
+// TestStepSteadyState checks that a batched decode step over several
+// sequences allocates nothing once their caches have room, H2O-style
+// attention weights included.
+func TestStepSteadyState(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts mean nothing under the race detector")
+	}
+	m, _, err := Load(sharedtest.Path(t, "models", "stories260K", "stories260K.bin"), 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	pool := kernels.NewPool(2)
+	defer pool.Close()
+	cfg := kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: kvcache.F16, Capacity: 512}
+	rows := make([]Row, 4)
+	prompt := make([]int, 100)
+	for i := range rows {
+		c, _ := kvcache.New(cfg)
+		if _, err := m.Forward(m.NewState(pool, 64), c, prompt[:10+20*i], false, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Grow(100); err != nil { // room for the steps below
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			for l := range cfg.Layers {
+				for g := range cfg.KVHeads {
+					h := c.Head(l, g)
+					h.Score = make([]float32, h.Len(), 256)
+				}
+			}
+		}
+		rows[i] = Row{Cache: c, Tokens: []int{i + 1}, Logits: true}
+	}
+	s := m.NewState(pool, len(rows))
+	step := func() {
+		if _, err := m.Step(s, rows); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step()
+	if n := testing.AllocsPerRun(40, step); n != 0 {
+		t.Errorf("%v allocations per batched decode step", n)
 	}
 }

@@ -53,7 +53,7 @@ func syntheticWeights(c model.Config, seed uint64) (names []string, shapes map[s
 }
 
 // writeSynthetic writes the weights as a GGUF file with matrices of type typ.
-func writeSynthetic(t *testing.T, c model.Config, typ gguf.Type, names []string, shapes map[string][]uint64, data map[string][]float32) string {
+func writeSynthetic(t testing.TB, c model.Config, typ gguf.Type, names []string, shapes map[string][]uint64, data map[string][]float32) string {
 	t.Helper()
 	w := gguf.NewWriter()
 	w.AddKV("general.architecture", gguf.StringValue("llama"))

@@ -4,6 +4,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"time"
@@ -177,50 +178,48 @@ func (e *Engine) Decode(s *model.State, c *kvcache.Cache, token int, p press.Pre
 // the end of the context. MaxNew is a most: the cache's limit is
 // SequenceLimit(prompt, MaxNew), within the context. It first refuses, with
 // Check, a request that cannot run, such as a sequence whose cache could not
-// grow that far.
+// grow that far. It submits the request to a scheduler of its own and reads
+// its stream to the end, calling OnToken on the caller's goroutine.
 func (e *Engine) Generate(req Request) (*Result, error) {
 	n := len(req.Prompt)
 	if err := e.Check(n, req.MaxNew, req.KVType); err != nil {
 		return nil, err
 	}
-	c, s, err := e.NewSequence(n, e.SequenceLimit(n, req.MaxNew), req.KVType)
+	s := e.NewScheduler(SchedulerConfig{MaxSeqs: 1, TokenBudget: min(PrefillBatch, n)})
+	defer s.Close()
+	st, err := s.Submit(context.Background(), req)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{PromptTokens: n, Stop: "length"}
-	t0 := time.Now()
-	logits, err := e.Prefill(s, c, req.Prompt, req.Press)
-	if err != nil {
-		return nil, err
+	return Collect(st, req.OnToken)
+}
+
+// Collect reads a stream to its end and returns the generation as Generate
+// does, calling onToken (if set) with each token as it arrives. A request
+// that ended with an error (cancelled included) returns that error.
+func Collect(st *Stream, onToken func(id int)) (*Result, error) {
+	res := &Result{}
+	for {
+		ev, ok := st.Next()
+		if !ok {
+			return nil, fmt.Errorf("engine: stream ended without a final event")
+		}
+		if !ev.Done {
+			res.Tokens = append(res.Tokens, ev.Token)
+			if onToken != nil {
+				onToken(ev.Token)
+			}
+			continue
+		}
+		if ev.Err != nil {
+			return nil, ev.Err
+		}
+		u := ev.Usage
+		res.PromptTokens, res.Stop = u.PromptTokens, ev.Stop
+		res.Prefill, res.Decode, res.DecodeSteps = u.Prefill, u.Decode, u.DecodeSteps
+		res.KVBytes, res.KVBytesFull = u.KVBytes, u.KVBytesFull
+		return res, nil
 	}
-	res.Prefill = time.Since(t0)
-	sm := NewSampler(req.Sampling, e.Model.Vocab)
-	t1 := time.Now()
-	for len(res.Tokens) < req.MaxNew {
-		next := sm.Sample(logits)
-		res.Tokens = append(res.Tokens, next)
-		if req.OnToken != nil {
-			req.OnToken(next)
-		}
-		if e.Tok.IsEOG(next) || next == e.Tok.BOS() {
-			res.Stop = "eos"
-			break
-		}
-		if len(res.Tokens) == req.MaxNew {
-			break
-		}
-		if c.Next() >= e.Model.Context {
-			res.Stop = "context"
-			break
-		}
-		if logits, err = e.Decode(s, c, next, req.Press); err != nil {
-			return nil, err
-		}
-		res.DecodeSteps++
-	}
-	res.Decode = time.Since(t1)
-	res.KVBytes, res.KVBytesFull = c.Bytes(), c.FullBytes()
-	return res, nil
 }
 
 func isDir(path string) bool {

@@ -2,20 +2,262 @@ package press
 
 import "github.com/thinkv/thinkv/kvcache"
 
-// MaxBytes returns an upper bound, in closed form, on the KV-cache bytes a
-// sequence holds at any moment under press p (nil: the full cache) with a
-// prompt of prompt tokens and up to newTokens generated ones, in a cache
-// configured as cfg (cfg.Capacity is ignored: the sequence's own limit is
-// prompt + newTokens). It includes the transient full cache during prefill,
-// before compression, and the rows the cache grows by while decoding.
+// MaxBytes returns an upper bound, in closed form, on the KV-cache bytes
+// (Cache.Bytes) a sequence holds at any moment under press p (nil: the full
+// cache) with a prompt of prompt tokens and up to newTokens generated ones,
+// in a cache configured as cfg. cfg.Capacity is ignored: the sequence's
+// limit is prompt + newTokens. The bound is the maximum over the sequence's
+// life, which MaxBytes follows as the cache grows:
 //
-// This first version bounds every press by the full cache of prompt +
-// newTokens tokens grown by doubling; presses will give tighter bounds.
+//   - prefill: the prompt is allocated at once (one Cache.Grow, as Forward
+//     and a chunked prefill that reserves the prompt first do): R0 =
+//     max(P, min(64, P+N)) full rows per head, TokenBytes·R0 in all. For
+//     eviction presses this transient full cache usually dominates: a
+//     budget below the prompt never holds as much again;
+//   - Compress: each part of the press reallocates heads one after the
+//     other (kept tokens, pruned segments, room reserved for decoding:
+//     Cache.Reserve, Cache.LimitReserve, Head.ReserveFull);
+//   - decoding, one token at a time: a full segment that runs out of room
+//     doubles (at least 64 rows), never past the most rows the head may
+//     still be asked to hold; a press that evicts while decoding keeps its
+//     allocation, and eviction of pruned tokens makes the full segments
+//     grow (the bound assumes the worst: pruned tokens go first).
+//
+// Heads of a layer have the same shape but for which tokens the scores
+// keep; where that matters (a press that keeps tokens after one that
+// prunes channels, evictions while decoding) the bound takes the worst
+// case. The result is the sum over layers of the largest bytes one head of
+// the layer holds in any of these states, times the KV heads. A sequence
+// reaches it exactly under the full cache, SnapKV, H2O, StreamingLLM, ThinK,
+// ThinK-V and eviction followed by ThinK (and ThinK-V); PyramidKV's layers
+// peak at different moments, so the sum of their peaks may exceed the most
+// held at once by a few percent, and chains that prune keys and values
+// under eviction, or prune before evicting, may be looser still (the bound
+// lets every eviction take a pruned key and a pruned value, which one
+// evicted token may not both have).
+//
+// MaxBytes is non-decreasing in newTokens (as tested for every press on a
+// grid of prompts and new tokens), so it also bounds a sequence that stops
+// early or whose cache limit is below prompt + newTokens. It bounds what
+// Cache.Bytes reports, not the garbage a reallocation leaves to the
+// collector, and not a forked cache's shared prefix counted in several caches.
 func MaxBytes(p Press, cfg kvcache.Config, prompt, newTokens int) int64 {
-	return cfg.TokenBytes() * int64(fullRows(prompt+newTokens))
+	if p == nil {
+		return boundOf(nil, cfg, prompt, newTokens)
+	}
+	return p.MaxBytes(cfg, prompt, newTokens)
 }
 
-// fullRows is the most rows an uncompressed cache that holds n tokens may
-// have allocated: it grows by doubling from 64 (or from the prompt length)
-// but never beyond its limit n.
-func fullRows(n int) int { return n }
+// boundOf is MaxBytes for a press of this package (nil: the full cache):
+// the shape of a head of every layer through prefill, p's Compress and
+// decoding, and the most bytes each held.
+func boundOf(p policy, cfg kvcache.Config, prompt, newTokens int) int64 {
+	if cfg.Layers <= 0 || cfg.KVHeads <= 0 || cfg.HeadDim <= 0 || prompt < 0 {
+		return 0
+	}
+	ls := newLayout(cfg, prompt, max(newTokens, 0))
+	if p != nil {
+		p.reshape(ls)
+	}
+	ls.decode()
+	var elems int64
+	for i := range ls.layers {
+		elems += ls.layers[i].peak
+	}
+	return elems * int64(cfg.KVHeads) * cfg.Type.Size()
+}
+
+// segment is the shape of a head's keys (or values): rows held in a pruned
+// segment of width channels, and full rows after them.
+type segment struct {
+	// lo and hi bound the full rows held: heads of a layer differ when a
+	// press keeps tokens by score after another pruned channels.
+	lo, hi int
+	// spare is the full rows allocated beyond those held, the same for
+	// every head of the layer.
+	spare int
+	// width is the channels of a pruned row (the head dimension while the
+	// segment is not pruned, when no row is pruned).
+	width int
+}
+
+// elems returns the most elements a head with n tokens holds in s, d the
+// head dimension: pruned rows are narrower, so the most full rows is the worst.
+func (s segment) elems(n, d int) int64 {
+	return int64(n-s.hi)*int64(s.width) + int64(s.hi+s.spare)*int64(d)
+}
+
+// layerShape is the shape of every head of one layer.
+type layerShape struct {
+	n    int // tokens each head holds
+	k, v segment
+	peak int64 // the most elements one head has held so far
+}
+
+func (s *layerShape) record(d int) {
+	s.peak = max(s.peak, s.k.elems(s.n, d)+s.v.elems(s.n, d))
+}
+
+// layout models a sequence's cache, layer by layer, for MaxBytes.
+type layout struct {
+	cfg               kvcache.Config
+	prompt, newTokens int
+	limited           bool // a press called Cache.LimitReserve(1)
+	// evictAt is the most tokens a head keeps after each decoded token, the
+	// smallest budget of the presses that evict while decoding; evicts
+	// says whether any does.
+	evictAt int
+	evicts  bool
+	layers  []layerShape
+}
+
+// newLayout returns the layout right after prefill: every head holds the
+// prompt in max(P, min(64, P+N)) full rows (Cache.Grow(P) on an empty cache).
+func newLayout(cfg kvcache.Config, prompt, newTokens int) *layout {
+	ls := &layout{cfg: cfg, prompt: prompt, newTokens: newTokens, layers: make([]layerShape, cfg.Layers)}
+	r0 := max(prompt, min(growMin, prompt+newTokens))
+	full := segment{lo: prompt, hi: prompt, spare: r0 - prompt, width: cfg.HeadDim}
+	for l := range ls.layers {
+		ls.layers[l] = layerShape{n: prompt, k: full, v: full}
+		ls.layers[l].record(cfg.HeadDim)
+	}
+	return ls
+}
+
+// growMin is the fewest rows a cache segment grows to (kvcache's growth).
+const growMin = 64
+
+// headroom is Cache.Headroom() after prefill: every token to come, but no
+// more than the prompt (at least 64).
+func (ls *layout) headroom() int { return min(ls.newTokens, max(ls.prompt, growMin)) }
+
+// reserve is Cache.Reserve() after prefill: the headroom, at most 1 once
+// a press has called LimitReserve(1).
+func (ls *layout) reserve() int {
+	if ls.limited {
+		return min(ls.headroom(), 1)
+	}
+	return ls.headroom()
+}
+
+// limitReserve models Cache.LimitReserve(1) by a press that evicts as it
+// decodes, keeping budget tokens per head.
+func (ls *layout) limitReserve(budget int) {
+	ls.limited = true
+	if !ls.evicts || budget < ls.evictAt {
+		ls.evictAt = budget
+	}
+	ls.evicts = true
+}
+
+// keep models Head.Keep of k tokens, with room for extra more, on every head
+// of layer l (holding more than k). Which tokens survive depends on scores:
+// at most min(hi, k) of them are full rows, at least k less the pruned rows.
+func (ls *layout) keep(l, k, extra int) {
+	s := &ls.layers[l]
+	for _, g := range []*segment{&s.k, &s.v} {
+		g.lo, g.hi = max(0, k-(s.n-g.lo)), min(g.hi, k)
+		g.spare = extra
+	}
+	s.n = k
+	s.record(ls.cfg.HeadDim)
+}
+
+// prune models Head.PruneKeys (values: PruneValues) on every head of layer
+// l: all tokens but the last recent keep d−pruned channels, and the full
+// segment is reallocated with room for extra more.
+func (ls *layout) prune(l int, values bool, pruned, recent, extra int) {
+	s := &ls.layers[l]
+	g := &s.k
+	if values {
+		g = &s.v
+	}
+	g.lo, g.hi = min(s.n, recent), min(s.n, recent)
+	g.width, g.spare = ls.cfg.HeadDim-pruned, extra
+	s.record(ls.cfg.HeadDim)
+}
+
+// reserveFull models Head.ReserveFull(Cache.Headroom()) on every head.
+func (ls *layout) reserveFull() {
+	h := ls.headroom()
+	for l := range ls.layers {
+		s := &ls.layers[l]
+		s.k.spare, s.v.spare = max(s.k.spare, h), max(s.v.spare, h)
+		s.record(ls.cfg.HeadDim)
+	}
+}
+
+// decode records the most every layer's heads hold while N tokens are
+// decoded one at a time (Grow(1), append, the press's Step). Segments never
+// shrink while decoding, so the most is reached at the end: a full segment
+// starting with c rows and needing at most r rows ends with c rows if r ≤ c,
+// else with at most min(b, c doubled (at least 64) until it holds r), where
+// b, the rows the segment may still be asked to hold at the first step,
+// caps every growth and never increases.
+func (ls *layout) decode() {
+	n := ls.newTokens
+	if n == 0 {
+		return
+	}
+	d := ls.cfg.HeadDim
+	for l := range ls.layers {
+		s := &ls.layers[l]
+		var e int64
+		for _, g := range []segment{s.k, s.v} {
+			e += g.decoded(s.n, n, d, ls.evicts, ls.evictAt)
+		}
+		s.peak = max(s.peak, e)
+	}
+}
+
+// decoded returns the most elements the segment g of a head holding n0
+// tokens holds after decoding n tokens, with eviction down to evictAt
+// tokens after each one if evicts.
+func (g segment) decoded(n0, n, d int, evicts bool, evictAt int) int64 {
+	pruned := func(full int) int64 { return int64(n0-full) * int64(g.width) }
+	if !evicts {
+		// Every decoded token is a full row: a head with k full rows needs
+		// k+n and may hold no more, so growth ends there.
+		return pruned(g.hi) + int64(g.hi+max(g.spare, n))*int64(d)
+	}
+	// Tokens held before the last decoded token is appended, and evictions
+	// before it, each of which may take a pruned row (freeing no full row).
+	last, ev := min(n0+n-1, evictAt), max(0, n-1-(evictAt-n0))
+	need := func(full int) int { return last + 1 - max(0, n0-full-ev) }
+	before := pruned(g.hi) + int64(g.hi+g.spare)*int64(d)
+	// need(k)−k does not increase with k: if the head with the fewest full
+	// rows does not grow, none does.
+	if need(g.lo) <= g.lo+g.spare {
+		return before
+	}
+	grown := min(g.hi+n, doubledMax(g.lo+g.spare, g.hi+g.spare, need(g.hi)))
+	return max(before, pruned(g.lo)+int64(max(grown, g.hi+g.spare))*int64(d))
+}
+
+// doubled returns the rows a segment of c rows reaches when it grows by
+// doubling (at least 64 rows) until it holds need.
+func doubled(c, need int) int {
+	for c < need {
+		c = max(2*c, growMin)
+	}
+	return c
+}
+
+// doubledMax returns the most doubled(c, need) over c in [a, b]. Segments
+// of fewer than 32 rows all jump to 64; above, doubled(c, need) = c·2^j
+// where j is the doublings c needs, which increases with c for a given j:
+// the most is at b, at a, or at the largest c in [a, b] needing j doublings,
+// for each j.
+func doubledMax(a, b, need int) int {
+	best := max(doubled(a, need), doubled(b, need))
+	for j := 1; ; j++ {
+		// The largest c with c·2^(j−1) < need needs j doublings.
+		top := (need+(1<<(j-1))-1)>>(j-1) - 1
+		if top < a || top < 1 {
+			return best
+		}
+		if c := min(top, b); c >= a {
+			best = max(best, doubled(c, need))
+		}
+	}
+}

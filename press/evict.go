@@ -10,15 +10,51 @@ type h2o struct {
 	budget, recent int
 }
 
-func newH2O(a args) (Press, error) {
+func newH2O(a args) (policy, error) {
 	return &h2o{a: a, budget: a.int("budget"), recent: a.int("recent")}, nil
 }
 
+// String returns the spec, "h2o:" and every key.
 func (p *h2o) String() string { return p.a.spec("h2o") }
+
+// Needs asks for the attention each prompt token received (column sums).
 func (p *h2o) Needs() *kvcache.Observation {
 	return &kvcache.Observation{WantColSums: true}
 }
 
+// EvictsPerStep reports true: H2O evicts a token for each one decoded.
+func (p *h2o) EvictsPerStep() bool { return true }
+
+// Prunes reports that H2O prunes no channels.
+func (p *h2o) Prunes() (keys, values bool) { return false, false }
+
+// MaxBytes bounds Cache.Bytes() under H2O with budget B: with a prompt of
+// P > B tokens, every head holds the prefill's R0 = max(P, min(64, P+N))
+// rows, then B + min(1, N) for good (a token is evicted for each one
+// decoded), so the transient full cache of prefill is the most:
+// TokenBytes·max(R0, B+1). With P ≤ B the heads grow by doubling from R0
+// (capped at P+N) until they hold min(P+N, B+1) rows, then stay.
+func (p *h2o) MaxBytes(cfg kvcache.Config, prompt, newTokens int) int64 {
+	return boundOf(p, cfg, prompt, newTokens)
+}
+
+func (p *h2o) reshape(ls *layout) { evictReshape(ls, p.budget) }
+
+// evictReshape is the shape of a Compress that limits the reserve to one
+// row and keeps budget tokens of every head holding more, and then evicts
+// down to budget after each decoded token.
+func evictReshape(ls *layout, budget int) {
+	ls.limitReserve(budget)
+	for l := range ls.layers {
+		if ls.layers[l].n > budget {
+			ls.keep(l, budget, ls.reserve())
+		}
+	}
+}
+
+// Compress scores every token by its column sums over the group's query
+// heads and keeps, per head over budget, the top budget−recent older ones
+// and the recent ones, reserving one row (it evicts as it decodes).
 func (p *h2o) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) error {
 	cfg := c.Config()
 	group := heads / cfg.KVHeads
@@ -77,13 +113,33 @@ type streaming struct {
 	sink, recent int
 }
 
-func newStreaming(a args) (Press, error) {
+func newStreaming(a args) (policy, error) {
 	return &streaming{a: a, sink: a.int("sink"), recent: a.int("recent")}, nil
 }
 
-func (p *streaming) String() string              { return p.a.spec("streaming") }
+// String returns the spec, "streaming:" and every key.
+func (p *streaming) String() string { return p.a.spec("streaming") }
+
+// Needs returns nil: StreamingLLM needs no observation.
 func (p *streaming) Needs() *kvcache.Observation { return nil }
 
+// EvictsPerStep reports true: StreamingLLM evicts a token for each one decoded.
+func (p *streaming) EvictsPerStep() bool { return true }
+
+// Prunes reports that StreamingLLM prunes no channels.
+func (p *streaming) Prunes() (keys, values bool) { return false, false }
+
+// MaxBytes bounds Cache.Bytes() under StreamingLLM: H2O's bound with the
+// budget sink + recent. With a prompt longer than that, the transient full
+// cache of prefill is the most the sequence ever holds.
+func (p *streaming) MaxBytes(cfg kvcache.Config, prompt, newTokens int) int64 {
+	return boundOf(p, cfg, prompt, newTokens)
+}
+
+func (p *streaming) reshape(ls *layout) { evictReshape(ls, p.sink+p.recent) }
+
+// Compress keeps the first sink and the last recent tokens of every head
+// over sink + recent, reserving one row (it evicts as it decodes).
 func (p *streaming) Compress(c *kvcache.Cache, _ *kvcache.Observation, _ int) error {
 	cfg := c.Config()
 	c.LimitReserve(1)
@@ -107,6 +163,8 @@ func (p *streaming) Compress(c *kvcache.Cache, _ *kvcache.Observation, _ int) er
 	return nil
 }
 
+// Step evicts the oldest token after the sinks from every head over
+// sink + recent.
 func (p *streaming) Step(c *kvcache.Cache) {
 	cfg := c.Config()
 	for l := 0; l < cfg.Layers; l++ {

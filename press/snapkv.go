@@ -18,7 +18,7 @@ type snapKV struct {
 	beta                   float64
 }
 
-func newSnapKV(a args, pyramid bool) (Press, error) {
+func newSnapKV(a args, pyramid bool) (policy, error) {
 	p := &snapKV{a: a, name: "snapkv", budget: a.int("budget"), window: a.int("window"), kernel: a.int("kernel"),
 		avg: a.str("pool") == "avg", pyramid: pyramid}
 	if pyramid {
@@ -30,9 +30,40 @@ func newSnapKV(a args, pyramid bool) (Press, error) {
 	return p, nil
 }
 
-func (p *snapKV) String() string              { return p.a.spec(p.name) }
-func (p *snapKV) Step(*kvcache.Cache)         {}
+// String returns the spec, "snapkv:" or "pyramidkv:" and every key.
+func (p *snapKV) String() string { return p.a.spec(p.name) }
+
+// Step does nothing: SnapKV compresses once, after prefill.
+func (p *snapKV) Step(*kvcache.Cache) {}
+
+// Needs asks for the last window queries of the prompt.
 func (p *snapKV) Needs() *kvcache.Observation { return &kvcache.Observation{Window: p.window} }
+
+// EvictsPerStep reports false: SnapKV and PyramidKV evict once, after prefill.
+func (p *snapKV) EvictsPerStep() bool { return false }
+
+// Prunes reports that SnapKV and PyramidKV prune no channels.
+func (p *snapKV) Prunes() (keys, values bool) { return false, false }
+
+// MaxBytes bounds Cache.Bytes() under SnapKV (PyramidKV): per head of layer
+// l with budget S_l (S for SnapKV) and a prompt of P > S_l tokens, the
+// prefill's R0 = max(P, min(64, P+N)) rows, then S_l + min(N, max(P, 64))
+// after compression, growing to S_l + N by the last decoded token (growth
+// never passes what the head may still hold); a layer whose budget holds
+// the prompt stays a full cache of P+N rows. The most is the larger of the
+// prefill and the end, Σ_l max(R0, min(P, S_l) + N) rows of keys and values:
+// the transient full cache of prefill dominates while N < R0 − S_l.
+func (p *snapKV) MaxBytes(cfg kvcache.Config, prompt, newTokens int) int64 {
+	return boundOf(p, cfg, prompt, newTokens)
+}
+
+func (p *snapKV) reshape(ls *layout) {
+	for l := range ls.layers {
+		if b := p.layerBudget(l, len(ls.layers)); ls.layers[l].n > b {
+			ls.keep(l, b, ls.reserve())
+		}
+	}
+}
 
 // layerBudget returns the token budget of layer l of L.
 func (p *snapKV) layerBudget(l, layers int) int {
@@ -45,6 +76,8 @@ func (p *snapKV) layerBudget(l, layers int) int {
 	return p.window + int(math.Round(hi-float64(l)*(hi-lo)/float64(layers-1)))
 }
 
+// Compress keeps, per head over its layer's budget, the window and the
+// earlier tokens the window attends to most, with room for the tokens to come.
 func (p *snapKV) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) error {
 	cfg := c.Config()
 	group := heads / cfg.KVHeads

@@ -68,7 +68,7 @@ type kind struct {
 	name   string
 	doc    string
 	params []param
-	build  func(a args) (Press, error)
+	build  func(a args) (policy, error)
 }
 
 const maxTokens = 1 << 24
@@ -77,12 +77,12 @@ var kinds = []kind{
 	{name: "snapkv", doc: "SnapKV: keep the tokens the observation window attends to most",
 		params: []param{budgetAtLeast("window"), windowParam,
 			{key: "kernel", def: "7", lo: 1, hi: 1023, integer: true}, {key: "pool", def: "max", choices: []string{"max", "avg"}}},
-		build: func(a args) (Press, error) { return newSnapKV(a, false) }},
+		build: func(a args) (policy, error) { return newSnapKV(a, false) }},
 	{name: "pyramidkv", doc: "PyramidKV: SnapKV with budgets falling linearly with depth",
 		params: []param{budgetAtLeast("window"), windowParam,
 			{key: "beta", def: "20", lo: 1, hi: 1e6}, {key: "kernel", def: "7", lo: 1, hi: 1023, integer: true},
 			{key: "pool", def: "max", choices: []string{"max", "avg"}}},
-		build: func(a args) (Press, error) { return newSnapKV(a, true) }},
+		build: func(a args) (policy, error) { return newSnapKV(a, true) }},
 	{name: "h2o", doc: "H2O: heavy hitters by accumulated attention, plus the most recent tokens",
 		params: []param{budgetAtLeast("recent"), {key: "recent", def: "32", lo: 0, hi: maxTokens, integer: true}},
 		build:  newH2O},
@@ -91,10 +91,10 @@ var kinds = []kind{
 		build:  newStreaming},
 	{name: "think", doc: "ThinK: prune the key channels the observation window needs least",
 		params: []param{{key: "ratio", def: "", lo: 0, hi: 1, openHigh: true}, {key: "recent", def: "32", lo: 0, hi: maxTokens, integer: true}, windowParam},
-		build:  func(a args) (Press, error) { return newThinK(a, false) }},
+		build:  func(a args) (policy, error) { return newThinK(a, false) }},
 	{name: "think-v", doc: "ThinK for values: prune the value channels contributing least to the window's attention output",
 		params: []param{{key: "ratio", def: "", lo: 0, hi: 1, openHigh: true}, {key: "recent", def: "32", lo: 0, hi: maxTokens, integer: true}, windowParam},
-		build:  func(a args) (Press, error) { return newThinK(a, true) }},
+		build:  func(a args) (policy, error) { return newThinK(a, true) }},
 }
 
 var windowParam = param{key: "window", def: "32", lo: 1, hi: 4096, integer: true}
@@ -132,7 +132,7 @@ func Parse(spec string) (Press, error) {
 	if spec == "" || spec == "none" {
 		return nil, nil
 	}
-	var parts []Press
+	var parts []policy
 	for _, s := range strings.Split(spec, "+") {
 		if s = strings.TrimSpace(s); s == "none" {
 			return nil, fmt.Errorf("press %q: none is the full cache and stands alone: drop it from the chain", spec)
@@ -149,7 +149,7 @@ func Parse(spec string) (Press, error) {
 	return newComposed(parts)
 }
 
-func parseOne(s string) (Press, error) {
+func parseOne(s string) (policy, error) {
 	name, rest, _ := strings.Cut(s, ":")
 	var k *kind
 	for i := range kinds {

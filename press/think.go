@@ -19,18 +19,50 @@ type thinK struct {
 	values         bool
 }
 
-func newThinK(a args, values bool) (Press, error) {
+func newThinK(a args, values bool) (policy, error) {
 	return &thinK{a: a, ratio: a.float("ratio"), recent: a.int("recent"), window: a.int("window"), values: values}, nil
 }
 
+// String returns the spec, "think:" or "think-v:" and every key.
 func (p *thinK) String() string {
 	if p.values {
 		return p.a.spec("think-v")
 	}
 	return p.a.spec("think")
 }
-func (p *thinK) Step(*kvcache.Cache)         {}
+
+// Step does nothing: the channels are chosen once, after prefill.
+func (p *thinK) Step(*kvcache.Cache) {}
+
+// Needs asks for the last window queries of the prompt.
 func (p *thinK) Needs() *kvcache.Observation { return &kvcache.Observation{Window: p.window} }
+
+// EvictsPerStep reports false: ThinK evicts no tokens.
+func (p *thinK) EvictsPerStep() bool { return false }
+
+// Prunes reports key channels for ThinK, value channels for ThinK-V.
+func (p *thinK) Prunes() (keys, values bool) { return !p.values, p.values }
+
+// MaxBytes bounds Cache.Bytes() under ThinK (ThinK-V): per head, with
+// T = D − Pruned(ratio, D) channels kept and R recent tokens, the prefill's
+// R0 = max(P, min(64, P+N)) full rows of keys and values, then for keys
+// (values) max(0, P−R) pruned rows of T channels and min(P, R) +
+// min(N, max(P, 64)) full ones, growing to min(P, R) + N by the last decoded
+// token, the other half staying a full cache (P+N rows at the end). The
+// most is the larger of the prefill and the end.
+func (p *thinK) MaxBytes(cfg kvcache.Config, prompt, newTokens int) int64 {
+	return boundOf(p, cfg, prompt, newTokens)
+}
+
+func (p *thinK) reshape(ls *layout) {
+	pruned := Pruned(p.ratio, ls.cfg.HeadDim)
+	if pruned == 0 {
+		return
+	}
+	for l := range ls.layers {
+		ls.prune(l, p.values, pruned, p.recent, ls.reserve())
+	}
+}
 
 // Pruned returns how many of d channels a ratio prunes: floor(ratio·d). The
 // ratio is below 1, so at least one channel is always kept, even where the 1e-9
@@ -39,6 +71,8 @@ func Pruned(ratio float64, d int) int {
 	return min(int(math.Floor(ratio*float64(d)+1e-9)), d-1)
 }
 
+// Compress prunes, per head, the lowest-scoring channels of every token but
+// the last recent.
 func (p *thinK) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) error {
 	cfg := c.Config()
 	pruned := Pruned(p.ratio, cfg.HeadDim)

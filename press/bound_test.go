@@ -1,0 +1,403 @@
+package press
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/thinkv/thinkv/kvcache"
+)
+
+// sequence runs one real sequence as the engine does: prefill of the prompt
+// after Grow(prompt) (so rows are allocated exactly for it), Compress, then
+// newTokens decode steps of Grow(1), one appended token per head,
+// Advance(1) and Step. Keys and values are random; decode attention adds
+// random weights to H2O's scores. With adversarial set, tokens whose keys or
+// values are pruned get the lowest scores, so that H2O evicts them first and
+// the full segments grow as much as they can. It checks Cache.Bytes()
+// against bound after prefill, after Compress and after every step, and
+// returns the most it saw.
+func sequence(t *testing.T, spec string, cfg kvcache.Config, heads, prompt, newTokens int, seed uint64, adversarial bool, bound int64) int64 {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, uint64(prompt*1000+newTokens)))
+	p := mustParse(t, spec)
+	cfg.Capacity = prompt + newTokens
+	c, err := kvcache.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.HeadDim
+	vec := func(scale float64) []float32 {
+		x := make([]float32, d)
+		for j := range x {
+			x[j] = float32(rng.NormFloat64() * scale)
+		}
+		return x
+	}
+	appendAll := func(pos int) {
+		for l := range cfg.Layers {
+			for g := range cfg.KVHeads {
+				c.Head(l, g).Append(pos, vec(2), vec(1))
+			}
+		}
+	}
+	peak := int64(0)
+	check := func(when string) {
+		t.Helper()
+		b := c.Bytes()
+		if b > bound {
+			t.Fatalf("%s P=%d N=%d %s: Bytes %d > MaxBytes %d", spec, prompt, newTokens, when, b, bound)
+		}
+		peak = max(peak, b)
+	}
+	if err := c.Grow(prompt); err != nil {
+		t.Fatal(err)
+	}
+	for pos := range prompt {
+		appendAll(pos)
+	}
+	c.Advance(prompt)
+	if r0 := max(prompt, min(64, prompt+newTokens)); c.Bytes() != cfg.TokenBytes()*int64(r0) {
+		t.Fatalf("prefill of %d tokens holds %d bytes, want %d rows", prompt, c.Bytes(), r0)
+	}
+	check("after prefill")
+	if p == nil { // the full cache
+		p = composed{}
+	}
+	need := p.Needs()
+	obs := &kvcache.Observation{}
+	if need != nil {
+		obs.Window = need.Window
+		obs.WantColSums = need.WantColSums
+	}
+	w := min(obs.Window, prompt)
+	obs.Queries = make([][]float32, cfg.Layers)
+	obs.ColSums = make([][]float32, cfg.Layers)
+	for l := range cfg.Layers {
+		obs.Queries[l] = make([]float32, w*heads*d)
+		for i := range obs.Queries[l] {
+			obs.Queries[l][i] = float32(rng.NormFloat64())
+		}
+		obs.ColSums[l] = make([]float32, heads*prompt)
+		for i := range obs.ColSums[l] {
+			obs.ColSums[l][i] = float32(rng.ExpFloat64())
+		}
+	}
+	// A composition's parts each leave a state of the cache.
+	compress := p.Compress
+	if cp, ok := p.(composed); ok {
+		compress = func(c *kvcache.Cache, obs *kvcache.Observation, heads int) error {
+			return cp.compress(c, obs, heads, func() { check("between parts") })
+		}
+	}
+	if err := compress(c, obs, heads); err != nil {
+		t.Fatal(err)
+	}
+	check("after Compress")
+	for step := range newTokens {
+		if err := c.Grow(1); err != nil {
+			t.Fatal(err)
+		}
+		appendAll(prompt + step)
+		c.Advance(1)
+		for l := range cfg.Layers {
+			for g := range cfg.KVHeads {
+				h := c.Head(l, g)
+				if h.Score == nil {
+					continue
+				}
+				nk, nv := h.Split()
+				for i := range h.Score {
+					switch {
+					case adversarial && i < max(nk, nv):
+						h.Score[i] = -1
+					case adversarial:
+						h.Score[i]++
+					default:
+						h.Score[i] += float32(rng.Float64())
+					}
+				}
+			}
+		}
+		p.Step(c)
+		check(fmt.Sprintf("after decode step %d", step+1))
+	}
+	return peak
+}
+
+var (
+	boundPrompts = []int{1, 31, 64, 65, 200, 1000}
+	boundNew     = []int{0, 1, 63, 64, 300}
+	boundSpecs   = []string{
+		"snapkv:budget=48,window=16",
+		"pyramidkv:budget=48,window=16",
+		"h2o:budget=48,recent=8",
+		"h2o:budget=100,recent=8", // above 64: prompts under it grow by doubling while decoding
+		"streaming:sink=4,recent=44",
+		"streaming:sink=4,recent=96",
+		"think:ratio=0.5,recent=16",
+		"think-v:ratio=0.5,recent=16",
+		"snapkv:budget=48,window=16+think:ratio=0.5,recent=16",
+		"snapkv:budget=48,window=16+think:ratio=0.5,recent=16+think-v:ratio=0.25,recent=16",
+		"pyramidkv:budget=48,window=16+think:ratio=0.75,recent=16",
+		"h2o:budget=48,recent=8+think:ratio=0.5,recent=16",
+		"streaming:sink=4,recent=44+think:ratio=0.5,recent=16",
+	}
+)
+
+// TestMaxBytesBoundsRealSequences runs every press and composition over
+// prompts of 1 to 1000 tokens and 0 to 300 new ones: Cache.Bytes() never
+// exceeds MaxBytes, and the most a sequence held is at least 90% of it (the
+// worst case of eviction is forced for H2O; the ratios are logged).
+func TestMaxBytesBoundsRealSequences(t *testing.T) {
+	const layers, heads, kvh, d = 3, 4, 2, 8
+	cfg := kvcache.Config{Layers: layers, KVHeads: kvh, HeadDim: d, Type: kvcache.F16}
+	var report []string
+	for _, spec := range append([]string{"none"}, boundSpecs...) {
+		p := mustParse(t, spec)
+		lo, sum, count := 2.0, 0.0, 0
+		where := ""
+		for _, prompt := range boundPrompts {
+			for _, n := range boundNew {
+				bound := MaxBytes(p, cfg, prompt, n)
+				peak := int64(0)
+				for _, adv := range []bool{false, true} {
+					peak = max(peak, sequence(t, spec, cfg, heads, prompt, n, 7, adv, bound))
+				}
+				r := float64(peak) / float64(bound)
+				if r < lo {
+					lo, where = r, fmt.Sprintf("P=%d N=%d", prompt, n)
+				}
+				sum += r
+				count++
+			}
+		}
+		report = append(report, fmt.Sprintf("%-80s min %.3f (%s), mean %.3f", spec, lo, where, sum/float64(count)))
+		if lo < 0.9 {
+			t.Errorf("%s: the most held is only %.3f of MaxBytes at %s", spec, lo, where)
+		}
+	}
+	t.Log("observed peak / MaxBytes over 30 prompt × new-token cases:\n" + strings.Join(report, "\n"))
+}
+
+// closedForm is the bound each press's doc comment gives, written out
+// independently of the layout model: per head of each layer, in elements,
+// the larger of the prefill and the end of decoding.
+func closedForm(spec string, cfg kvcache.Config, prompt, n int) (int64, bool) {
+	d, layers := cfg.HeadDim, cfg.Layers
+	r0 := max(prompt, min(64, prompt+n))
+	h := min(n, max(prompt, 64)) // headroom after prefill
+	perHead := func(keys, values int) int64 { return int64(max(2*r0*d, keys+values)) }
+	var e int64
+	switch spec {
+	case "none":
+		e = int64(layers) * perHead((prompt+n)*d, (prompt+n)*d)
+	case "snapkv:budget=48,window=16", "pyramidkv:budget=48,window=16":
+		for l := range layers {
+			s := 48
+			if strings.HasPrefix(spec, "pyramidkv") {
+				s = []int{78, 48, 18}[l] // 16 + round(62.4 − l·30.4)
+			}
+			s = min(s, prompt)
+			e += perHead((s+n)*d, (s+n)*d)
+		}
+	case "h2o:budget=48,recent=8", "streaming:sink=4,recent=44":
+		if prompt <= 48 {
+			return 0, false // grows by doubling: checked against brute force instead
+		}
+		e = int64(layers) * perHead((48+min(1, n))*d, (48+min(1, n))*d)
+	case "think:ratio=0.5,recent=16", "think-v:ratio=0.5,recent=16":
+		kept := min(prompt, 16)
+		e = int64(layers) * perHead((prompt-kept)*d/2+(kept+n)*d, (prompt+n)*d)
+	case "snapkv:budget=48,window=16+think:ratio=0.5,recent=16":
+		s := min(prompt, 48)
+		kept := min(s, 16)
+		e = int64(layers) * perHead((s-kept)*d/2+(kept+n)*d, (s+n)*d)
+		if prompt > 48 { // the state between the parts
+			e = max(e, int64(layers*2*(48+h)*d))
+		}
+	case "h2o:budget=48,recent=8+think:ratio=0.5,recent=16":
+		if prompt <= 48 {
+			return 0, false
+		}
+		// Eviction's one row of reserve, then the headroom in the full
+		// segments, which evictions of pruned tokens never outgrow.
+		keys := (48-16)*d/2 + (16+max(min(1, n), h))*d
+		values := (48 + max(min(1, n), h)) * d
+		e = int64(layers) * perHead(keys, values)
+	default:
+		return 0, false
+	}
+	return e * int64(cfg.KVHeads) * cfg.Type.Size(), true
+}
+
+// TestMaxBytesClosedForms checks MaxBytes against the closed forms of the
+// doc comments, for every prompt and new-token count of the grid and more.
+func TestMaxBytesClosedForms(t *testing.T) {
+	cfg := kvcache.Config{Layers: 3, KVHeads: 2, HeadDim: 8, Type: kvcache.F32}
+	checked := map[string]int{}
+	for _, spec := range append([]string{"none"}, boundSpecs...) {
+		p, _ := Parse(spec)
+		for prompt := 1; prompt <= 300; prompt += 7 {
+			for _, n := range []int{0, 1, 2, 17, 63, 64, 65, 127, 128, 300, 1000} {
+				want, ok := closedForm(spec, cfg, prompt, n)
+				if !ok {
+					continue
+				}
+				checked[spec]++
+				if got := MaxBytes(p, cfg, prompt, n); got != want {
+					t.Fatalf("%s P=%d N=%d: MaxBytes %d, closed form %d", spec, prompt, n, got, want)
+				}
+			}
+		}
+	}
+	if len(checked) != 9 {
+		t.Fatalf("closed forms checked for %d presses, want 9: %v", len(checked), checked)
+	}
+	// Nothing but the element size depends on the type.
+	p := mustParse(t, boundSpecs[7])
+	f16, f32 := MaxBytes(p, kvcache.Config{Layers: 3, KVHeads: 2, HeadDim: 8, Type: kvcache.F16}, 200, 64), MaxBytes(p, cfg, 200, 64)
+	if 2*f16 != f32 {
+		t.Fatalf("f16 bound %d, f32 bound %d: want half", f16, f32)
+	}
+}
+
+// TestMaxBytesPrefillDominates: for an eviction press whose budget is well
+// below the prompt, the bound is the transient full cache of prefill; the
+// compressed cache alone would be a fraction of it.
+func TestMaxBytesPrefillDominates(t *testing.T) {
+	cfg := kvcache.Config{Layers: 4, KVHeads: 2, HeadDim: 16, Type: kvcache.F16}
+	for _, spec := range []string{"snapkv:budget=64", "h2o:budget=64", "streaming:recent=60", "snapkv:budget=64+think:ratio=0.5"} {
+		if got, want := MaxBytes(mustParse(t, spec), cfg, 1000, 100), cfg.TokenBytes()*1000; got != want {
+			t.Errorf("%s, 1000 prompt and 100 new tokens: MaxBytes %d, want the prefill's %d", spec, got, want)
+		}
+	}
+	if got, want := MaxBytes(nil, cfg, 1000, 100), cfg.TokenBytes()*1100; got != want {
+		t.Errorf("full cache: MaxBytes %d, want %d", got, want)
+	}
+}
+
+// TestMaxBytesMonotone: the bound never falls as new tokens are added, so it
+// also covers a sequence whose limit is below prompt + newTokens.
+func TestMaxBytesMonotone(t *testing.T) {
+	cfg := kvcache.Config{Layers: 3, KVHeads: 2, HeadDim: 8, Type: kvcache.F16}
+	for _, spec := range append(append([]string{"none"}, boundSpecs...), oddChains...) {
+		p, _ := Parse(spec)
+		for _, prompt := range []int{1, 5, 31, 40, 47, 48, 49, 63, 64, 65, 100, 129, 200} {
+			prev := MaxBytes(p, cfg, prompt, 0)
+			for n := 1; n <= 400; n++ {
+				b := MaxBytes(p, cfg, prompt, n)
+				if b < prev {
+					t.Fatalf("%s P=%d: MaxBytes falls from %d to %d at N=%d", spec, prompt, prev, b, n)
+				}
+				prev = b
+			}
+		}
+	}
+}
+
+// oddChains are compositions Parse accepts in orders and mixes the paper does
+// not use: ThinK before eviction (heads of a layer then differ in how many
+// full rows they keep), two evictions, eviction while decoding under a
+// budget larger than the prompt.
+var oddChains = []string{
+	"think:ratio=0.5,recent=40+snapkv:budget=48,window=8",
+	"think:ratio=0.5,recent=40+h2o:budget=48,recent=4",
+	"think:ratio=0.5,recent=40+snapkv:budget=48,window=8+h2o:budget=200,recent=4",
+	"think-v:ratio=0.75,recent=30+streaming:sink=2,recent=90",
+	"snapkv:budget=48,window=16+h2o:budget=30,recent=4+think:ratio=0.5,recent=8",
+	"h2o:budget=150,recent=8+think:ratio=0.5,recent=16+think-v:ratio=0.5,recent=4",
+	"streaming:sink=4,recent=20+snapkv:budget=40,window=8",
+}
+
+// TestMaxBytesOddChains checks the bound on real sequences, with random and
+// adversarial scores, for compositions outside the paper's.
+func TestMaxBytesOddChains(t *testing.T) {
+	cfg := kvcache.Config{Layers: 2, KVHeads: 2, HeadDim: 8, Type: kvcache.F32}
+	for _, spec := range oddChains {
+		p := mustParse(t, spec)
+		lo := 1.0
+		for _, prompt := range []int{1, 30, 47, 64, 65, 120, 300} {
+			for _, n := range []int{0, 1, 40, 64, 200, 500} {
+				bound := MaxBytes(p, cfg, prompt, n)
+				for seed := range uint64(2) {
+					peak := sequence(t, spec, cfg, 4, prompt, n, seed, seed == 1, bound)
+					lo = min(lo, float64(peak)/float64(bound))
+				}
+			}
+		}
+		t.Logf("%-80s observed peak / MaxBytes ≥ %.3f", spec, lo)
+	}
+}
+
+// TestDoubledMax checks doubledMax against the maximum of doubled over the
+// range, by brute force.
+func TestDoubledMax(t *testing.T) {
+	for need := 1; need <= 600; need += 3 {
+		for a := 0; a <= 300; a += 5 {
+			for b := a; b <= a+200; b += 13 {
+				want := 0
+				for c := a; c <= b; c++ {
+					want = max(want, doubled(c, need))
+				}
+				if got := doubledMax(a, b, need); got != want {
+					t.Fatalf("doubledMax(%d, %d, %d) = %d, brute force %d", a, b, need, got, want)
+				}
+			}
+		}
+	}
+	// doubled follows kvcache's growth: at least 64 rows, then twice.
+	for _, tc := range [][3]int{{0, 1, 64}, {10, 11, 64}, {40, 65, 80}, {65, 66, 130}, {65, 200, 260}, {100, 100, 100}} {
+		if got := doubled(tc[0], tc[1]); got != tc[2] {
+			t.Errorf("doubled(%d, %d) = %d, want %d", tc[0], tc[1], got, tc[2])
+		}
+	}
+}
+
+// TestPressDescriptions checks what every press says it does, and that a
+// composition says what its parts do.
+func TestPressDescriptions(t *testing.T) {
+	cases := []struct {
+		spec                 string
+		evicts, keys, values bool
+	}{
+		{"snapkv:budget=8,window=4", false, false, false},
+		{"pyramidkv:budget=40", false, false, false},
+		{"h2o:budget=40", true, false, false},
+		{"streaming:recent=8", true, false, false},
+		{"think:ratio=0.5", false, true, false},
+		{"think-v:ratio=0.5", false, false, true},
+		{"think:ratio=0", false, true, false},
+		{"snapkv:budget=40+think:ratio=0.5+think-v:ratio=0.5", false, true, true},
+		{"h2o:budget=40+think-v:ratio=0.5", true, false, true},
+		{"snapkv:budget=40+streaming:recent=8", true, false, false},
+	}
+	var names []string
+	for _, tc := range cases {
+		p := mustParse(t, tc.spec)
+		k, v := p.Prunes()
+		if p.EvictsPerStep() != tc.evicts || k != tc.keys || v != tc.values {
+			t.Errorf("%s: EvictsPerStep %v, Prunes (%v, %v); want %v, (%v, %v)", tc.spec, p.EvictsPerStep(), k, v, tc.evicts, tc.keys, tc.values)
+		}
+		names = append(names, strings.SplitN(tc.spec, ":", 2)[0])
+	}
+	// Every kind of press is described.
+	for _, k := range kinds {
+		if i := sort.SearchStrings(sortedCopy(names), k.name); i == len(names) || sortedCopy(names)[i] != k.name {
+			t.Errorf("press %s has no description case", k.name)
+		}
+	}
+	for _, spec := range []string{"think:ratio=0.5+think:ratio=0.25", "think-v:ratio=0.5+snapkv:budget=40+think-v:ratio=0.1"} {
+		if _, err := Parse(spec); err == nil || !strings.Contains(err.Error(), "may each appear once") {
+			t.Errorf("%s: error %v, want think and think-v at most once each", spec, err)
+		}
+	}
+}
+
+func sortedCopy(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}

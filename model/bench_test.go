@@ -155,17 +155,22 @@ func BenchmarkDecodeBatchNeedle(b *testing.B) {
 }
 
 // llamaBench is a synthetic model in Llama shapes (GQA 4:1, head_dim 128,
-// SwiGLU 2.75×) with about 26M parameters, stored as Q8_0.
+// SwiGLU 2.75×) with about 105M parameters: more than a last-level cache
+// holds, in Q8_0 (112 MB) as in F32 (420 MB).
 var llamaBench = model.Config{Dim: 2048, Hidden: 5632, Layers: 2, Heads: 16, KVHeads: 4, HeadDim: 128, Vocab: 4096, Context: 1024}
 
 // BenchmarkDecodeBatchLlama decodes 1, 4 and 16 sequences of 512 tokens at
-// once on llamaBench.
+// once on llamaBench, with Q8_0 and F32 weights.
 func BenchmarkDecodeBatchLlama(b *testing.B) {
 	names, shapes, data := syntheticWeights(llamaBench, 5)
-	m, _, err := model.Load(writeSynthetic(b, llamaBench, gguf.TypeQ8_0, names, shapes, data), 0)
-	if err != nil {
-		b.Fatal(err)
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeF32} {
+		b.Run(typ.String(), func(b *testing.B) {
+			m, _, err := model.Load(writeSynthetic(b, llamaBench, typ, names, shapes, data), 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			benchDecodeBatch(b, m, 512)
+		})
 	}
-	defer m.Close()
-	benchDecodeBatch(b, m, 512)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
 	"sync"
 	"time"
 
@@ -150,7 +149,6 @@ type seq struct {
 	obs     *kvcache.Observation
 	sampler *Sampler
 	done    int  // prompt tokens prefilled
-	whole   bool // the observation cannot be split: the prompt runs in one Forward
 	pending int  // the token to run next while decoding
 	prev    int  // the token before the next one, for its piece
 	ended   bool // the final event was sent
@@ -360,7 +358,9 @@ func (s *Scheduler) admit() {
 		if q.req.Press != nil {
 			q.obs = q.req.Press.Needs()
 		}
-		q.whole = q.obs != nil && !setObservedPrompt(q.obs, len(q.req.Prompt))
+		if q.obs != nil {
+			q.obs.Prompt = len(q.req.Prompt) // it accumulates across the chunks
+		}
 		q.sampler = NewSampler(q.req.Sampling, m.Vocab)
 		s.running = append(s.running, q)
 		s.mu.Lock()
@@ -371,9 +371,7 @@ func (s *Scheduler) admit() {
 
 // step runs one model step: a token for every decoding sequence, then prompt
 // chunks in admission order with the rest of the token budget (a press's
-// observation accumulates across a prompt's chunks). A prompt whose
-// observation cannot be split runs whole, after the step, when it is the
-// first in line.
+// observation accumulates across a prompt's chunks).
 func (s *Scheduler) step() {
 	s.rows, s.owners = s.rows[:0], s.owners[:0]
 	for _, q := range s.running {
@@ -386,16 +384,8 @@ func (s *Scheduler) step() {
 	// always finds room.
 	left := s.cfg.TokenBudget - len(s.rows)
 	now := time.Now()
-	var whole *seq
 	for _, q := range s.running {
 		if q.decoding() || left == 0 {
-			continue
-		}
-		if q.whole {
-			if !s.chunked() {
-				whole, left = q, 0
-				q.prefillStart = now
-			}
 			continue
 		}
 		n := len(q.req.Prompt)
@@ -407,45 +397,9 @@ func (s *Scheduler) step() {
 		s.rows = append(s.rows, model.Row{Cache: q.cache, Tokens: q.req.Prompt[q.done : q.done+chunk], Obs: q.obs, Logits: q.done+chunk == n})
 		s.owners = append(s.owners, q)
 	}
-	if len(s.rows) > 0 {
-		s.run(s.rows, s.owners)
-	}
-	if whole != nil {
-		logits, err := s.e.Model.Forward(s.state, whole.cache, whole.req.Prompt, false, whole.obs)
-		s.countStep()
-		if err != nil {
-			s.finish(whole, StopError, err)
-		} else {
-			whole.done = len(whole.req.Prompt)
-			s.prefilled(whole, logits)
-		}
-	}
+	s.run(s.rows, s.owners)
 	clear(s.owners)
 	s.running = s.sweep(s.running, func(q *seq) bool { return q.ended })
-}
-
-// chunked says whether this step already has prompt chunks.
-func (s *Scheduler) chunked() bool {
-	for _, q := range s.owners {
-		if !q.decoding() {
-			return true
-		}
-	}
-	return false
-}
-
-// setObservedPrompt sets obs.Prompt to n, with which model.Step accumulates
-// an observation across a prompt's chunks, and says whether
-// kvcache.Observation has that field. It bridges the change to kvcache and
-// model in progress: once it is in, it becomes obs.Prompt = n, and
-// Scheduler.step loses its whole-prompt path.
-func setObservedPrompt(obs *kvcache.Observation, n int) bool {
-	f := reflect.ValueOf(obs).Elem().FieldByName("Prompt")
-	if !f.IsValid() || f.Kind() != reflect.Int || !f.CanSet() {
-		return false
-	}
-	f.SetInt(int64(n))
-	return true
 }
 
 func (s *Scheduler) countStep() {

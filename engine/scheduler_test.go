@@ -323,10 +323,8 @@ func TestSchedulerCancel(t *testing.T) {
 	want := make([]*Result, n)
 	for i := range reqs {
 		spec := presses[i%len(presses)]
-		if when[i] == whilePrefilling && setObservedPrompt(&kvcache.Observation{}, 1) {
+		if when[i] == whilePrefilling {
 			spec = presses[1] // an observation accumulated over chunks, dropped halfway
-		} else if when[i] == whilePrefilling {
-			spec = "none" // an observed prompt is prefilled whole
 		}
 		reqs[i] = Request{Prompt: promptOf(e, "Once upon a time", 100, rng), MaxNew: 30, Press: mustPress(t, spec)}
 		want[i] = reference(t, e, reqs[i])

@@ -16,6 +16,14 @@ const (
 	Q8_0
 	Q4_0
 	BF16
+	Q4_1 // formats of kquant.go
+	Q5_0
+	Q5_1
+	Q2_K
+	Q3_K
+	Q4_K
+	Q5_K
+	Q6_K
 )
 
 func (t DType) String() string {
@@ -30,6 +38,8 @@ func (t DType) String() string {
 		return "q4_0"
 	case BF16:
 		return "bf16"
+	case Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K:
+		return extName(t)
 	}
 	return fmt.Sprintf("dtype(%d)", int(t))
 }
@@ -47,6 +57,8 @@ func (t DType) RowBytes(cols int) int {
 		return cols / QK4_0 * BlockBytesQ4_0
 	case BF16:
 		return 2 * cols
+	case Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K:
+		return extRowBytes(t, cols)
 	}
 	return 0
 }
@@ -66,6 +78,9 @@ func NewMatrix(t DType, rows, cols int, data []byte) (*Matrix, error) {
 	}
 	if (t == Q8_0 || t == Q4_0) && cols%32 != 0 {
 		return nil, fmt.Errorf("kernels: %v matrix needs a row length that is a multiple of 32, got %d", t, cols)
+	}
+	if qk := extBlock(t); qk > 0 && cols%qk != 0 {
+		return nil, fmt.Errorf("kernels: %v matrix needs a row length that is a multiple of %d, got %d", t, qk, cols)
 	}
 	if want := rows * t.RowBytes(cols); len(data) != want {
 		return nil, fmt.Errorf("kernels: %v matrix %d×%d needs %d bytes, got %d", t, rows, cols, want, len(data))
@@ -120,6 +135,8 @@ func (m *Matrix) RowDot(r int, x []float32) float32 {
 		return DotQ4_0(m.row(r), x)
 	case BF16:
 		return DotBF16(BytesU16(m.row(r)), x)
+	case Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K:
+		return extDot(m.Type, m.row(r), x)
 	}
 	panic("kernels: unknown matrix type")
 }
@@ -138,6 +155,8 @@ func (m *Matrix) Row(dst []float32, r int) {
 		DequantizeQ4_0(dst, m.row(r))
 	case BF16:
 		BF16sToF32s(dst, BytesU16(m.row(r)))
+	case Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K:
+		extDequantize(m.Type, dst, m.row(r))
 	}
 }
 

@@ -1,0 +1,555 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// AVX2+FMA kernels for rows of Q4_K and Q6_K super-blocks (layouts in
+// kquant.go). The Go wrappers in kquant_amd64.go decode each super-block's
+// scales into sc, 16 float32s per super-block; these loops widen the packed
+// integers eight at a time (VPMOVZXBD), convert them to float32, apply the
+// scale (and for Q4_K subtract the minimum) and FMA the weights with x into
+// four accumulators, summed at the end.
+
+// func q4KRowAVX2(w []byte, x []float32, sc []float32) float32
+//
+// A Q4_K super-block is 144 bytes: d, dmin, 12 bytes of packed scales (sc
+// holds d×scale for sub-blocks 0..7, then dmin×min for 0..7), then 128 bytes
+// of nibbles: bytes 32k..32k+31 hold sub-block 2k in their low nibbles and
+// sub-block 2k+1 in their high nibbles. Y8/Y9 are sub-block 2k's scale and
+// minimum, Y10/Y11 those of 2k+1.
+TEXT ·q4KRowAVX2(SB), NOSPLIT, $0-76
+	MOVQ         w_base+0(FP), SI
+	MOVQ         x_base+24(FP), DI
+	MOVQ         x_len+32(FP), CX
+	MOVQ         sc_base+48(FP), DX
+	SHRQ         $8, CX
+	VXORPS       Y0, Y0, Y0
+	VXORPS       Y1, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	MOVL         $15, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	TESTQ        CX, CX
+	JZ           q4ksum
+
+q4kblock:
+	VBROADCASTSS 0(DX), Y8
+	VBROADCASTSS 32(DX), Y9
+	VBROADCASTSS 4(DX), Y10
+	VBROADCASTSS 36(DX), Y11
+	VPMOVZXBD    16(SI), Y4
+	VPAND        Y15, Y4, Y5
+	VPSRLD       $4, Y4, Y6
+	VCVTDQ2PS    Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VFMSUB213PS  Y9, Y8, Y5
+	VFMSUB213PS  Y11, Y10, Y6
+	VFMADD231PS  0(DI), Y5, Y0
+	VFMADD231PS  128(DI), Y6, Y1
+	VPMOVZXBD    24(SI), Y4
+	VPAND        Y15, Y4, Y5
+	VPSRLD       $4, Y4, Y6
+	VCVTDQ2PS    Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VFMSUB213PS  Y9, Y8, Y5
+	VFMSUB213PS  Y11, Y10, Y6
+	VFMADD231PS  32(DI), Y5, Y2
+	VFMADD231PS  160(DI), Y6, Y3
+	VPMOVZXBD    32(SI), Y4
+	VPAND        Y15, Y4, Y5
+	VPSRLD       $4, Y4, Y6
+	VCVTDQ2PS    Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VFMSUB213PS  Y9, Y8, Y5
+	VFMSUB213PS  Y11, Y10, Y6
+	VFMADD231PS  64(DI), Y5, Y0
+	VFMADD231PS  192(DI), Y6, Y1
+	VPMOVZXBD    40(SI), Y4
+	VPAND        Y15, Y4, Y5
+	VPSRLD       $4, Y4, Y6
+	VCVTDQ2PS    Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VFMSUB213PS  Y9, Y8, Y5
+	VFMSUB213PS  Y11, Y10, Y6
+	VFMADD231PS  96(DI), Y5, Y2
+	VFMADD231PS  224(DI), Y6, Y3
+	VBROADCASTSS 8(DX), Y8
+	VBROADCASTSS 40(DX), Y9
+	VBROADCASTSS 12(DX), Y10
+	VBROADCASTSS 44(DX), Y11
+	VPMOVZXBD    48(SI), Y4
+	VPAND        Y15, Y4, Y5
+	VPSRLD       $4, Y4, Y6
+	VCVTDQ2PS    Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VFMSUB213PS  Y9, Y8, Y5
+	VFMSUB213PS  Y11, Y10, Y6
+	VFMADD231PS  256(DI), Y5, Y0
+	VFMADD231PS  384(DI), Y6, Y1
+	VPMOVZXBD    56(SI), Y4
+	VPAND        Y15, Y4, Y5
+	VPSRLD       $4, Y4, Y6
+	VCVTDQ2PS    Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VFMSUB213PS  Y9, Y8, Y5
+	VFMSUB213PS  Y11, Y10, Y6
+	VFMADD231PS  288(DI), Y5, Y2
+	VFMADD231PS  416(DI), Y6, Y3
+	VPMOVZXBD    64(SI), Y4
+	VPAND        Y15, Y4, Y5
+	VPSRLD       $4, Y4, Y6
+	VCVTDQ2PS    Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VFMSUB213PS  Y9, Y8, Y5
+	VFMSUB213PS  Y11, Y10, Y6
+	VFMADD231PS  320(DI), Y5, Y0
+	VFMADD231PS  448(DI), Y6, Y1
+	VPMOVZXBD    72(SI), Y4
+	VPAND        Y15, Y4, Y5
+	VPSRLD       $4, Y4, Y6
+	VCVTDQ2PS    Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VFMSUB213PS  Y9, Y8, Y5
+	VFMSUB213PS  Y11, Y10, Y6
+	VFMADD231PS  352(DI), Y5, Y2
+	VFMADD231PS  480(DI), Y6, Y3
+	VBROADCASTSS 16(DX), Y8
+	VBROADCASTSS 48(DX), Y9
+	VBROADCASTSS 20(DX), Y10
+	VBROADCASTSS 52(DX), Y11
+	VPMOVZXBD    80(SI), Y4
+	VPAND        Y15, Y4, Y5
+	VPSRLD       $4, Y4, Y6
+	VCVTDQ2PS    Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VFMSUB213PS  Y9, Y8, Y5
+	VFMSUB213PS  Y11, Y10, Y6
+	VFMADD231PS  512(DI), Y5, Y0
+	VFMADD231PS  640(DI), Y6, Y1
+	VPMOVZXBD    88(SI), Y4
+	VPAND        Y15, Y4, Y5
+	VPSRLD       $4, Y4, Y6
+	VCVTDQ2PS    Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VFMSUB213PS  Y9, Y8, Y5
+	VFMSUB213PS  Y11, Y10, Y6
+	VFMADD231PS  544(DI), Y5, Y2
+	VFMADD231PS  672(DI), Y6, Y3
+	VPMOVZXBD    96(SI), Y4
+	VPAND        Y15, Y4, Y5
+	VPSRLD       $4, Y4, Y6
+	VCVTDQ2PS    Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VFMSUB213PS  Y9, Y8, Y5
+	VFMSUB213PS  Y11, Y10, Y6
+	VFMADD231PS  576(DI), Y5, Y0
+	VFMADD231PS  704(DI), Y6, Y1
+	VPMOVZXBD    104(SI), Y4
+	VPAND        Y15, Y4, Y5
+	VPSRLD       $4, Y4, Y6
+	VCVTDQ2PS    Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VFMSUB213PS  Y9, Y8, Y5
+	VFMSUB213PS  Y11, Y10, Y6
+	VFMADD231PS  608(DI), Y5, Y2
+	VFMADD231PS  736(DI), Y6, Y3
+	VBROADCASTSS 24(DX), Y8
+	VBROADCASTSS 56(DX), Y9
+	VBROADCASTSS 28(DX), Y10
+	VBROADCASTSS 60(DX), Y11
+	VPMOVZXBD    112(SI), Y4
+	VPAND        Y15, Y4, Y5
+	VPSRLD       $4, Y4, Y6
+	VCVTDQ2PS    Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VFMSUB213PS  Y9, Y8, Y5
+	VFMSUB213PS  Y11, Y10, Y6
+	VFMADD231PS  768(DI), Y5, Y0
+	VFMADD231PS  896(DI), Y6, Y1
+	VPMOVZXBD    120(SI), Y4
+	VPAND        Y15, Y4, Y5
+	VPSRLD       $4, Y4, Y6
+	VCVTDQ2PS    Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VFMSUB213PS  Y9, Y8, Y5
+	VFMSUB213PS  Y11, Y10, Y6
+	VFMADD231PS  800(DI), Y5, Y2
+	VFMADD231PS  928(DI), Y6, Y3
+	VPMOVZXBD    128(SI), Y4
+	VPAND        Y15, Y4, Y5
+	VPSRLD       $4, Y4, Y6
+	VCVTDQ2PS    Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VFMSUB213PS  Y9, Y8, Y5
+	VFMSUB213PS  Y11, Y10, Y6
+	VFMADD231PS  832(DI), Y5, Y0
+	VFMADD231PS  960(DI), Y6, Y1
+	VPMOVZXBD    136(SI), Y4
+	VPAND        Y15, Y4, Y5
+	VPSRLD       $4, Y4, Y6
+	VCVTDQ2PS    Y5, Y5
+	VCVTDQ2PS    Y6, Y6
+	VFMSUB213PS  Y9, Y8, Y5
+	VFMSUB213PS  Y11, Y10, Y6
+	VFMADD231PS  864(DI), Y5, Y2
+	VFMADD231PS  992(DI), Y6, Y3
+	ADDQ         $144, SI
+	ADDQ         $1024, DI
+	ADDQ         $64, DX
+	DECQ         CX
+	JNZ          q4kblock
+
+q4ksum:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0x4e, X0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0xb1, X0, X1
+	VADDSS       X1, X0, X0
+	VMOVSS       X0, ret+72(FP)
+	VZEROUPPER
+	RET
+
+// func q6KRowAVX2(w []byte, x []float32, sc []float32) float32
+//
+// A Q6_K super-block is 210 bytes: ql (128), qh (64), 16 int8 scales, d; sc
+// holds the 16 products d×scale. In half h, for l in 0..31, the four
+// elements l, l+32, l+64, l+96 take their low four bits from the low nibble
+// of ql[64h+l], the low nibble of ql[64h+l+32], and the high nibbles of the
+// same two bytes, and their top two bits from bits 0-1, 2-3, 4-5 and 6-7 of
+// qh[32h+l]; each is offset by 32. Each top-bit pair is moved to bits 4-5
+// by a shift and masked with 0x30 (Y14), the low bits with 15 (Y15), and 32
+// (Y13) is subtracted. Y8..Y11 hold the four scales of the current 16 l.
+TEXT ·q6KRowAVX2(SB), NOSPLIT, $0-76
+	MOVQ         w_base+0(FP), SI
+	MOVQ         x_base+24(FP), DI
+	MOVQ         x_len+32(FP), CX
+	MOVQ         sc_base+48(FP), DX
+	SHRQ         $8, CX
+	VXORPS       Y0, Y0, Y0
+	VXORPS       Y1, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	MOVL         $15, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL         $0x30, AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL         $32, AX
+	VMOVD        AX, X13
+	VPBROADCASTD X13, Y13
+	TESTQ        CX, CX
+	JZ           q6ksum
+
+q6kblock:
+	VBROADCASTSS 0(DX), Y8
+	VBROADCASTSS 8(DX), Y9
+	VBROADCASTSS 16(DX), Y10
+	VBROADCASTSS 24(DX), Y11
+	VPMOVZXBD    0(SI), Y4
+	VPMOVZXBD    32(SI), Y5
+	VPMOVZXBD    128(SI), Y6
+	VPSLLD       $4, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPAND        Y15, Y4, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y8, Y12, Y12
+	VFMADD231PS  0(DI), Y12, Y0
+	VPSLLD       $2, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPAND        Y15, Y5, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y9, Y12, Y12
+	VFMADD231PS  128(DI), Y12, Y1
+	VPAND        Y14, Y6, Y7
+	VPSRLD       $4, Y4, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  256(DI), Y12, Y2
+	VPSRLD       $2, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPSRLD       $4, Y5, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y11, Y12, Y12
+	VFMADD231PS  384(DI), Y12, Y3
+	VPMOVZXBD    8(SI), Y4
+	VPMOVZXBD    40(SI), Y5
+	VPMOVZXBD    136(SI), Y6
+	VPSLLD       $4, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPAND        Y15, Y4, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y8, Y12, Y12
+	VFMADD231PS  32(DI), Y12, Y0
+	VPSLLD       $2, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPAND        Y15, Y5, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y9, Y12, Y12
+	VFMADD231PS  160(DI), Y12, Y1
+	VPAND        Y14, Y6, Y7
+	VPSRLD       $4, Y4, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  288(DI), Y12, Y2
+	VPSRLD       $2, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPSRLD       $4, Y5, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y11, Y12, Y12
+	VFMADD231PS  416(DI), Y12, Y3
+	VBROADCASTSS 4(DX), Y8
+	VBROADCASTSS 12(DX), Y9
+	VBROADCASTSS 20(DX), Y10
+	VBROADCASTSS 28(DX), Y11
+	VPMOVZXBD    16(SI), Y4
+	VPMOVZXBD    48(SI), Y5
+	VPMOVZXBD    144(SI), Y6
+	VPSLLD       $4, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPAND        Y15, Y4, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y8, Y12, Y12
+	VFMADD231PS  64(DI), Y12, Y0
+	VPSLLD       $2, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPAND        Y15, Y5, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y9, Y12, Y12
+	VFMADD231PS  192(DI), Y12, Y1
+	VPAND        Y14, Y6, Y7
+	VPSRLD       $4, Y4, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  320(DI), Y12, Y2
+	VPSRLD       $2, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPSRLD       $4, Y5, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y11, Y12, Y12
+	VFMADD231PS  448(DI), Y12, Y3
+	VPMOVZXBD    24(SI), Y4
+	VPMOVZXBD    56(SI), Y5
+	VPMOVZXBD    152(SI), Y6
+	VPSLLD       $4, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPAND        Y15, Y4, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y8, Y12, Y12
+	VFMADD231PS  96(DI), Y12, Y0
+	VPSLLD       $2, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPAND        Y15, Y5, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y9, Y12, Y12
+	VFMADD231PS  224(DI), Y12, Y1
+	VPAND        Y14, Y6, Y7
+	VPSRLD       $4, Y4, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  352(DI), Y12, Y2
+	VPSRLD       $2, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPSRLD       $4, Y5, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y11, Y12, Y12
+	VFMADD231PS  480(DI), Y12, Y3
+	VBROADCASTSS 32(DX), Y8
+	VBROADCASTSS 40(DX), Y9
+	VBROADCASTSS 48(DX), Y10
+	VBROADCASTSS 56(DX), Y11
+	VPMOVZXBD    64(SI), Y4
+	VPMOVZXBD    96(SI), Y5
+	VPMOVZXBD    160(SI), Y6
+	VPSLLD       $4, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPAND        Y15, Y4, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y8, Y12, Y12
+	VFMADD231PS  512(DI), Y12, Y0
+	VPSLLD       $2, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPAND        Y15, Y5, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y9, Y12, Y12
+	VFMADD231PS  640(DI), Y12, Y1
+	VPAND        Y14, Y6, Y7
+	VPSRLD       $4, Y4, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  768(DI), Y12, Y2
+	VPSRLD       $2, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPSRLD       $4, Y5, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y11, Y12, Y12
+	VFMADD231PS  896(DI), Y12, Y3
+	VPMOVZXBD    72(SI), Y4
+	VPMOVZXBD    104(SI), Y5
+	VPMOVZXBD    168(SI), Y6
+	VPSLLD       $4, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPAND        Y15, Y4, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y8, Y12, Y12
+	VFMADD231PS  544(DI), Y12, Y0
+	VPSLLD       $2, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPAND        Y15, Y5, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y9, Y12, Y12
+	VFMADD231PS  672(DI), Y12, Y1
+	VPAND        Y14, Y6, Y7
+	VPSRLD       $4, Y4, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  800(DI), Y12, Y2
+	VPSRLD       $2, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPSRLD       $4, Y5, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y11, Y12, Y12
+	VFMADD231PS  928(DI), Y12, Y3
+	VBROADCASTSS 36(DX), Y8
+	VBROADCASTSS 44(DX), Y9
+	VBROADCASTSS 52(DX), Y10
+	VBROADCASTSS 60(DX), Y11
+	VPMOVZXBD    80(SI), Y4
+	VPMOVZXBD    112(SI), Y5
+	VPMOVZXBD    176(SI), Y6
+	VPSLLD       $4, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPAND        Y15, Y4, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y8, Y12, Y12
+	VFMADD231PS  576(DI), Y12, Y0
+	VPSLLD       $2, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPAND        Y15, Y5, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y9, Y12, Y12
+	VFMADD231PS  704(DI), Y12, Y1
+	VPAND        Y14, Y6, Y7
+	VPSRLD       $4, Y4, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  832(DI), Y12, Y2
+	VPSRLD       $2, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPSRLD       $4, Y5, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y11, Y12, Y12
+	VFMADD231PS  960(DI), Y12, Y3
+	VPMOVZXBD    88(SI), Y4
+	VPMOVZXBD    120(SI), Y5
+	VPMOVZXBD    184(SI), Y6
+	VPSLLD       $4, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPAND        Y15, Y4, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y8, Y12, Y12
+	VFMADD231PS  608(DI), Y12, Y0
+	VPSLLD       $2, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPAND        Y15, Y5, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y9, Y12, Y12
+	VFMADD231PS  736(DI), Y12, Y1
+	VPAND        Y14, Y6, Y7
+	VPSRLD       $4, Y4, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y10, Y12, Y12
+	VFMADD231PS  864(DI), Y12, Y2
+	VPSRLD       $2, Y6, Y7
+	VPAND        Y14, Y7, Y7
+	VPSRLD       $4, Y5, Y12
+	VPOR         Y7, Y12, Y12
+	VPSUBD       Y13, Y12, Y12
+	VCVTDQ2PS    Y12, Y12
+	VMULPS       Y11, Y12, Y12
+	VFMADD231PS  992(DI), Y12, Y3
+	ADDQ         $210, SI
+	ADDQ         $1024, DI
+	ADDQ         $64, DX
+	DECQ         CX
+	JNZ          q6kblock
+
+q6ksum:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0x4e, X0, X1
+	VADDPS       X1, X0, X0
+	VPERMILPS    $0xb1, X0, X1
+	VADDSS       X1, X0, X0
+	VMOVSS       X0, ret+72(FP)
+	VZEROUPPER
+	RET

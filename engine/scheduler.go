@@ -162,12 +162,24 @@ type seq struct {
 // new tokens (MaxNew, at most what the context leaves), in a cache of its
 // type.
 func (e *Engine) Reservation(req Request) int64 {
+	return e.reservation(req, press.MaxBytes)
+}
+
+// CompressedReservation is what a request's reservation shrinks to once its
+// prompt is compressed: press.MaxBytesAfterCompress. The full cache a
+// press holds while it prefills is transient; the bytes it saves after
+// become room for more requests.
+func (e *Engine) CompressedReservation(req Request) int64 {
+	return e.reservation(req, press.MaxBytesAfterCompress)
+}
+
+func (e *Engine) reservation(req Request, bound func(press.Press, kvcache.Config, int, int) int64) int64 {
 	m := e.Model
 	n := len(req.Prompt)
 	newTokens := min(max(req.MaxNew, 0), max(m.Context-n, 0)+1)
 	cfg := kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: req.KVType,
 		Capacity: e.SequenceLimit(n, req.MaxNew)}
-	return press.MaxBytes(req.Press, cfg, n, newTokens)
+	return bound(req.Press, cfg, n, newTokens)
 }
 
 // Submit queues a request and returns its stream of events. It refuses at
@@ -442,6 +454,13 @@ func (s *Scheduler) prefilled(q *seq, logits []float32) {
 		if err := q.req.Press.Compress(q.cache, q.obs, s.e.Model.Heads); err != nil {
 			s.finish(q, StopError, err)
 			return
+		}
+		// The transient full cache is gone: what the press saves goes
+		// back to the budget for the requests waiting.
+		if after := s.e.CompressedReservation(q.req); after < q.reserve {
+			s.reserved -= q.reserve - after
+			q.reserve = after
+			s.stats.Reserved = s.reserved
 		}
 	}
 	q.obs = nil

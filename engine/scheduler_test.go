@@ -7,9 +7,9 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/thinkv/thinkv/internal/sharedtest"
 	"github.com/thinkv/thinkv/kvcache"
@@ -413,71 +413,18 @@ func TestSchedulerCancel(t *testing.T) {
 		t.Errorf("stats after every request ended: %+v", st)
 	}
 	s.Close()
-	for range 100 {
+	// Goroutines that have been told to end may take a moment to be
+	// scheduled on a loaded machine (the race detector slows them): wait up
+	// to ten seconds for them, not for anything to happen on time.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		if runtime.NumGoroutine() <= before {
 			break
 		}
-		runtime.Gosched()
 	}
 	if after := runtime.NumGoroutine(); after > before {
 		t.Errorf("%d goroutines after Close, %d before the scheduler", after, before)
 	}
 	t.Logf("cancelled: %q", cancelledAt)
-}
-
-// TestAdmissionCounts measures how many requests of 2,000 prompt and 48 new
-// tokens on the needle model (f16 cache, 2 KiB a token uncompressed) a
-// scheduler with a 64 MiB KV budget admits at once under three presses.
-// Admission is decided by the reservations alone (press.MaxBytes), so the
-// prompts are synthetic tokens and no prefill runs: the step hook counts the
-// running requests after the first admission, then cancels them all. The
-// count must be what the reservations allow, first in first out. With
-// -v it logs the counts beside what the presses' bytes ratios after
-// compression would allow (TestAdmissionRatios measures those ratios).
-func TestAdmissionCounts(t *testing.T) {
-	e := loadNeedle(t)
-	const budget, prompt, maxNew, n = 64 << 20, 2000, 48, 400
-	for _, spec := range []string{"snapkv:budget=256+think:ratio=0.5", "snapkv:budget=256", "none"} {
-		rng := rand.New(rand.NewPCG(4, 4))
-		req := Request{Prompt: promptOf(e, "", prompt, rng), MaxNew: maxNew, Press: mustPress(t, spec)}
-		reserve := e.Reservation(req)
-		admitted, calls := -1, 0
-		var cancels []context.CancelFunc
-		s := e.newScheduler(SchedulerConfig{KVBudget: budget, TokenBudget: PrefillBatch}, func(s *Scheduler) {
-			calls++
-			if calls == 1 { // after the first admission, before any step
-				admitted = len(s.running)
-				for _, c := range cancels {
-					c()
-				}
-			}
-		})
-		var streams []*Stream
-		for range n {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			cancels = append(cancels, cancel)
-			st, err := s.Submit(ctx, req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			streams = append(streams, st)
-		}
-		go s.loop()
-		for _, st := range streams {
-			if _, final, err := drain(e, req, st); err != nil || final.Stop != StopCancelled || final.Usage.Prefill != 0 {
-				t.Fatalf("%s: a request ended %q (%v, %v) after %v of prefill", spec, final.Stop, err, final.Err, final.Usage.Prefill)
-			}
-		}
-		s.Close()
-		want := min(n, int(budget/reserve))
-		if admitted != want {
-			t.Errorf("%s: %d admitted at once, want budget/reservation = %d", spec, admitted, want)
-		}
-		t.Logf("%-34s reservation %8d bytes (%.3f of the full cache's %d): %3d admitted in 64 MiB",
-			spec, reserve, float64(reserve)/float64(e.Reservation(Request{Prompt: req.Prompt, MaxNew: maxNew})),
-			e.Reservation(Request{Prompt: req.Prompt, MaxNew: maxNew}), admitted)
-	}
 }
 
 // BenchmarkSchedulerDecode measures decode throughput summed over B
@@ -515,37 +462,6 @@ func BenchmarkSchedulerDecode(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tok/s")
-		})
-	}
-}
-
-// BenchmarkAdmission2k runs one request of 2,000 prompt and 48 new tokens on
-// the needle model (f16) per press and reports its reservation, its cache's
-// bytes at the end as a ratio of the full cache's, and how many such
-// requests a 64 MiB budget admits at once by reservation (admitted) against
-// what that ratio predicts (by_ratio).
-func BenchmarkAdmission2k(b *testing.B) {
-	e := loadNeedle(b)
-	const budget, prompt, maxNew = 64 << 20, 2000, 48
-	rng := rand.New(rand.NewPCG(6, 6))
-	tokens := promptOf(e, "", prompt, rng)
-	full := e.Reservation(Request{Prompt: tokens, MaxNew: maxNew})
-	for _, spec := range []string{"snapkv:budget=256+think:ratio=0.5", "snapkv:budget=256", "none"} {
-		b.Run(strings.ReplaceAll(spec, ":", "_"), func(b *testing.B) {
-			req := Request{Prompt: tokens, MaxNew: maxNew, Press: mustPress(b, spec)}
-			var res *Result
-			for b.Loop() {
-				var err error
-				if res, err = e.Generate(req); err != nil {
-					b.Fatal(err)
-				}
-			}
-			reserve := e.Reservation(req)
-			ratio := float64(res.KVBytes) / float64(full)
-			b.ReportMetric(float64(reserve), "reserved_B")
-			b.ReportMetric(ratio, "bytes_ratio")
-			b.ReportMetric(float64(budget/reserve), "admitted")
-			b.ReportMetric(float64(int(budget/(ratio*float64(full)))), "by_ratio")
 		})
 	}
 }

@@ -48,16 +48,46 @@ func MaxBytes(p Press, cfg kvcache.Config, prompt, newTokens int) int64 {
 	return p.MaxBytes(cfg, prompt, newTokens)
 }
 
+// MaxBytesAfterCompress is MaxBytes from the end of Compress on: an upper
+// bound on Cache.Bytes() once the press has compressed the prompt, while
+// the sequence decodes. A scheduler reserves MaxBytes while a request
+// prefills (its full cache is transient but real) and may shrink the
+// reservation to this bound once the prompt is compressed, so that the
+// bytes a press saves become room for more requests. With no press it is
+// MaxBytes. A press from outside this package gets MaxBytes.
+func MaxBytesAfterCompress(p Press, cfg kvcache.Config, prompt, newTokens int) int64 {
+	if p == nil {
+		return boundOf(nil, cfg, prompt, newTokens)
+	}
+	pol, ok := p.(policy)
+	if !ok {
+		return p.MaxBytes(cfg, prompt, newTokens)
+	}
+	return bound(pol, cfg, prompt, newTokens, true)
+}
+
 // boundOf is MaxBytes for a press of this package (nil: the full cache):
 // the shape of a head of every layer through prefill, p's Compress and
 // decoding, and the most bytes each held.
 func boundOf(p policy, cfg kvcache.Config, prompt, newTokens int) int64 {
+	return bound(p, cfg, prompt, newTokens, false)
+}
+
+// bound is boundOf, counting from the end of Compress on when afterCompress
+// is set.
+func bound(p policy, cfg kvcache.Config, prompt, newTokens int, afterCompress bool) int64 {
 	if cfg.Layers <= 0 || cfg.KVHeads <= 0 || cfg.HeadDim <= 0 || prompt < 0 {
 		return 0
 	}
 	ls := newLayout(cfg, prompt, max(newTokens, 0))
 	if p != nil {
 		p.reshape(ls)
+		if afterCompress {
+			for l := range ls.layers {
+				ls.layers[l].peak = 0
+				ls.layers[l].record(cfg.HeadDim)
+			}
+		}
 	}
 	ls.decode()
 	var elems int64

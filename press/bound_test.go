@@ -18,8 +18,9 @@ import (
 // values are pruned get the lowest scores, so that H2O evicts them first and
 // the full segments grow as much as they can. It checks Cache.Bytes()
 // against bound after prefill, after Compress and after every step, and
-// returns the most it saw.
-func sequence(t *testing.T, spec string, cfg kvcache.Config, heads, prompt, newTokens int, seed uint64, adversarial bool, bound int64) int64 {
+// against after (when positive) from the end of Compress on, and returns
+// the most it saw.
+func sequence(t *testing.T, spec string, cfg kvcache.Config, heads, prompt, newTokens int, seed uint64, adversarial bool, bound, after int64) int64 {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, uint64(prompt*1000+newTokens)))
 	p := mustParse(t, spec)
@@ -44,11 +45,15 @@ func sequence(t *testing.T, spec string, cfg kvcache.Config, heads, prompt, newT
 		}
 	}
 	peak := int64(0)
+	compressed := false
 	check := func(when string) {
 		t.Helper()
 		b := c.Bytes()
 		if b > bound {
 			t.Fatalf("%s P=%d N=%d %s: Bytes %d > MaxBytes %d", spec, prompt, newTokens, when, b, bound)
+		}
+		if compressed && after > 0 && b > after {
+			t.Fatalf("%s P=%d N=%d %s: Bytes %d > MaxBytesAfterCompress %d", spec, prompt, newTokens, when, b, after)
 		}
 		peak = max(peak, b)
 	}
@@ -95,6 +100,7 @@ func sequence(t *testing.T, spec string, cfg kvcache.Config, heads, prompt, newT
 	if err := compress(c, obs, heads); err != nil {
 		t.Fatal(err)
 	}
+	compressed = true
 	check("after Compress")
 	for step := range newTokens {
 		if err := c.Grow(1); err != nil {
@@ -164,7 +170,7 @@ func TestMaxBytesBoundsRealSequences(t *testing.T) {
 				bound := MaxBytes(p, cfg, prompt, n)
 				peak := int64(0)
 				for _, adv := range []bool{false, true} {
-					peak = max(peak, sequence(t, spec, cfg, heads, prompt, n, 7, adv, bound))
+					peak = max(peak, sequence(t, spec, cfg, heads, prompt, n, 7, adv, bound, MaxBytesAfterCompress(p, cfg, prompt, n)))
 				}
 				r := float64(peak) / float64(bound)
 				if r < lo {
@@ -264,6 +270,33 @@ func TestMaxBytesClosedForms(t *testing.T) {
 	}
 }
 
+// TestMaxBytesAfterCompress checks that the bound from the end of Compress
+// on is at most MaxBytes, equals it for the full cache, and for an eviction
+// press of a long prompt is what the compressed layout and its decoding
+// hold: for SnapKV with budget S, (S+N)·D keys and values per head.
+func TestMaxBytesAfterCompress(t *testing.T) {
+	cfg := kvcache.Config{Layers: 3, KVHeads: 2, HeadDim: 8, Type: kvcache.F16}
+	for _, spec := range append([]string{"none"}, boundSpecs...) {
+		p := mustParse(t, spec)
+		for _, prompt := range boundPrompts {
+			for _, n := range boundNew {
+				a, m := MaxBytesAfterCompress(p, cfg, prompt, n), MaxBytes(p, cfg, prompt, n)
+				if a > m || a <= 0 || (p == nil && a != m) {
+					t.Errorf("%s P=%d N=%d: after Compress %d, MaxBytes %d", spec, prompt, n, a, m)
+				}
+			}
+		}
+	}
+	const prompt, n = 2000, 48
+	got := MaxBytesAfterCompress(mustParse(t, "snapkv:budget=256"), cfg, prompt, n)
+	if want := int64(cfg.Layers*cfg.KVHeads*2*(256+n)*cfg.HeadDim) * 2; got != want {
+		t.Errorf("snapkv:budget=256 after Compress: %d, want %d", got, want)
+	}
+	if full := MaxBytes(nil, cfg, prompt, n); got*6 > full {
+		t.Errorf("snapkv:budget=256 after Compress %d is not well below the full cache %d", got, full)
+	}
+}
+
 // TestMaxBytesPrefillDominates: for an eviction press whose budget is well
 // below the prompt, the bound is the transient full cache of prefill; the
 // compressed cache alone would be a fraction of it.
@@ -323,7 +356,7 @@ func TestMaxBytesOddChains(t *testing.T) {
 			for _, n := range []int{0, 1, 40, 64, 200, 500} {
 				bound := MaxBytes(p, cfg, prompt, n)
 				for seed := range uint64(2) {
-					peak := sequence(t, spec, cfg, 4, prompt, n, seed, seed == 1, bound)
+					peak := sequence(t, spec, cfg, 4, prompt, n, seed, seed == 1, bound, MaxBytesAfterCompress(mustParse(t, spec), cfg, prompt, n))
 					lo = min(lo, float64(peak)/float64(bound))
 				}
 			}

@@ -312,7 +312,10 @@ func TestWriterErrors(t *testing.T) {
 		{"duplicate", w.AddTensor("a", TypeF32, []uint64{2}, make([]byte, 8)), "duplicate"},
 		{"no dims", w.AddTensor("b", TypeF32, nil, nil), "0 dimensions"},
 		{"5 dims", w.AddTensor("b", TypeF32, []uint64{1, 1, 1, 1, 1}, make([]byte, 4)), "5 dimensions"},
-		{"unsupported", w.AddTensor("b", Type(12), []uint64{256}, nil), "unsupported tensor type Q4_K (12)"},
+		{"unsupported", w.AddTensor("b", Type(16), []uint64{256}, nil), "unsupported tensor type IQ2_XXS (16)"},
+		{"K partial block", w.AddTensor("b", TypeQ4_K, []uint64{128, 2}, make([]byte, 144)), "not a multiple of the Q4_K block size 256"},
+		{"f32 q6_k", w.AddFloat32Tensor("b", TypeQ6_K, []uint64{32, 8}, make([]float32, 256)), "not a multiple"},
+		{"no quantizer", w.AddFloat32Tensor("b", TypeQ3_K, []uint64{256}, make([]float32, 256)), "no quantizer for Q3_K"},
 		{"partial block", w.AddTensor("b", TypeQ8_0, []uint64{16, 2}, make([]byte, 34)), "not a multiple"},
 		{"short data", w.AddTensor("b", TypeF16, []uint64{4}, make([]byte, 6)), "needs 8 bytes"},
 		{"overflow", w.AddTensor("b", TypeF32, []uint64{1 << 40, 1 << 40}, nil), "too large"},
@@ -396,7 +399,10 @@ func TestType(t *testing.T) {
 	}{
 		{TypeF32, "F32", 1, 4}, {TypeF16, "F16", 1, 2}, {TypeBF16, "BF16", 1, 2},
 		{TypeQ8_0, "Q8_0", 32, 34}, {TypeQ4_0, "Q4_0", 32, 18},
-		{14, "Q6_K", 0, 0}, {4, "Type(4)", 0, 0}, {1000, "Type(1000)", 0, 0},
+		{TypeQ4_1, "Q4_1", 32, 20}, {TypeQ5_0, "Q5_0", 32, 22}, {TypeQ5_1, "Q5_1", 32, 24},
+		{TypeQ2_K, "Q2_K", 256, 84}, {TypeQ3_K, "Q3_K", 256, 110}, {TypeQ4_K, "Q4_K", 256, 144},
+		{TypeQ5_K, "Q5_K", 256, 176}, {14, "Q6_K", 256, 210},
+		{15, "Q8_K", 0, 0}, {16, "IQ2_XXS", 0, 0}, {4, "Type(4)", 0, 0}, {1000, "Type(1000)", 0, 0},
 	} {
 		if tt.t.String() != tt.name || tt.t.BlockSize() != tt.block || tt.t.BlockBytes() != tt.size {
 			t.Errorf("%d: %s %d %d, want %s %d %d", uint32(tt.t), tt.t, tt.t.BlockSize(), tt.t.BlockBytes(),
@@ -412,8 +418,14 @@ func TestType(t *testing.T) {
 	if _, err := TypeQ8_0.RowBytes(33); err == nil {
 		t.Errorf("Q8_0 RowBytes(33) succeeded")
 	}
-	if _, err := Type(12).RowBytes(256); err == nil || !strings.Contains(err.Error(), "unsupported tensor type Q4_K") {
-		t.Errorf("Q4_K RowBytes: %v", err)
+	if _, err := Type(16).RowBytes(256); err == nil || !strings.Contains(err.Error(), "unsupported tensor type IQ2_XXS") {
+		t.Errorf("IQ2_XXS RowBytes: %v", err)
+	}
+	if n, err := TypeQ4_K.RowBytes(512); n != 288 || err != nil {
+		t.Errorf("Q4_K RowBytes(512) = %d, %v", n, err)
+	}
+	if _, err := TypeQ6_K.RowBytes(288); err == nil {
+		t.Errorf("Q6_K RowBytes(288) succeeded")
 	}
 	if ValueFloat64.String() != "float64" || ValueType(13).String() != "ValueType(13)" {
 		t.Errorf("ValueType names: %v %v", ValueFloat64, ValueType(13))
@@ -438,5 +450,76 @@ func TestWriteFileFailureKeepsOld(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Errorf("directory holds %d entries after a failed WriteFile, want 1", len(ents))
+	}
+}
+
+// TestRoundTripNewTypes writes every type added for issue #11 that can be
+// encoded and reads it back: the data must be exactly what the kernels'
+// quantizer and dequantizer give, and Q2_K/Q3_K tensors written as raw bytes
+// must decode as the kernels' dequantizers do.
+func TestRoundTripNewTypes(t *testing.T) {
+	src := make([]float32, 512)
+	for i := range src {
+		src[i] = float32(math.Sin(float64(i))) * float32(i%7+1)
+	}
+	w := NewWriter()
+	w.AddKV("general.architecture", StringValue("test"))
+	type codec struct {
+		typ Type
+		q   func([]byte, []float32)
+		d   func([]float32, []byte)
+	}
+	encodable := []codec{
+		{TypeQ4_1, kernels.QuantizeQ4_1, kernels.DequantizeQ4_1},
+		{TypeQ5_0, kernels.QuantizeQ5_0, kernels.DequantizeQ5_0},
+		{TypeQ5_1, kernels.QuantizeQ5_1, kernels.DequantizeQ5_1},
+		{TypeQ4_K, kernels.QuantizeQ4_K, kernels.DequantizeQ4_K},
+		{TypeQ5_K, kernels.QuantizeQ5_K, kernels.DequantizeQ5_K},
+		{TypeQ6_K, kernels.QuantizeQ6_K, kernels.DequantizeQ6_K},
+	}
+	for _, c := range encodable {
+		if err := w.AddFloat32Tensor("t."+c.typ.String(), c.typ, []uint64{256, 2}, src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw := map[Type][]byte{TypeQ2_K: make([]byte, 2*84), TypeQ3_K: make([]byte, 2*110)}
+	for typ, b := range raw {
+		for i := range b {
+			b[i] = byte(i * 37)
+		}
+		b[len(b)/2-2], b[len(b)/2-1], b[len(b)-2], b[len(b)-1] = 0, 0x30, 0, 0x30 // d (and dmin) 0.125
+		if typ == TypeQ2_K {
+			b[80], b[81], b[82], b[83] = 0, 0x30, 0, 0x30
+			b[84+80], b[84+81], b[84+82], b[84+83] = 0, 0x30, 0, 0x30
+		}
+		if err := w.AddTensor("t."+typ.String(), typ, []uint64{512}, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := writeParse(t, w)
+	for _, c := range encodable {
+		n, _ := c.typ.RowBytes(512)
+		q := make([]byte, n)
+		c.q(q, src)
+		want := make([]float32, 512)
+		c.d(want, q)
+		got, err := f.Float32Tensor("t." + c.typ.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%v: read back differs from the kernels' quantize+dequantize", c.typ)
+		}
+	}
+	for typ, d := range map[Type]func([]float32, []byte){TypeQ2_K: kernels.DequantizeQ2_K, TypeQ3_K: kernels.DequantizeQ3_K} {
+		want := make([]float32, 512)
+		d(want, raw[typ])
+		got, err := f.Float32Tensor("t." + typ.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%v: Float32Tensor differs from the kernels' dequantizer", typ)
+		}
 	}
 }

@@ -66,8 +66,35 @@ func decodeFloat32s(dst []float32, typ Type, src []byte) error {
 		kernels.DequantizeQ8_0(dst, src)
 	case TypeQ4_0:
 		kernels.DequantizeQ4_0(dst, src)
+	default:
+		codecs[typ].dequantize(dst, src)
 	}
 	return nil
+}
+
+// codecs are the block formats of kernels/kquant.go: dequantizer and
+// quantizer (nil for Q2_K and Q3_K, which are read only).
+var codecs = map[Type]struct {
+	dequantize func([]float32, []byte)
+	quantize   func([]byte, []float32)
+}{
+	TypeQ4_1: {kernels.DequantizeQ4_1, kernels.QuantizeQ4_1},
+	TypeQ5_0: {kernels.DequantizeQ5_0, kernels.QuantizeQ5_0},
+	TypeQ5_1: {kernels.DequantizeQ5_1, kernels.QuantizeQ5_1},
+	TypeQ2_K: {kernels.DequantizeQ2_K, nil},
+	TypeQ3_K: {kernels.DequantizeQ3_K, nil},
+	TypeQ4_K: {kernels.DequantizeQ4_K, kernels.QuantizeQ4_K},
+	TypeQ5_K: {kernels.DequantizeQ5_K, kernels.QuantizeQ5_K},
+	TypeQ6_K: {kernels.DequantizeQ6_K, kernels.QuantizeQ6_K},
+}
+
+// CanEncode reports whether [Writer.AddFloat32Tensor] can write type t:
+// every supported type but Q2_K and Q3_K.
+func (t Type) CanEncode() bool {
+	if c, ok := codecs[t]; ok {
+		return c.quantize != nil
+	}
+	return t.Supported()
 }
 
 // encodeFloat32s encodes src as typ into a new slice.
@@ -75,6 +102,9 @@ func encodeFloat32s(typ Type, src []float32) ([]byte, error) {
 	n, err := typ.RowBytes(len(src))
 	if err != nil {
 		return nil, err
+	}
+	if !typ.CanEncode() {
+		return nil, fmt.Errorf("no quantizer for %v: it can be read but not written", typ)
 	}
 	dst := make([]byte, n)
 	le := binary.LittleEndian
@@ -95,6 +125,8 @@ func encodeFloat32s(typ Type, src []float32) ([]byte, error) {
 		kernels.QuantizeQ8_0(dst, src)
 	case TypeQ4_0:
 		kernels.QuantizeQ4_0(dst, src)
+	default:
+		codecs[typ].quantize(dst, src)
 	}
 	return dst, nil
 }

@@ -8,13 +8,22 @@ import (
 // Type is a ggml tensor element type as stored in a tensor's directory entry.
 type Type uint32
 
-// The tensor types this package can read, write and dequantize. Other ggml
-// types are known by name only (see [Type.String]).
+// The tensor types this package can read and dequantize; all but Q2_K and
+// Q3_K can also be written from float32 (see [Writer.AddFloat32Tensor]).
+// Other ggml types are known by name only (see [Type.String]).
 const (
 	TypeF32  Type = 0
 	TypeF16  Type = 1
 	TypeQ4_0 Type = 2
+	TypeQ4_1 Type = 3
+	TypeQ5_0 Type = 6
+	TypeQ5_1 Type = 7
 	TypeQ8_0 Type = 8
+	TypeQ2_K Type = 10
+	TypeQ3_K Type = 11
+	TypeQ4_K Type = 12
+	TypeQ5_K Type = 13
+	TypeQ6_K Type = 14
 	TypeBF16 Type = 30
 )
 
@@ -42,13 +51,16 @@ func (t Type) String() string {
 func (t Type) Supported() bool { return t.BlockSize() != 0 }
 
 // BlockSize returns the number of elements per block: 1 for F32, F16 and
-// BF16, 32 for Q4_0 and Q8_0, and 0 for unsupported types.
+// BF16, 32 for Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0, 256 for the K-quants (Q2_K
+// to Q6_K), and 0 for unsupported types.
 func (t Type) BlockSize() int {
 	switch t {
 	case TypeF32, TypeF16, TypeBF16:
 		return 1
-	case TypeQ4_0, TypeQ8_0:
+	case TypeQ4_0, TypeQ4_1, TypeQ5_0, TypeQ5_1, TypeQ8_0:
 		return 32
+	case TypeQ2_K, TypeQ3_K, TypeQ4_K, TypeQ5_K, TypeQ6_K:
+		return 256
 	}
 	return 0
 }
@@ -63,8 +75,24 @@ func (t Type) BlockBytes() int {
 		return 2
 	case TypeQ4_0:
 		return 18
+	case TypeQ4_1:
+		return 20
+	case TypeQ5_0:
+		return 22
+	case TypeQ5_1:
+		return 24
 	case TypeQ8_0:
 		return 34
+	case TypeQ2_K:
+		return 84
+	case TypeQ3_K:
+		return 110
+	case TypeQ4_K:
+		return 144
+	case TypeQ5_K:
+		return 176
+	case TypeQ6_K:
+		return 210
 	}
 	return 0
 }

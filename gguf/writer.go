@@ -81,8 +81,10 @@ func (w *Writer) AddTensor(name string, typ Type, shape []uint64, data []byte) e
 	return nil
 }
 
-// AddFloat32Tensor encodes data as typ (F32, F16, BF16, Q8_0 or Q4_0,
-// quantizing with ggml's reference quantizers) and adds it as a tensor.
+// AddFloat32Tensor encodes data as typ and adds it as a tensor: F32, F16,
+// BF16, Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 with ggml's reference quantizers,
+// Q4_K, Q5_K and Q6_K with thinkv's (see kernels/kquant_quant.go); Q2_K and
+// Q3_K are refused.
 func (w *Writer) AddFloat32Tensor(name string, typ Type, shape []uint64, data []float32) error {
 	t := TensorInfo{Shape: shape, Type: typ}
 	if len(shape) == 0 || uint64(len(data)) != t.NumElements() {

@@ -3,7 +3,7 @@ package engine
 import (
 	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
 )
 
 // Sampling chooses the next token from logits.
@@ -16,21 +16,46 @@ type Sampling struct {
 
 // Sampler draws tokens under a Sampling policy. It owns its buffers, so
 // sampling does not allocate.
+//
+// Tokens rank by logit, the larger first, ties by index, the smaller first.
+// Top-k and top-p keep a prefix of that ranking, found without sorting the
+// vocabulary: top-k by a heap of the k best, top-p by a histogram of the
+// probabilities (see nucleus). The kept tokens are then weighted and drawn
+// from in rank order in float64, one uniform variate per token, exactly as
+// a full sort would.
 type Sampler struct {
-	s     Sampling
-	rng   *rand.Rand
-	probs []float64
-	idx   []int
+	s      Sampling
+	rng    *rand.Rand
+	probs  []float64    // the kept tokens' weights, [n]
+	idx    []int        // the kept tokens, best first, [n]
+	keys   []uint64     // candidates' rank keys, [n]
+	bucket []uint8      // each token's histogram bucket (nucleus), [n]
+	mass   [256]float64 // each bucket's weight ([buckets], indexed by a byte without bounds checks)
 }
+
+// The nucleus histogram: bucket b holds the tokens whose logit is between
+// b·bucketWidth and (b+1)·bucketWidth (in units of the temperature) below the
+// largest, the last bucket every token further down.
+const (
+	buckets     = 128
+	bucketWidth = 0.25
+)
 
 // NewSampler makes a sampler for a vocabulary of n tokens.
 func NewSampler(s Sampling, n int) *Sampler {
-	return &Sampler{
+	sm := &Sampler{
 		s:     s,
 		rng:   rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15)),
 		probs: make([]float64, n),
 		idx:   make([]int, n),
 	}
+	if s.Temp > 0 && (s.TopK > 0 && s.TopK < n || s.TopP > 0 && s.TopP < 1) {
+		sm.keys = make([]uint64, n)
+		if s.TopK <= 0 || s.TopK >= n {
+			sm.bucket = make([]uint8, n)
+		}
+	}
+	return sm
 }
 
 // Argmax returns the index of the largest value (the first on ties).
@@ -44,53 +69,31 @@ func Argmax[T float32 | float64](logits []T) int {
 	return best
 }
 
-// Sample returns the next token.
+// Sample returns the next token. Logits must not be NaN.
 func (sm *Sampler) Sample(logits []float32) int {
 	if sm.s.Temp <= 0 {
 		return Argmax(logits)
 	}
 	n := len(logits)
-	idx := sm.idx[:n]
-	for i := range idx {
-		idx[i] = i
-	}
-	k := n
-	if sm.s.TopK > 0 && sm.s.TopK < n {
-		k = sm.s.TopK
-	}
 	cut := sm.s.TopP > 0 && sm.s.TopP < 1
-	if k < n || cut {
-		sort.Slice(idx, func(a, b int) bool {
-			if logits[idx[a]] != logits[idx[b]] {
-				return logits[idx[a]] > logits[idx[b]]
-			}
-			return idx[a] < idx[b]
-		})
-	}
-	idx = idx[:k]
-	max := math.Inf(-1)
-	for _, i := range idx {
-		max = math.Max(max, float64(logits[i]))
-	}
-	p := sm.probs[:k]
+	var p []float64
+	var idx []int
 	var sum float64
-	for j, i := range idx {
-		p[j] = math.Exp((float64(logits[i]) - max) / sm.s.Temp)
-		sum += p[j]
-	}
-	if cut {
-		var acc float64
-		for j := range p {
-			acc += p[j] / sum
-			if acc >= sm.s.TopP {
-				p, idx = p[:j+1], idx[:j+1]
-				break
-			}
+	switch {
+	case sm.s.TopK > 0 && sm.s.TopK < n:
+		idx = sm.ranked(sm.topK(logits, sm.s.TopK))
+		p, sum = sm.weigh(logits, idx)
+		if cut {
+			p, idx, sum = sm.cut(p, idx, sum)
 		}
-		sum = 0
-		for _, v := range p {
-			sum += v
+	case cut:
+		p, idx, sum = sm.nucleus(logits)
+	default:
+		idx = sm.idx[:n]
+		for i := range idx {
+			idx[i] = i
 		}
+		p, sum = sm.weigh(logits, idx)
 	}
 	r := sm.rng.Float64() * sum
 	for j, v := range p {
@@ -100,4 +103,279 @@ func (sm *Sampler) Sample(logits []float32) int {
 		}
 	}
 	return idx[len(idx)-1]
+}
+
+// weigh sets the weights of the tokens idx, exp((logit - max)/Temp), and
+// returns them and their sum, in the order of idx.
+func (sm *Sampler) weigh(logits []float32, idx []int) ([]float64, float64) {
+	max := math.Inf(-1)
+	for _, i := range idx {
+		max = math.Max(max, float64(logits[i]))
+	}
+	p := sm.probs[:len(idx)]
+	var sum float64
+	for j, i := range idx {
+		p[j] = math.Exp((float64(logits[i]) - max) / sm.s.Temp)
+		sum += p[j]
+	}
+	return p, sum
+}
+
+// cut keeps the shortest prefix of the ranked tokens whose probability
+// reaches TopP (all of them if rounding keeps it short), and returns its
+// weights, tokens and weight.
+func (sm *Sampler) cut(p []float64, idx []int, sum float64) ([]float64, []int, float64) {
+	var acc float64
+	for j := range p {
+		acc += p[j] / sum
+		if acc >= sm.s.TopP {
+			p, idx = p[:j+1], idx[:j+1]
+			break
+		}
+	}
+	sum = 0
+	for _, v := range p {
+		sum += v
+	}
+	return p, idx, sum
+}
+
+// rankKey orders tokens as the sampler ranks them: the larger key first.
+// Its high half maps the logit's bits to an unsigned integer in the order of
+// the floats (-0 as +0, which compare equal), its low half is the complement
+// of the index.
+func rankKey(l float32, i int) uint64 {
+	b := math.Float32bits(l)
+	switch {
+	case b == 1<<31:
+		b = 1 << 31 // -0 ranks as +0
+	case b>>31 != 0:
+		b = ^b
+	default:
+		b |= 1 << 31
+	}
+	return uint64(b)<<32 | uint64(^uint32(i))
+}
+
+// keyIndex returns the token of a rank key.
+func keyIndex(k uint64) int { return int(^uint32(k)) }
+
+// ranked sorts keys best first and returns their tokens.
+func (sm *Sampler) ranked(keys []uint64) []int {
+	slices.Sort(keys)
+	idx := sm.idx[:len(keys)]
+	for j := range idx {
+		idx[j] = keyIndex(keys[len(keys)-1-j])
+	}
+	return idx
+}
+
+// topK returns the keys of the k best tokens, unordered: a min-heap of the
+// best so far, which most tokens fail to enter at the first comparison.
+func (sm *Sampler) topK(logits []float32, k int) []uint64 {
+	h := sm.keys[:k]
+	for i := range h {
+		h[i] = rankKey(logits[i], i)
+	}
+	for i := k/2 - 1; i >= 0; i-- {
+		siftDown(h, i)
+	}
+	// A token below the heap's least logit cannot enter: one float
+	// comparison rejects most tokens.
+	least := keyLogit(h[0])
+	for i := k; i < len(logits); i++ {
+		if logits[i] < least {
+			continue
+		}
+		if key := rankKey(logits[i], i); key > h[0] {
+			h[0] = key
+			siftDown(h, 0)
+			least = keyLogit(h[0])
+		}
+	}
+	return h
+}
+
+// keyLogit returns the logit of a rank key (+0 for a zero).
+func keyLogit(k uint64) float32 {
+	b := uint32(k >> 32)
+	if b>>31 != 0 {
+		b &^= 1 << 31
+	} else {
+		b = ^b
+	}
+	return math.Float32frombits(b)
+}
+
+// siftDown restores the min-heap h below position i.
+func siftDown(h []uint64, i int) {
+	for {
+		c := 2*i + 1
+		if c >= len(h) {
+			return
+		}
+		if c+1 < len(h) && h[c+1] < h[c] {
+			c++
+		}
+		if h[i] <= h[c] {
+			return
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+}
+
+// nucleus keeps the shortest prefix of the ranking whose probability reaches
+// TopP, as a full sort would, and returns its weights, tokens and weight.
+//
+// One pass puts every token in a histogram bucket by its distance below the
+// largest logit, summing each bucket's weight with a float32 exponential;
+// the buckets from the top whose weight reaches TopP of the total hold the
+// nucleus. Only their tokens are gathered, sorted and weighed in float64 as
+// before, against the total: their exact sum plus the float32 weight of the
+// rest. If the exact weights fall short of TopP (the float32 sums being a
+// little off), the next bucket is added, until none is left; then every
+// token is kept, as a full sort keeps them when rounding keeps the sum under
+// TopP. The total differs from a sum in rank order of float64 exponentials
+// by the float32 error on the weight outside the candidates (a relative 2e-6
+// of it at most, from rounding distances of up to 32 to float32), so the
+// cut can differ only where a prefix's probability is that close to TopP.
+func (sm *Sampler) nucleus(logits []float32) ([]float64, []int, float64) {
+	m := logits[0]
+	for _, l := range logits {
+		if l > m {
+			m = l
+		}
+	}
+	sm.histogram(logits, m)
+	return sm.gather(logits)
+}
+
+// gather finds the nucleus from the histogram (see nucleus). The weights of
+// the buckets it gathers only choose where it stops at first (a shortfall
+// adds buckets); the others stand in for their tokens in the total.
+func (sm *Sampler) gather(logits []float32) ([]float64, []int, float64) {
+	bk := sm.bucket[:len(logits)]
+	var total float64
+	for _, v := range sm.mass[:buckets] {
+		total += v
+	}
+	target := sm.s.TopP * total
+	keys := sm.keys[:0]
+	var exact float64 // the candidates' weight, in rank order
+	lo, hi, cum := 0, 0, 0.0
+	for {
+		// Grow the candidates to the buckets [0, hi): at least one more,
+		// and as many as the histogram says the nucleus needs.
+		for hi < buckets {
+			cum += sm.mass[hi]
+			hi++
+			if cum >= target && hi > lo && sm.mass[hi-1] > 0 {
+				break
+			}
+		}
+		start := len(keys)
+		for i, b := range bk {
+			if int(b) >= lo && int(b) < hi {
+				keys = append(keys, rankKey(logits[i], i))
+			}
+		}
+		// The new tokens all rank below the old ones: sort them alone.
+		seg := keys[start:]
+		slices.Sort(seg)
+		slices.Reverse(seg)
+		idx := sm.idx[:len(keys)]
+		for j := start; j < len(keys); j++ {
+			idx[j] = keyIndex(keys[j])
+		}
+		p := sm.probs[:len(keys)]
+		max := float64(logits[idx[0]])
+		for j := start; j < len(keys); j++ {
+			p[j] = math.Exp((float64(logits[idx[j]]) - max) / sm.s.Temp)
+			exact += p[j]
+		}
+		sum := exact
+		for _, v := range sm.mass[hi:buckets] {
+			sum += v
+		}
+		if hi == buckets {
+			sum = exact // every token: the sum is exact
+		}
+		var acc float64
+		for j := range p {
+			acc += p[j] / sum
+			if acc >= sm.s.TopP {
+				p, idx = p[:j+1], idx[:j+1]
+				sum = 0
+				for _, v := range p {
+					sum += v
+				}
+				return p, idx, sum
+			}
+		}
+		if hi == buckets {
+			return p, idx, exact
+		}
+		lo = hi
+	}
+}
+
+// histogram sets each token's bucket by its distance d below m, the largest
+// logit, and each bucket's weight in float32: e^-d is e^-b·bucketWidth, the
+// bucket's, times e^-δ for the rest δ < bucketWidth, a Taylor polynomial of
+// degree 6 (error under 2e-8), except in the last bucket.
+func (sm *Sampler) histogram(logits []float32, m float32) {
+	const c1, c2, c3 = -bucketWidth, bucketWidth * bucketWidth / 2, -bucketWidth * bucketWidth * bucketWidth / 6
+	const c4, c5, c6 = -c3 * bucketWidth / 4, c3 * bucketWidth * bucketWidth / 20, -c3 * bucketWidth * bucketWidth * bucketWidth / 120
+	invT := float32(1 / sm.s.Temp)
+	mass := &sm.mass
+	*mass = [256]float64{}
+	bk := sm.bucket[:len(logits)]
+	var tail float64
+	for i, l := range logits {
+		d := (m - l) * invT
+		q := d * (1 / bucketWidth)
+		if q < buckets-1 {
+			b := uint8(q)
+			bk[i] = b
+			t := q - float32(b) // δ/bucketWidth
+			e := ((((((c6*t+c5)*t+c4)*t+c3)*t+c2)*t+c1)*t + 1)
+			mass[b] += float64(e)
+		} else {
+			bk[i] = buckets - 1
+			tail += float64(expNeg32(d))
+		}
+	}
+	for b := range buckets - 1 {
+		mass[b] *= bucketScale[b]
+	}
+	mass[buckets-1] = tail
+}
+
+// bucketScale is e^-b·bucketWidth for each bucket b but the last.
+var bucketScale = func() (s [buckets - 1]float64) {
+	for b := range s {
+		s[b] = math.Exp(-float64(b) * bucketWidth)
+	}
+	return s
+}()
+
+// expNeg32 returns e^-d for d ≥ 0 in float32 (0 below the smallest normal
+// float32; NaN gives 0): Cody and Waite's reduction to e^r·2^k and the
+// minimax polynomial of Cephes' expf, within 2 ulp.
+func expNeg32(d float32) float32 {
+	if !(d < 87.33) {
+		return 0
+	}
+	x := -d
+	k := float32(int32(x*1.44269504088896341 - 0.5))
+	r := x - k*0.693359375 + k*2.12194440e-4
+	y := float32(1.9875691500e-4)
+	y = y*r + 1.3981999507e-3
+	y = y*r + 8.3334519073e-3
+	y = y*r + 4.1665795894e-2
+	y = y*r + 1.6666665459e-1
+	y = y*r + 5.0000001201e-1
+	y = y*r*r + r + 1
+	return y * math.Float32frombits(uint32(int32(k)+127)<<23)
 }

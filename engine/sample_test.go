@@ -2,6 +2,8 @@ package engine
 
 import (
 	"math"
+	"math/rand/v2"
+	"sort"
 	"testing"
 )
 
@@ -64,6 +66,332 @@ func TestSamplerGreedyAndSeeded(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		if a.Sample(logits) != b.Sample(logits) {
 			t.Fatal("two samplers with one seed disagree")
+		}
+	}
+}
+
+// benchLogits returns n logits: Gaussian with standard deviation sigma, so
+// that larger sigma makes a more peaked distribution (at temperature 1 a
+// top-p 0.9 nucleus of about 400 of 128,256 tokens at sigma 4, about 30,000
+// at sigma 2).
+func benchLogits(n int, sigma float64, seed uint64) []float32 {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	l := make([]float32, n)
+	for i := range l {
+		l[i] = float32(sigma * rng.NormFloat64())
+	}
+	return l
+}
+
+// BenchmarkSample samples from a Llama 3 sized vocabulary (128,256 tokens)
+// under each policy.
+func BenchmarkSample(b *testing.B) {
+	const vocab = 128256
+	for _, dist := range []struct {
+		name  string
+		sigma float64
+	}{{"peaked", 4}, {"flat", 2}} {
+		logits := benchLogits(vocab, dist.sigma, 1)
+		for _, tc := range []struct {
+			name string
+			s    Sampling
+		}{
+			{"top-k=40,top-p=0.9", Sampling{Temp: 1, TopK: 40, TopP: 0.9, Seed: 1}},
+			{"top-p=0.9", Sampling{Temp: 1, TopP: 0.9, Seed: 1}},
+			{"top-k=40", Sampling{Temp: 1, TopK: 40, Seed: 1}},
+			{"temp=1", Sampling{Temp: 1, Seed: 1}},
+		} {
+			b.Run(dist.name+"/"+tc.name, func(b *testing.B) {
+				sm := NewSampler(tc.s, vocab)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					sm.Sample(logits)
+				}
+			})
+		}
+	}
+}
+
+// refSample is the sampler by brute force, as it was before partial
+// selection: the whole vocabulary sorted in float64 (by logit, the larger
+// first, then by index) when top-k or top-p applies, weights
+// exp((logit - max)/Temp), the shortest prefix whose probability reaches TopP,
+// and one uniform variate from rng walked down the kept tokens in order.
+// Greedy is the first largest logit. It also returns how close the nearest
+// prefix's probability comes to TopP (+Inf without a nucleus cut).
+func refSample(logits []float32, s Sampling, rng *rand.Rand) (int, float64) {
+	n := len(logits)
+	if s.Temp <= 0 {
+		best := 0
+		for i := range logits {
+			if float64(logits[i]) > float64(logits[best]) {
+				best = i
+			}
+		}
+		return best, math.Inf(1)
+	}
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	k := n
+	if s.TopK > 0 && s.TopK < n {
+		k = s.TopK
+	}
+	cut := s.TopP > 0 && s.TopP < 1
+	if k < n || cut {
+		sort.SliceStable(idx, func(a, b int) bool {
+			return float64(logits[idx[a]]) > float64(logits[idx[b]])
+		})
+	}
+	idx = idx[:k]
+	max := math.Inf(-1)
+	for _, i := range idx {
+		max = math.Max(max, float64(logits[i]))
+	}
+	p := make([]float64, k)
+	var sum float64
+	for j, i := range idx {
+		p[j] = math.Exp((float64(logits[i]) - max) / s.Temp)
+		sum += p[j]
+	}
+	margin := math.Inf(1)
+	if cut {
+		var acc float64
+		for j := range p {
+			acc += p[j] / sum
+			margin = math.Min(margin, math.Abs(acc-s.TopP))
+			if acc >= s.TopP {
+				p, idx = p[:j+1], idx[:j+1]
+				break
+			}
+		}
+		sum = 0
+		for _, v := range p {
+			sum += v
+		}
+	}
+	r := rng.Float64() * sum
+	for j, v := range p {
+		r -= v
+		if r < 0 {
+			return idx[j], margin
+		}
+	}
+	return idx[len(idx)-1], margin
+}
+
+// randomLogits draws n logits of one of several shapes: Gaussian at several
+// scales, quantised (many ties, -0 beside +0), constant, or with -Inf.
+func randomLogits(rng *rand.Rand, n int) []float32 {
+	l := make([]float32, n)
+	sigma := []float64{0.3, 1, 2, 4, 8}[rng.IntN(5)]
+	shape := rng.IntN(6)
+	for i := range l {
+		x := sigma * rng.NormFloat64()
+		switch shape {
+		case 1: // ties
+			x = math.Round(x*2) / 2
+			if x == 0 && rng.IntN(2) == 0 {
+				x = math.Copysign(0, -1)
+			}
+		case 2: // constant
+			x = 1.5
+		case 3: // some tokens forbidden
+			if rng.IntN(4) == 0 {
+				x = math.Inf(-1)
+			}
+		}
+		l[i] = float32(x)
+	}
+	return l
+}
+
+// TestSamplerMatchesFullSort checks that, for random logits, policies and
+// seeds, every draw (five in a row from one sampler) is the token the
+// brute-force reference draws with the same seed: the same distribution and
+// the same use of the random stream. Top-k, with or without top-p, and plain
+// temperature are bit for bit the reference, ties and boundaries included.
+// With top-p alone the sampler's total weight differs from the reference's
+// by float32 rounding on the tokens outside the nucleus's candidates (a
+// relative 2e-6 of their weight at most), which can move the cut only where
+// a prefix's probability is that close to TopP: for logits whose prefixes
+// come within 1e-5 of TopP (which must be rare; ties make them, as constant
+// logits do) draws may differ, and are only counted.
+func TestSamplerMatchesFullSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	sizes := []int{1, 2, 3, 17, 100, 1000, 5000}
+	trials, thin, differ := 0, 0, 0
+	for trials < 2500 {
+		n := sizes[rng.IntN(len(sizes))]
+		if trials%250 == 0 {
+			n = 128256
+		}
+		logits := randomLogits(rng, n)
+		s := Sampling{
+			Temp: []float64{0, 0.3, 0.7, 1, 1.5}[rng.IntN(5)],
+			TopK: []int{0, 0, 1, 2, 40, n - 1, n, n + 5}[rng.IntN(8)],
+			TopP: []float64{0, 0, 0.3, 0.9, 0.95, 0.999, 1}[rng.IntN(7)],
+			Seed: rng.Uint64(),
+		}
+		ref := rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15))
+		want, margin := refSample(logits, s, ref)
+		isThin := (s.TopK <= 0 || s.TopK >= n) && margin < 1e-5
+		if isThin {
+			thin++
+		}
+		sm := NewSampler(s, n)
+		for d := 0; d < 5; d++ {
+			if d > 0 {
+				want, _ = refSample(logits, s, ref)
+			}
+			got := sm.Sample(logits)
+			if got != want && isThin {
+				differ++
+			} else if got != want {
+				t.Fatalf("trial %d, %+v, n %d, draw %d: sampled %d, the full sort draws %d", trials, s, n, d, got, want)
+			}
+		}
+		trials++
+	}
+	t.Logf("%d of %d logit vectors within 1e-5 of TopP; %d draws differed there", thin, trials, differ)
+	if thin > trials/20 {
+		t.Errorf("%d of %d logit vectors had a prefix within 1e-5 of TopP", thin, trials)
+	}
+}
+
+// TestSamplerNucleusGrows checks the nucleus when the histogram's float32
+// weights are not the whole story: a nucleus that ends exactly at a bucket's
+// edge, and one that needs every token (TopP just under 1, so that rounding
+// keeps the cumulative sum under it and the full sort keeps everything).
+func TestSamplerNucleusGrows(t *testing.T) {
+	const n = 4096
+	for _, tc := range []struct {
+		name   string
+		logits func(i int) float32
+		topP   float64
+	}{
+		// Half the tokens 4 buckets down: the top half holds p = 1/(1+e^-1).
+		{"edge", func(i int) float32 {
+			if i%2 == 0 {
+				return 0
+			}
+			return -1
+		}, 1 / (1 + math.Exp(-1))},
+		{"everything", func(i int) float32 { return float32(-float64(i) / 64) }, math.Nextafter(1, 0)},
+		{"far tail", func(i int) float32 {
+			if i == 7 {
+				return 40
+			}
+			return float32(i % 5)
+		}, 0.9999999999999},
+	} {
+		logits := make([]float32, n)
+		for i := range logits {
+			logits[i] = tc.logits(i)
+		}
+		for seed := uint64(0); seed < 50; seed++ {
+			s := Sampling{Temp: 1, TopP: tc.topP, Seed: seed}
+			sm := NewSampler(s, n)
+			ref := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+			for d := 0; d < 3; d++ {
+				want, _ := refSample(logits, s, ref)
+				if got := sm.Sample(logits); got != want {
+					t.Fatalf("%s, seed %d, draw %d: sampled %d, the full sort draws %d", tc.name, seed, d, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestExpNeg32 checks the float32 exponential against math.Exp.
+func TestExpNeg32(t *testing.T) {
+	for i := 0; i <= 1_000_000; i++ {
+		d := float32(i) * 87.3 / 1_000_000
+		want := math.Exp(-float64(d))
+		if got := float64(expNeg32(d)); math.Abs(got-want) > 2.5e-7*want {
+			t.Fatalf("expNeg32(%g) = %g, want %g", d, got, want)
+		}
+	}
+	for _, d := range []float32{87.4, 1000, float32(math.Inf(1)), float32(math.NaN())} {
+		if got := expNeg32(d); got != 0 {
+			t.Errorf("expNeg32(%g) = %g, want 0", d, got)
+		}
+	}
+}
+
+// TestSamplerNoAllocs checks that sampling under every policy allocates
+// nothing.
+func TestSamplerNoAllocs(t *testing.T) {
+	logits := benchLogits(5000, 3, 2)
+	for _, s := range []Sampling{{}, {Temp: 1}, {Temp: 1, TopK: 40}, {Temp: 1, TopP: 0.9}, {Temp: 0.8, TopK: 40, TopP: 0.9}} {
+		sm := NewSampler(s, len(logits))
+		if a := testing.AllocsPerRun(20, func() { sm.Sample(logits) }); a != 0 {
+			t.Errorf("%+v: %v allocations per sample", s, a)
+		}
+	}
+}
+
+// TestSamplerNucleusShortfall misleads the histogram (the top bucket's weight
+// inflated a thousandfold, so that it seems to hold the whole nucleus) and
+// checks that the nucleus still comes out as the full sort's, bucket by
+// bucket: the path taken when float32 weights overstate the candidates.
+func TestSamplerNucleusShortfall(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for trial := 0; trial < 300; trial++ {
+		n := 1 + rng.IntN(3000)
+		logits := randomLogits(rng, n)
+		s := Sampling{Temp: 1, TopP: []float64{0.5, 0.9, 0.99}[rng.IntN(3)], Seed: rng.Uint64()}
+		ref := rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15))
+		want, margin := refSample(logits, s, ref)
+		if margin < 1e-5 {
+			continue
+		}
+		sm := NewSampler(s, n)
+		m := logits[Argmax(logits)]
+		sm.histogram(logits, m)
+		sm.mass[0] *= 1000
+		p, idx, sum := sm.gather(logits)
+		r := sm.rng.Float64() * sum
+		got := idx[len(idx)-1]
+		for j, v := range p {
+			if r -= v; r < 0 {
+				got = idx[j]
+				break
+			}
+		}
+		if got != want {
+			t.Fatalf("trial %d, %+v, n %d: sampled %d, the full sort draws %d", trial, s, n, got, want)
+		}
+	}
+}
+
+// TestSamplerHistogram checks each bucket's float32 weight against the sum of
+// float64 exponentials of its tokens: within 3e-6, the rounding of a float32
+// distance of up to 32 (the last bucket's start) being 2e-6 of its
+// exponential.
+func TestSamplerHistogram(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for trial := 0; trial < 50; trial++ {
+		logits := randomLogits(rng, 2000)
+		s := Sampling{Temp: []float64{0.3, 1, 2}[trial%3], TopP: 0.9}
+		sm := NewSampler(s, len(logits))
+		m := logits[Argmax(logits)]
+		sm.histogram(logits, m)
+		var want [buckets]float64
+		for i, l := range logits {
+			d := (float64(m) - float64(l)) / s.Temp
+			b := int(sm.bucket[i])
+			if lo := float64(b) * bucketWidth; d < lo*(1-1e-6)-1e-6 || b < buckets-1 && d > (lo+bucketWidth)*(1+1e-6)+1e-6 {
+				t.Fatalf("token %d, %g below the largest, in bucket %d", i, d, b)
+			}
+			want[b] += math.Exp(-d)
+		}
+		for b, w := range want {
+			if got := sm.mass[b]; math.Abs(got-w) > 3e-6*w+1e-300 {
+				t.Fatalf("trial %d: bucket %d weighs %g, want %g", trial, b, got, w)
+			}
 		}
 	}
 }

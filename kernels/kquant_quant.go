@@ -13,9 +13,10 @@ import "math"
 // The K-quants are thinkv's own round-to-nearest with a scale search, not
 // ggml's importance-weighted search (so files differ from llama-quantize's
 // bit for bit, though not in layout): for each sub-block (32 elements in
-// Q4_K and Q5_K, 16 in Q6_K) it tries 21 candidate scales around the one
-// that maps the range onto the integer grid (for Q6_K, 22 that map the value
-// of largest magnitude near −32 and 21 near +31), rounds every element for each,
+// Q4_K and Q5_K, 16 in Q6_K) it tries 11 candidate scales around the one
+// that maps the range onto the integer grid, ±1 level in steps of 0.2 (for
+// Q6_K, 11 that map the value of largest magnitude near −32 and 11 near
+// +31), rounds every element for each,
 // refits the scale (and, in Q4_K/Q5_K, the minimum) by least squares to
 // those integers, and keeps the candidate with the least squared error. The
 // sub-block scales (and minimums) are then quantized to 6 bits (Q4_K, Q5_K:
@@ -134,27 +135,31 @@ func putU32(b []byte, v uint32) {
 }
 
 // fitScaleMin finds s ≥ 0 and m ≥ 0 with x ≈ s×q − m for integers q in
-// [0, nmax], as described at the top of this file.
+// [0, nmax], as described at the top of this file. The squared error of each
+// candidate's least-squares fit is computed from the sums, in one pass.
 func fitScaleMin(x []float32, nmax int) (s, m float32) {
 	lo, hi := float32(0), float32(-math.MaxFloat32)
+	var sx, sxx float64
 	for _, v := range x {
 		lo, hi = min(lo, v), max(hi, v)
+		sx += float64(v)
+		sxx += float64(v) * float64(v)
 	}
 	if !(hi > lo) || math.IsInf(float64(hi-lo), 0) {
 		return 0, max(0, -lo) // constant sub-block (or non-finite input)
 	}
 	bestErr := math.Inf(1)
 	s, m = (hi-lo)/float32(nmax), -lo
-	n := float64(len(x))
-	for k := -10; k <= 10; k++ {
-		is := (float32(nmax) + 0.1*float32(k)) / (hi - lo)
-		var sq, sx, sqq, sqx float64
+	n, top := float64(len(x)), int32(nmax)
+	for k := -5; k <= 5; k++ {
+		is := (float32(nmax) + 0.2*float32(k)) / (hi - lo)
+		var sq, sqq, sqx float64
 		for _, v := range x {
-			q := float64(clampRound((v-lo)*is, 0, nmax))
-			sq += q
-			sx += float64(v)
-			sqq += q * q
-			sqx += q * float64(v)
+			q := min(int32((v-lo)*is+0.5), top) // (v−lo)×is ≥ 0: truncation rounds
+			f := float64(q)
+			sq += f
+			sqq += f * f
+			sqx += f * float64(v)
 		}
 		det := n*sqq - sq*sq
 		if det <= 0 {
@@ -168,12 +173,8 @@ func fitScaleMin(x []float32, nmax int) (s, m float32) {
 		if cs <= 0 {
 			continue
 		}
-		var e float64
-		for _, v := range x {
-			q := math.Max(0, math.Min(float64(nmax), math.Round((float64(v)-cb)/cs)))
-			d := cs*q + cb - float64(v)
-			e += d * d
-		}
+		// Σ(cs·q + cb − x)²
+		e := sxx - 2*cs*sqx - 2*cb*sx + cs*cs*sqq + 2*cs*cb*sq + n*cb*cb
 		if e < bestErr {
 			bestErr, s, m = e, float32(cs), float32(-cb)
 		}
@@ -181,7 +182,9 @@ func fitScaleMin(x []float32, nmax int) (s, m float32) {
 	return s, m
 }
 
-// fitScaleSigned finds s with x ≈ s×q for integers q in [−32, 31].
+// fitScaleSigned finds s with x ≈ s×q for integers q in [−32, 31]: the
+// least-squares s for a candidate's integers leaves the squared error
+// Σx² − (Σqx)²/Σq², so the candidate with the largest (Σqx)²/Σq² wins.
 func fitScaleSigned(x []float32) float32 {
 	var amax, mx float32
 	for _, v := range x {
@@ -192,33 +195,27 @@ func fitScaleSigned(x []float32) float32 {
 	if !(amax > 0) || math.IsInf(float64(amax), 0) {
 		return 0
 	}
-	bestErr, best := math.Inf(1), float64(mx)/-32
-	for k := -21; k <= 21; k++ { // mx ↦ about −32 (k ≤ 0) or about +31 (k > 0)
-		is := -(32 + 0.1*float64(k+11)) / float64(mx)
+	best, bestScore := mx/-32, -1.0
+	for k := -10; k <= 11; k++ { // mx ↦ about −32 (k ≤ 0) or about +31 (k > 0)
+		is := -(32 + 0.2*float32(k+5)) / mx
 		if k > 0 {
-			is = (31 + 0.1*float64(k-11)) / float64(mx)
+			is = (31 + 0.2*float32(k-6)) / mx
 		}
 		var sqq, sqx float64
 		for _, v := range x {
-			q := math.Max(-32, math.Min(31, math.Round(float64(v)*is)))
-			sqq += q * q
-			sqx += q * float64(v)
+			q := min(max(int32(v*is+64.5)-64, -32), 31) // v×is > −34: truncation rounds
+			f := float64(q)
+			sqq += f * f
+			sqx += f * float64(v)
 		}
 		if sqq == 0 {
 			continue
 		}
-		cs := sqx / sqq
-		var e float64
-		for _, v := range x {
-			q := math.Max(-32, math.Min(31, math.Round(float64(v)/cs)))
-			d := cs*q - float64(v)
-			e += d * d
-		}
-		if e < bestErr {
-			bestErr, best = e, cs
+		if score := sqx * sqx / sqq; score > bestScore {
+			bestScore, best = score, float32(sqx/sqq)
 		}
 	}
-	return float32(best)
+	return best
 }
 
 // quantizeScales6 quantizes non-negative values to 6 bits against

@@ -213,6 +213,22 @@ func (b *binder) matrix(name string, rows, cols int) *kernels.Matrix {
 		typ = kernels.Q4_0
 	case gguf.TypeBF16:
 		typ = kernels.BF16
+	case gguf.TypeQ4_1:
+		typ = kernels.Q4_1
+	case gguf.TypeQ5_0:
+		typ = kernels.Q5_0
+	case gguf.TypeQ5_1:
+		typ = kernels.Q5_1
+	case gguf.TypeQ2_K:
+		typ = kernels.Q2_K
+	case gguf.TypeQ3_K:
+		typ = kernels.Q3_K
+	case gguf.TypeQ4_K:
+		typ = kernels.Q4_K
+	case gguf.TypeQ5_K:
+		typ = kernels.Q5_K
+	case gguf.TypeQ6_K:
+		typ = kernels.Q6_K
 	default:
 		b.err = fmt.Errorf("tensor %s has unsupported type %v", name, t.Type)
 		return nil

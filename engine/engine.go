@@ -70,8 +70,43 @@ type Request struct {
 	Sampling Sampling
 	KVType   kvcache.DType
 	Press    press.Press // nil: full cache
+	// Prefix, if set, is a cache to go on from (one loaded with
+	// kvcache.ReadCache, say: a document compressed once). The sequence
+	// runs on a Fork of it, so Prefix itself is not changed and may serve
+	// other requests (but must not be used elsewhere while they run);
+	// Prompt holds only the tokens after it (at least one), Press must be
+	// nil (the prefix is compressed already) and the cache type is the
+	// prefix's.
+	Prefix *kvcache.Cache
 	// OnToken, if set, is called with each generated token as it is chosen.
 	OnToken func(id int)
+}
+
+// context returns the tokens the request's sequence holds before it
+// generates: the prefix's and the prompt's.
+func (r *Request) context() int {
+	if r.Prefix != nil {
+		return r.Prefix.Next() + len(r.Prompt)
+	}
+	return len(r.Prompt)
+}
+
+// checkPrefix refuses a prefix the model cannot go on from.
+func (e *Engine) checkPrefix(r *Request) error {
+	if r.Prefix == nil {
+		return nil
+	}
+	m, cfg := e.Model, r.Prefix.Config()
+	switch {
+	case len(r.Prompt) == 0:
+		return fmt.Errorf("a request on a prefix needs at least one token after it")
+	case r.Press != nil:
+		return fmt.Errorf("a request on a prefix takes no press: the prefix is compressed already")
+	case cfg.Layers != m.Config.Layers || cfg.KVHeads != m.KVHeads || cfg.HeadDim != m.HeadDim:
+		return fmt.Errorf("the prefix cache has %d layers × %d KV heads × %d channels, the model %d × %d × %d",
+			cfg.Layers, cfg.KVHeads, cfg.HeadDim, m.Config.Layers, m.KVHeads, m.HeadDim)
+	}
+	return nil
 }
 
 // Result reports a finished generation.
@@ -182,7 +217,14 @@ func (e *Engine) Decode(s *model.State, c *kvcache.Cache, token int, p press.Pre
 // its stream to the end, calling OnToken on the caller's goroutine.
 func (e *Engine) Generate(req Request) (*Result, error) {
 	n := len(req.Prompt)
-	if err := e.Check(n, req.MaxNew, req.KVType); err != nil {
+	if err := e.checkPrefix(&req); err != nil {
+		return nil, err
+	}
+	typ := req.KVType
+	if req.Prefix != nil {
+		typ = req.Prefix.Config().Type
+	}
+	if err := e.Check(req.context(), req.MaxNew, typ); err != nil {
 		return nil, err
 	}
 	s := e.NewScheduler(SchedulerConfig{MaxSeqs: 1, TokenBudget: min(PrefillBatch, n)})

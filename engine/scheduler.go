@@ -175,6 +175,12 @@ func (e *Engine) CompressedReservation(req Request) int64 {
 
 func (e *Engine) reservation(req Request, bound func(press.Press, kvcache.Config, int, int) int64) int64 {
 	m := e.Model
+	if req.Prefix != nil {
+		// The fork reads the whole prefix and grows a tail for the rest,
+		// never past its limit.
+		cfg := req.Prefix.Config()
+		return req.Prefix.Bytes() + cfg.TokenBytes()*int64(e.SequenceLimit(req.context(), req.MaxNew)-req.Prefix.Next())
+	}
 	n := len(req.Prompt)
 	newTokens := min(max(req.MaxNew, 0), max(m.Context-n, 0)+1)
 	cfg := kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: req.KVType,
@@ -193,7 +199,10 @@ func (s *Scheduler) Submit(ctx context.Context, req Request) (*Stream, error) {
 	if req.MaxNew < 0 {
 		return nil, fmt.Errorf("negative token count %d", req.MaxNew)
 	}
-	if err := s.e.checkPrompt(n); err != nil {
+	if err := s.e.checkPrefix(&req); err != nil {
+		return nil, err
+	}
+	if err := s.e.checkPrompt(req.context()); err != nil {
 		return nil, err
 	}
 	for _, t := range req.Prompt {
@@ -210,7 +219,7 @@ func (s *Scheduler) Submit(ctx context.Context, req Request) (*Stream, error) {
 		return nil, fmt.Errorf("a request of %d prompt and up to %d new tokens (%s, %s cache) may need %s of KV cache, more than the scheduler's whole budget of %s",
 			n, req.MaxNew, name, req.KVType, memlimit.FormatBytes(reserve), memlimit.FormatBytes(s.cfg.KVBudget))
 	}
-	q := &seq{ctx: ctx, req: req, st: newStream(), reserve: reserve, limit: s.e.SequenceLimit(n, req.MaxNew),
+	q := &seq{ctx: ctx, req: req, st: newStream(), reserve: reserve, limit: s.e.SequenceLimit(req.context(), req.MaxNew),
 		prev: req.Prompt[n-1], submitted: time.Now()}
 	q.usage = Usage{PromptTokens: n, Reserved: reserve}
 	s.mu.Lock()
@@ -354,8 +363,15 @@ func (s *Scheduler) admit() {
 
 		q.admitted = time.Now()
 		q.usage.Queued = q.admitted.Sub(q.submitted)
-		c, err := kvcache.New(kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim,
-			Type: q.req.KVType, Capacity: q.limit})
+		var c *kvcache.Cache
+		var err error
+		if q.req.Prefix != nil {
+			c = q.req.Prefix.Fork()
+			err = c.SetLimit(q.limit)
+		} else {
+			c, err = kvcache.New(kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim,
+				Type: q.req.KVType, Capacity: q.limit})
+		}
 		if err == nil {
 			// Room for the whole prompt now, as a single Forward would make:
 			// the chunks then append without reallocating, so the cache

@@ -1,6 +1,9 @@
 package kvcache
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+)
 
 // Clone returns a deep copy of the cache: the same configuration, positions,
 // kept channels, scores, next position and reserve limit, and in every head
@@ -146,4 +149,15 @@ func TotalBytes(cs ...*Cache) int64 {
 		}
 	}
 	return b
+}
+
+// SetLimit changes the most tokens the cache may hold (its Capacity) to n,
+// which may not be below the tokens it has processed: a cache loaded from a
+// file or forked from a shared prefix goes on with a limit of its own.
+func (c *Cache) SetLimit(n int) error {
+	if n < c.next || n <= 0 {
+		return fmt.Errorf("kvcache: a limit of %d tokens is below the %d the cache has processed", n, c.next)
+	}
+	c.cfg.Capacity = n
+	return nil
 }

@@ -10,7 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/thinkv/thinkv/engine"
 	"github.com/thinkv/thinkv/internal/sharedtest"
+	"github.com/thinkv/thinkv/kvcache"
+	"github.com/thinkv/thinkv/press"
 )
 
 // stories returns the llama2.c stories260K checkpoint, its tokenizer and GGUF.
@@ -259,4 +262,88 @@ func TestInfoTokenizer(t *testing.T) {
 			t.Errorf("%v: exit %d, %s; stdout lacks %q:\n%s", tc.args, code, errOut, tc.want, out)
 		}
 	}
+}
+
+// TestSaveLoadCache checks --save-cache and --load-cache: a document
+// compressed once, then a question answered from the file with the tokens
+// of asking it on one sequence (query-agnostic), and the mistakes refused.
+func TestSaveLoadCache(t *testing.T) {
+	bin, tok, gg := stories(t)
+	dir := t.TempDir()
+	kv := filepath.Join(dir, "doc.kv")
+	doc := strings.Repeat("Lily and Ben went to the park to play with a big red ball. ", 6)
+	m := []string{"generate", "-m", gg, "--ctx", "512"}
+	out, errOut, code := thinkv(t, append(m, "-p", doc, "--press", "snapkv:budget=48", "--save-cache", kv, "--json")...)
+	if code != 0 {
+		t.Fatalf("save: exit %d: %s", code, errOut)
+	}
+	var saved savedReport
+	if err := json.Unmarshal([]byte(out), &saved); err != nil || saved.Tokens < 100 || saved.KVBytes*2 > saved.KVFull || saved.FileBytes < saved.KVBytes {
+		t.Fatalf("save report %+v (%v): %s", saved, err, out)
+	}
+	r := runJSON(t, "-m", gg, "--ctx", "512", "--load-cache", kv, "-p", " Then they", "-n", "12", "--temp", "0")
+	if r.PrefixTokens != saved.Tokens || len(r.Tokens) != 12 || !strings.HasPrefix(r.Press, "cache file") {
+		t.Errorf("load: %+v", r)
+	}
+	// The same question on one sequence: the document compressed, the
+	// question run through it uncompressed.
+	ref := referenceAgnostic(t, gg, doc, " Then they", "snapkv:budget=48", 12)
+	if !slices.Equal(r.Tokens, ref) {
+		t.Errorf("from the file %v, on one sequence %v", r.Tokens, ref)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{append(m, "-p", "x", "--save-cache", kv, "--load-cache", kv), 2, "not both"},
+		{append(m, "-p", "x", "--save-cache", kv, "-n", "3"), 2, "generates nothing"},
+		{append(m, "-p", "x", "--load-cache", kv, "--press", "think:ratio=0.5"), 2, "takes no --press"},
+		// stories260K.bin is the GGUF's model (one identity); needle is another.
+		{[]string{"generate", "-m", bin, "-t", tok, "-p", "x", "-n", "1", "--load-cache", kv}, 0, ""},
+		{[]string{"generate", "-m", sharedtest.Path(t, "models", "needle", "needle.gguf"), "-p", "x", "--load-cache", kv}, 1, "different model"},
+		{append(m, "-p", "x", "--load-cache", filepath.Join(dir, "none.kv")), 1, "no such file"},
+	} {
+		_, errOut, code := thinkv(t, tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d (want %d), %q, want it to mention %q", tc.args, code, tc.code, errOut, tc.want)
+		}
+	}
+}
+
+// referenceAgnostic compresses doc under spec and greedily answers question
+// on the same sequence, through the engine's single-sequence calls.
+func referenceAgnostic(t *testing.T, model, doc, question, spec string, n int) []int {
+	t.Helper()
+	e, err := engine.Load(model, "", 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	p, err := press.Parse(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, q := e.Tok.Encode(doc, true), e.Tok.Encode(question, false)
+	c, s, err := e.NewSequence(len(ids), len(ids)+len(q)+n, kvcache.F16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Prefill(s, c, ids, p); err != nil {
+		t.Fatal(err)
+	}
+	logits, err := e.Model.Forward(s, c, q, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for len(out) < n {
+		out = append(out, engine.Argmax(logits))
+		if len(out) < n {
+			if logits, err = e.Decode(s, c, out[len(out)-1], nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return out
 }

@@ -33,11 +33,16 @@ func runGenerate(args []string, stdout io.Writer) error {
 	pf := &pressFlag{spec: "none"}
 	fs.Var(pf, "press", "cache compression, e.g. snapkv:budget=128+think:ratio=0.5 (see thinkv presses); compose presses with '+' in one --press, which may be given once")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the text")
+	var cf cacheFlags
+	cf.register(fs)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if fs.isSet("n") && fs.isSet("steps") {
 		return fs.usagef("give -n (tokens to generate) or --steps (llama2.c's count), not both")
+	}
+	if err := cf.check(fs); err != nil {
+		return err
 	}
 	if err := mf.check(); err != nil {
 		return err
@@ -59,7 +64,16 @@ func runGenerate(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer e.Close()
-	ids := e.Tok.Encode(text, e.Tok.AddBOS())
+	if cf.save != "" {
+		return saveCache(e, text, p, typ, cf.save, stdout, *asJSON)
+	}
+	prefix, err := cf.loadPrefix(e)
+	if err != nil {
+		return err
+	}
+	// A document's tokens were read into the prefix, BOS included: the
+	// prompt goes on from it.
+	ids := e.Tok.Encode(text, e.Tok.AddBOS() && prefix == nil)
 	if len(ids) == 0 {
 		return fmt.Errorf("empty prompt, and the model takes no BOS: give some text")
 	}
@@ -67,15 +81,19 @@ func runGenerate(args []string, stdout io.Writer) error {
 	if ids[0] == e.Tok.BOS() {
 		prev, shown = ids[0], ids[1:]
 	}
+	before := 0 // tokens in the cache before the prompt
+	if prefix != nil {
+		before, typ = prefix.Next(), prefix.Config().Type
+	}
 	maxNew := n
 	switch {
 	case fs.isSet("steps"):
 		maxNew = max(0, steps-len(shown))
 	case n < 0:
-		maxNew = max(0, e.Model.Context-len(ids)+1)
+		maxNew = max(0, e.Model.Context-before-len(ids)+1)
 	}
 	// Everything that can refuse the request is checked before anything is printed.
-	if err := e.Check(len(ids), maxNew, typ); err != nil {
+	if err := e.Check(before+len(ids), maxNew, typ); err != nil {
 		return err
 	}
 	if seed < 0 {
@@ -99,6 +117,7 @@ func runGenerate(args []string, stdout io.Writer) error {
 		Sampling: engine.Sampling{Temp: temp, TopK: topK, TopP: topP, Seed: uint64(seed)},
 		KVType:   typ,
 		Press:    p,
+		Prefix:   prefix,
 		OnToken:  emit,
 	})
 	if err != nil {
@@ -114,7 +133,11 @@ func runGenerate(args []string, stdout io.Writer) error {
 		out.WriteString("\n")
 		return nil
 	}
-	return json.NewEncoder(out).Encode(generateJSON(e, res, p, typ, seed))
+	r := generateJSON(e, res, p, typ, seed)
+	if prefix != nil {
+		r.Press, r.PrefixTokens = "cache file "+cf.load, before
+	}
+	return json.NewEncoder(out).Encode(r)
 }
 
 // pressFlag is --press for a single generation: given twice it is an error
@@ -144,6 +167,7 @@ func (*pressFlag) guarded() {}
 type generateReport struct {
 	Text         string        `json:"text"`
 	PromptTokens int           `json:"prompt_tokens"`
+	PrefixTokens int           `json:"prefix_tokens,omitempty"` // tokens of a --load-cache file before the prompt
 	Tokens       []int         `json:"tokens"`
 	Stop         string        `json:"stop"`
 	Press        string        `json:"press"`

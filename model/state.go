@@ -14,7 +14,9 @@ import (
 // context: the one buffer that follows the sequences' length (attention
 // weights, used only when a press accumulates them) grows by doubling as the
 // longest sequence does, so Step and Forward do not allocate on the decode
-// path in steady state.
+// path in steady state. RoPE's rotations are a table by position, computed
+// once and grown by doubling as positions grow (8·RopeDim/2 bytes a
+// position).
 type State struct {
 	Batch  int    // most tokens per step, over all its rows; Forward splits longer inputs
 	Token  [1]int // a one-token input buffer for decoding without allocation
@@ -34,6 +36,7 @@ type State struct {
 	qblock int         // tokens per attention task
 	scale  float32     // 1/√HeadDim
 	freqs  []float64   // RoPE inverse frequencies, [RopeDim/2]
+	rot    []float32   // RoPE cos and sin of pos·freq_i at [(pos·RopeDim/2 + i)·2], for every pos below len/RopeDim
 	neox   bool        // RoPE pairs (i, i+RopeDim/2)
 }
 
@@ -93,11 +96,16 @@ func (m *Model) NewState(pool *kernels.Pool, batch int) *State {
 
 // rope rotates channel pair i of each head of x by pos·freq_i: the pairs are
 // (2i, 2i+1), as llama2.c and GGUF llama use, or (i, i+RopeDim/2) for NeoX.
+// The cosines and sines come from the table, so that a position's are
+// computed once rather than per layer and step.
 func (s *State) rope(x []float32, heads, headDim, pos int) {
 	half := len(s.freqs)
-	for i, f := range s.freqs {
-		sin, cos := math.Sincos(float64(pos) * f)
-		c, sn := float32(cos), float32(sin)
+	if (pos+1)*2*half > len(s.rot) {
+		s.growRope(pos)
+	}
+	rot := s.rot[pos*2*half : (pos+1)*2*half]
+	for i := range half {
+		c, sn := rot[2*i], rot[2*i+1]
 		j0, j1 := 2*i, 2*i+1
 		if s.neox {
 			j0, j1 = i, i+half
@@ -109,6 +117,24 @@ func (s *State) rope(x []float32, heads, headDim, pos int) {
 			x[o+j1] = a*sn + b*c
 		}
 	}
+}
+
+// growRope extends the rotation table past pos: to twice its positions, or
+// pos+1 if that is more. Each entry is float32(cos) and float32(sin) of
+// math.Sincos(pos·freq_i), as rope computed them before there was a table.
+func (s *State) growRope(pos int) {
+	half := len(s.freqs)
+	have := len(s.rot) / (2 * half)
+	n := max(2*have, pos+1)
+	rot := make([]float32, n*2*half)
+	copy(rot, s.rot)
+	for p := have; p < n; p++ {
+		for i, f := range s.freqs {
+			sin, cos := math.Sincos(float64(p) * f)
+			rot[(p*half+i)*2], rot[(p*half+i)*2+1] = float32(cos), float32(sin)
+		}
+	}
+	s.rot = rot
 }
 
 // StateBytes returns the bytes NewState allocates for workers pool workers and

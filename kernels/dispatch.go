@@ -19,16 +19,53 @@ package kernels
 // tests change it afterwards (useGeneric).
 var useAVX2 bool
 
+// useVNNI selects the AVX-512 VNNI tile kernels of the quantized-activation
+// products (q8act.go), which need AVX512F/VL/BW and AVX512VNNI besides
+// AVX2; like useAVX2 it is set once by init.
+var useVNNI bool
+
 // useGeneric forces the plain-Go kernels when on is true, or restores the
 // start-up choice when it is false. It lets one test binary exercise both
 // paths; it must not be called while kernels run on other goroutines.
 func useGeneric(on bool) {
 	useAVX2 = !on && detectAVX2()
+	useVNNI = !on && detectVNNI()
 }
 
-// Tier names the kernels in use: "avx2" (Go assembly with AVX2, FMA and
-// F16C) or "generic" (plain Go).
+// useTier forces the quantized-activation products to tier "generic",
+// "avx2" or "vnni", or returns false, changing nothing, where the build or
+// CPU lacks it; "generic" also switches every other kernel to plain Go.
+// Like useGeneric it is for tests, and useGeneric(false) restores the
+// start-up choice.
+func useTier(name string) bool {
+	switch name {
+	case "generic":
+		useGeneric(true)
+		return true
+	case "avx2":
+		if !detectAVX2() {
+			return false
+		}
+		useGeneric(false)
+		useVNNI = false
+		return true
+	case "vnni":
+		if !detectVNNI() {
+			return false
+		}
+		useGeneric(false)
+		return true
+	}
+	return false
+}
+
+// Tier names the kernels in use: "avx2+vnni" (AVX2 kernels, and AVX-512
+// VNNI ones for the quantized-activation products), "avx2" (Go assembly
+// with AVX2, FMA and F16C) or "generic" (plain Go).
 func Tier() string {
+	if useVNNI {
+		return "avx2+vnni"
+	}
 	if useAVX2 {
 		return "avx2"
 	}

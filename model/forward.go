@@ -66,9 +66,12 @@ func (m *Model) forward(s *State) {
 		for i := 0; i < n; i++ {
 			kernels.RMSNorm(s.xb[i*dim:(i+1)*dim], s.x[i*dim:(i+1)*dim], ly.AttnNorm, m.NormEps)
 		}
-		ly.Wq.MulBatch(s.pool, s.q, s.xb, n)
-		ly.Wk.MulBatch(s.pool, s.k, s.xb, n)
-		ly.Wv.MulBatch(s.pool, s.v, s.xb, n)
+		// The normalised rows are quantized once for Q, K and V (into att,
+		// unused until attention).
+		a := acts(s.att, s.xb, n, dim, ly.Wq, ly.Wk, ly.Wv)
+		ly.Wq.MulActs(s.pool, s.q, &a)
+		ly.Wk.MulActs(s.pool, s.k, &a)
+		ly.Wv.MulActs(s.pool, s.v, &a)
 		addBias(s.q, ly.Bq, n)
 		addBias(s.k, ly.Bk, n)
 		addBias(s.v, ly.Bv, n)
@@ -87,16 +90,20 @@ func (m *Model) forward(s *State) {
 			}
 		}
 		m.attention(s, l)
-		ly.Wo.MulBatch(s.pool, s.xb, s.att, n)
+		// After attention the queries are spent: q holds quantized rows.
+		a = acts(s.q, s.att, n, dim, ly.Wo)
+		ly.Wo.MulActs(s.pool, s.xb, &a)
 		kernels.Add(s.x[:n*dim], s.xb[:n*dim])
 
 		for i := 0; i < n; i++ {
 			kernels.RMSNorm(s.xb[i*dim:(i+1)*dim], s.x[i*dim:(i+1)*dim], ly.FFNNorm, m.NormEps)
 		}
-		ly.Gate.MulBatch(s.pool, s.hb, s.xb, n)
-		ly.Up.MulBatch(s.pool, s.hu, s.xb, n)
+		a = acts(s.q, s.xb, n, dim, ly.Gate, ly.Up) // once for gate and up
+		ly.Gate.MulActs(s.pool, s.hb, &a)
+		ly.Up.MulActs(s.pool, s.hu, &a)
 		kernels.SwiGLU(s.hb[:n*m.Hidden], s.hu[:n*m.Hidden])
-		ly.Down.MulBatch(s.pool, s.xb, s.hb, n)
+		a = acts(s.hu, s.hb, n, m.Hidden, ly.Down) // hu is spent
+		ly.Down.MulActs(s.pool, s.xb, &a)
 		kernels.Add(s.x[:n*dim], s.xb[:n*dim])
 	}
 	for _, r := range s.seqs {
@@ -139,11 +146,27 @@ func (m *Model) logits(s *State, all bool) {
 		s.out[i] = s.logits[(n-1)*m.Vocab : n*m.Vocab]
 	}
 	if n > 0 {
-		m.Output.MulBatch(s.pool, s.logits, s.xb, n)
+		a := acts(s.q, s.xb, n, dim, m.Output)
+		m.Output.MulActs(s.pool, s.logits, &a)
 	}
 	for i := range s.seqs {
 		s.seqs[i] = seq{} // hold no caller's cache past the step
 	}
+}
+
+// acts returns the n rows of x, cols values each, as the input of the
+// products with ms: quantized to Q8 blocks (kernels.QuantizeActs) into buf
+// when any of ms takes quantized activations, so that a row is quantized once
+// for all of them. buf is a State buffer that is not in use while those
+// products run (it holds at least n×cols words; the Q8 rows take 9/32 of
+// that) and must not overlap x or the products' outputs.
+func acts(buf, x []float32, n, cols int, ms ...*kernels.Matrix) kernels.Acts {
+	for _, w := range ms {
+		if w.TakesQ8() {
+			return kernels.QuantizeActs(buf, x, n, cols)
+		}
+	}
+	return kernels.FloatActs(x, n, cols)
 }
 
 // addBias adds b to each of the n rows of x (nothing when b is nil).

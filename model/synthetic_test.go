@@ -126,9 +126,10 @@ func relRMS(got, want []float32) float64 {
 
 // TestSyntheticLlamaShapes writes one random model in Llama shapes as F32, F16,
 // Q8_0 and Q4_0 GGUF files and checks that each loads and runs: its logits equal
-// those of an f32 model holding its own dequantized weights (so the quantized
-// kernels are exact), and stay within a tolerance of the f32 model's derived
-// from the weights' quantization error.
+// those of an f32 model holding its own dequantized weights (F16: so the
+// kernels are exact), or are within the error of quantizing the activations
+// to Q8 (Q8_0, Q4_0, whose products are integer), and stay within a
+// tolerance of the f32 model's derived from the weights' quantization error.
 func TestSyntheticLlamaShapes(t *testing.T) {
 	c := llamaShape
 	names, shapes, data := syntheticWeights(c, 7)
@@ -148,8 +149,18 @@ func TestSyntheticLlamaShapes(t *testing.T) {
 			t.Fatalf("%v: %v", typ, err)
 		}
 		got := runAll(t, m, tokens)
-		if e := relRMS(got, runAll(t, dequantized(m), tokens)); e > 1e-5 {
-			t.Errorf("%v: logits differ from the dequantized-f32 model by relative RMS %.3g", typ, e)
+		// Quantized matrices multiply Q8-quantized activations (the kernels
+		// themselves are checked exactly in package kernels), so their logits
+		// differ from the dequantized-f32 model's by the activations'
+		// quantization error, in quadrature over the products as below.
+		atol := 1e-5
+		if m.Layers[0].Wq.TakesQ8() {
+			atol = 2 * actError() * math.Sqrt(float64(3*c.Layers+1))
+		}
+		e := relRMS(got, runAll(t, dequantized(m), tokens))
+		t.Logf("%v: logits relative RMS error against the dequantized-f32 model %.3g (tolerance %.3g)", typ, e, atol)
+		if e > atol {
+			t.Errorf("%v: logits differ from the dequantized-f32 model by relative RMS %.3g > %.3g", typ, e, atol)
 		}
 		// Tolerance: each matrix product on the residual path (attention, the
 		// MLP's two stages, per layer, and the head) adds a relative error of
@@ -157,13 +168,39 @@ func TestSyntheticLlamaShapes(t *testing.T) {
 		// twice that for safety.
 		werr := weightError(m.Layers[0].Wq, data[names[2]])
 		tol := 2 * werr * math.Sqrt(float64(3*c.Layers+1))
-		e := relRMS(got, want)
+		e = relRMS(got, want)
 		t.Logf("%v: weight error %.3g, logits relative RMS error %.3g (tolerance %.3g)", typ, werr, e, tol)
 		if e > tol {
 			t.Errorf("%v: logits relative RMS error %.3g > %.3g", typ, e, tol)
 		}
 		m.Close()
 	}
+}
+
+// actError returns the relative RMS error of Q8 activations
+// (kernels.QuantizeActs) on Gaussian rows.
+func actError() float64 {
+	rng := rand.New(rand.NewPCG(9, 9))
+	x := make([]float32, 1<<14)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	const cols = 1024
+	a := kernels.QuantizeActs(make([]float32, kernels.ActsWords(len(x)/cols, cols)), x, len(x)/cols, cols)
+	// Dequantize through a product with the identity in Q8_0.
+	id := make([]float32, cols*cols)
+	for i := 0; i < cols; i++ {
+		id[i*cols+i] = 1
+	}
+	q := make([]byte, cols*kernels.Q8_0.RowBytes(cols))
+	kernels.QuantizeQ8_0(q, id)
+	m, err := kernels.NewMatrix(kernels.Q8_0, cols, cols, q)
+	if err != nil {
+		panic(err)
+	}
+	got := make([]float32, len(x))
+	m.MulActs(nil, got, &a)
+	return relRMS(got, x)
 }
 
 // weightError returns the relative RMS error of a stored matrix against the

@@ -1,0 +1,292 @@
+package kernels
+
+import (
+	"fmt"
+	"sync"
+	"unsafe"
+)
+
+// Quantized activations and integer matrix products.
+//
+// A Q8 activation row is quantized in blocks of QK8 values, each block
+// holding 32 int8 values in [-127, 127] and one float32 scale d (element i
+// is q[i]×d), as llama.cpp quantizes a product's input to block_q8_0 (with
+// an f32 scale here, not f16). Matrices of types Q8_0 and Q4_0 then multiply
+// their integer weights by these integers exactly and apply the two scales
+// once per block.
+//
+// The result of every tier (plain Go, AVX2, AVX-512 VNNI) and of every tile
+// shape is the same bit for bit, because each output is computed in one
+// fixed order. For weight row w and activation row a, with B blocks:
+//
+//	for b in 0..B-1:                      // in order
+//	    s = dw[b] × da[b]                 // float32, rounded
+//	    for j in 0..7:                    // eight lanes of four elements
+//	        p = Σ_{k<4} w[32b+4j+k]×a[32b+4j+k]   // exact integer
+//	        acc[j] += s × float32(p)      // product rounded, then sum rounded
+//	u[j] = acc[j] + acc[j+4]               // j < 4
+//	out  = (u[0]+u[2]) + (u[1]+u[3])
+//
+// The integer lane sums are exact in every tier (AVX2's VPMADDUBSW cannot
+// saturate, since |w| ≤ 128 and |a| ≤ 127), the float steps are single
+// multiplies and adds (no fused multiply-add), and the order above is the
+// order of the assembly's lanes and of its final horizontal sum.
+
+// QK8 is the number of elements per block of a quantized activation row.
+const QK8 = 32
+
+// Acts is a batch of N activation rows of Cols float32 values each, the
+// input of a matrix product, and, after QuantizeActs, their Q8 form, which
+// matrices with quantized weights use instead of the floats. One Acts can
+// feed several products (Q, K and V; gate and up), so a row is quantized
+// once for all of them.
+type Acts struct {
+	X       []float32 // [N×Cols], row i at X[i*Cols:]
+	N, Cols int
+	q       []int8    // [N×Cols] quantized rows, nil unless quantized
+	d       []float32 // [N×Cols/QK8] block scales
+}
+
+// FloatActs wraps n rows of cols values in x, unquantized: every matrix
+// multiplies them with its float kernels.
+func FloatActs(x []float32, n, cols int) Acts {
+	return Acts{X: x[:n*cols], N: n, Cols: cols}
+}
+
+// ActsWords returns the float32 words of storage QuantizeActs needs for n
+// rows of cols values (cols a multiple of QK8): 9/32 of the float rows.
+func ActsWords(n, cols int) int {
+	return n*cols/QK8 + (n*cols+3)/4
+}
+
+// QuantizeActs quantizes n rows of cols values in x into buf, which must
+// hold ActsWords(n, cols) words and not overlap x, and returns both forms.
+// cols must be a multiple of QK8. Per block of QK8 values, d = max|x|/127
+// and q = round(x/d), half away from zero, clamped to [-127, 127] (NaN
+// becomes 0; the scale then carries NaN or Inf into the products).
+func QuantizeActs(buf, x []float32, n, cols int) Acts {
+	if cols%QK8 != 0 {
+		panic(fmt.Sprintf("kernels: QuantizeActs: row length %d is not a multiple of %d", cols, QK8))
+	}
+	nb := n * cols / QK8
+	buf = buf[:ActsWords(n, cols)]
+	a := FloatActs(x, n, cols)
+	a.d = buf[:nb:nb]
+	a.q = unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(buf[nb:]))), n*cols)
+	quantizeQ8(a.q, a.d, a.X)
+	return a
+}
+
+// Quantized reports whether a holds the Q8 form of its rows.
+func (a *Acts) Quantized() bool { return a.q != nil }
+
+// quantizeQ8 quantizes x into blocks: q[i] with scale d[i/QK8].
+func quantizeQ8(q []int8, d, x []float32) {
+	for b := range d {
+		xs, qs := x[b*QK8:(b+1)*QK8], q[b*QK8:(b+1)*QK8]
+		var amax float32
+		for _, v := range xs {
+			amax = max(amax, abs32(v))
+		}
+		s := amax / 127
+		var id float32
+		if s != 0 {
+			id = 1 / s
+		}
+		d[b] = s
+		for i, v := range xs {
+			f := float32(v * id)
+			switch {
+			case f >= 127:
+				qs[i] = 127
+			case f <= -127:
+				qs[i] = -127
+			case f >= 0:
+				qs[i] = int8(f + 0.5)
+			case f < 0:
+				qs[i] = int8(f - 0.5)
+			default: // NaN
+				qs[i] = 0
+			}
+		}
+	}
+}
+
+// TakesQ8 reports whether products with m use quantized activations when
+// they are given (Acts.Quantized): the integer kernels exist for its type.
+func (m *Matrix) TakesQ8() bool {
+	switch m.Type {
+	case Q8_0, Q4_0:
+		return true
+	}
+	return false
+}
+
+// MulActs multiplies the rows of a by m, out[i*Rows+r] = m[r]·a[i], on p's
+// workers (nil: serially). When a is quantized and m.TakesQ8, the product
+// is integer (see the top of this file): a register-blocked kernel takes
+// several weight rows by several activation rows at a time, reusing each
+// weight block from cache for every activation row, and every output equals
+// the single-row product bit for bit whatever the batch. Otherwise it is
+// MulBatch on a.X.
+func (m *Matrix) MulActs(p *Pool, out []float32, a *Acts) {
+	if a.Cols != m.Cols {
+		panic(fmt.Sprintf("kernels: MulActs: %d-wide activations for a %d×%d matrix", a.Cols, m.Rows, m.Cols))
+	}
+	if !a.Quantized() || !m.TakesQ8() {
+		m.MulBatch(p, out, a.X, a.N)
+		return
+	}
+	t := q8Tasks.Get().(*q8Task)
+	*t = q8Task{m: m, out: out[:a.N*m.Rows], a: *a}
+	// Workers take groups of q8Group rows, so their tiles stay whole.
+	groups := (m.Rows + q8Group - 1) / q8Group
+	p.Run(groups, max(1, 32768/(m.Cols*a.N*q8Group)), t)
+	*t = q8Task{}
+	q8Tasks.Put(t)
+}
+
+// q8Group is the multiple of rows a worker's share of a product is made
+// of: a multiple of every tier's tile heights.
+const q8Group = 4
+
+// q8Task is one MulActs call as a pool Task over groups of q8Group rows.
+type q8Task struct {
+	m   *Matrix
+	out []float32
+	a   Acts // a copy, so that the caller's Acts need not escape
+}
+
+var q8Tasks = sync.Pool{New: func() any { return new(q8Task) }}
+
+func (t *q8Task) Run(_, lo, hi int) {
+	lo, hi = lo*q8Group, min(hi*q8Group, t.m.Rows)
+	q8Product(t.m, t.out, &t.a, lo, hi)
+}
+
+// q8Shape is a tile kernel's size: rows × tokens.
+type q8Shape struct{ r, t int }
+
+// q8Tile is a tile kernel: out[t*ostride+r] (in float32 elements) for the
+// tile's rows r and tokens t, from weight rows at w (wstride bytes apart),
+// token rows of quants at a (astride bytes apart) and their scales at ad
+// (adstride bytes apart), over nb blocks.
+type q8Tile func(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)
+
+// q8Kernels is a tier's set of tile kernels for one weight type: a main
+// tile for batches, its one-token column, a tall one-token tile for
+// matrix-vector products, and one-row tiles for the rows left over.
+type q8Kernels struct {
+	main, mainCol, vec, rowMain, one q8Tile
+	mainShape                        q8Shape // main's; mainCol is mainShape.r × 1, rowMain 1 × mainShape.t
+	vecRows                          int     // vec's rows (× 1 token)
+}
+
+// q8Product computes rows [lo, hi) of the product of m and the quantized a.
+func q8Product(m *Matrix, out []float32, a *Acts, lo, hi int) {
+	k := q8KernelsFor(m.Type)
+	if k == nil {
+		q8ProductGeneric(m, out, a, lo, hi)
+		return
+	}
+	n, rows, nb := a.N, m.Rows, m.Cols/QK8
+	rb := uintptr(m.Type.RowBytes(m.Cols))
+	w := func(r int) *byte { return &m.Data[uintptr(r)*rb] }
+	q := func(t int) *int8 { return &a.q[t*m.Cols] }
+	d := func(t int) *float32 { return &a.d[t*nb] }
+	o := func(r, t int) *float32 { return &out[t*rows+r] }
+	ab, db, ob := uintptr(m.Cols), uintptr(4*nb), uintptr(4*rows)
+	R, T := k.mainShape.r, k.mainShape.t
+	r := lo
+	if n < T {
+		// Matrix-vector products: tall tiles, one token at a time.
+		for ; r+k.vecRows <= hi; r += k.vecRows {
+			for t := 0; t < n; t++ {
+				k.vec(w(r), rb, q(t), ab, d(t), db, nb, o(r, t), ob)
+			}
+		}
+	} else {
+		for ; r+R <= hi; r += R {
+			t := 0
+			for ; t+T <= n; t += T {
+				k.main(w(r), rb, q(t), ab, d(t), db, nb, o(r, t), ob)
+			}
+			for ; t < n; t++ {
+				k.mainCol(w(r), rb, q(t), ab, d(t), db, nb, o(r, t), ob)
+			}
+		}
+	}
+	for ; r < hi; r++ {
+		t := 0
+		for ; t+T <= n; t += T {
+			k.rowMain(w(r), rb, q(t), ab, d(t), db, nb, o(r, t), ob)
+		}
+		for ; t < n; t++ {
+			k.one(w(r), rb, q(t), ab, d(t), db, nb, o(r, t), ob)
+		}
+	}
+}
+
+// q8ProductGeneric is q8Product in plain Go, one output at a time.
+func q8ProductGeneric(m *Matrix, out []float32, a *Acts, lo, hi int) {
+	nb := m.Cols / QK8
+	for r := lo; r < hi; r++ {
+		w := m.row(r)
+		for t := 0; t < a.N; t++ {
+			q, d := a.q[t*m.Cols:(t+1)*m.Cols], a.d[t*nb:(t+1)*nb]
+			var v float32
+			switch m.Type {
+			case Q8_0:
+				v = dotQ8_0Q8Generic(w, q, d)
+			case Q4_0:
+				v = dotQ4_0Q8Generic(w, q, d)
+			}
+			out[t*m.Rows+r] = v
+		}
+	}
+}
+
+// q8Sum is the final horizontal sum of the eight lane accumulators, in the
+// order of the assembly's.
+func q8Sum(acc *[8]float32) float32 {
+	u0, u1, u2, u3 := acc[0]+acc[4], acc[1]+acc[5], acc[2]+acc[6], acc[3]+acc[7]
+	return (u0 + u2) + (u1 + u3)
+}
+
+// dotQ8_0Q8Generic returns the Q8_0 row w times the Q8 activation row with
+// quants q and block scales d, in the order of the top of this file.
+func dotQ8_0Q8Generic(w []byte, q []int8, d []float32) float32 {
+	var acc [8]float32
+	for b, da := range d {
+		blk := w[b*BlockBytesQ8_0 : (b+1)*BlockBytesQ8_0]
+		ws, qs := blk[2:2+QK8:2+QK8], q[b*QK8:(b+1)*QK8:(b+1)*QK8]
+		s := float32(scale(blk) * da)
+		for j := range acc {
+			p := int32(int8(ws[4*j]))*int32(qs[4*j]) + int32(int8(ws[4*j+1]))*int32(qs[4*j+1]) +
+				int32(int8(ws[4*j+2]))*int32(qs[4*j+2]) + int32(int8(ws[4*j+3]))*int32(qs[4*j+3])
+			acc[j] += float32(s * float32(p))
+		}
+	}
+	return q8Sum(&acc)
+}
+
+// dotQ4_0Q8Generic returns the Q4_0 row w times the Q8 activation row with
+// quants q and block scales d, in the order of the top of this file.
+func dotQ4_0Q8Generic(w []byte, q []int8, d []float32) float32 {
+	var acc [8]float32
+	var ws [QK4_0]int32
+	for b, da := range d {
+		blk := w[b*BlockBytesQ4_0 : (b+1)*BlockBytesQ4_0]
+		for i, v := range blk[2:BlockBytesQ4_0] {
+			ws[i], ws[i+QK4_0/2] = int32(v&0xf)-8, int32(v>>4)-8
+		}
+		qs := q[b*QK8 : (b+1)*QK8 : (b+1)*QK8]
+		s := float32(scale(blk) * da)
+		for j := range acc {
+			p := ws[4*j]*int32(qs[4*j]) + ws[4*j+1]*int32(qs[4*j+1]) +
+				ws[4*j+2]*int32(qs[4*j+2]) + ws[4*j+3]*int32(qs[4*j+3])
+			acc[j] += float32(s * float32(p))
+		}
+	}
+	return q8Sum(&acc)
+}

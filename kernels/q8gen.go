@@ -1,0 +1,264 @@
+//go:build ignore
+
+// q8gen writes q8dot_amd64.s, the tile kernels of the integer products of
+// Q8_0 and Q4_0 weights with Q8 activations (see q8act.go for the order of
+// operations every kernel follows). Run it from this directory:
+//
+//	go run q8gen.go > q8dot_amd64.s
+//
+// Each kernel computes a tile of R weight rows × T activation rows, one
+// 8-lane float accumulator per output, over all blocks of the rows; the
+// weight block of each row is unpacked once per block and used for all T
+// activation rows.
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+type wtype struct {
+	name string
+	bb   int  // bytes per block
+	q4   bool // Q4_0 nibbles
+}
+
+type tier struct {
+	name   string
+	vnni   bool
+	shapes [][2]int
+}
+
+var (
+	q8_0 = wtype{"Q8_0", 34, false}
+	q4_0 = wtype{"Q4_0", 18, true}
+)
+
+var out strings.Builder
+
+func p(format string, args ...any) { fmt.Fprintf(&out, "\t"+format+"\n", args...) }
+
+func rowAddr(r, off int) string {
+	o := ""
+	if off != 0 {
+		o = fmt.Sprint(off)
+	}
+	return [...]string{o + "(SI)", o + "(SI)(R8*1)", o + "(R11)", o + "(R11)(R8*1)"}[r]
+}
+
+func tokAddr(t int) string { return [...]string{"(DI)", "(DI)(R9*1)", "(R12)", "(R12)(R9*1)"}[t] }
+func sclAddr(t int) string { return [...]string{"(BX)", "(BX)(R10*1)", "(R13)", "(R13)(R10*1)"}[t] }
+
+func y(i int) string { return fmt.Sprintf("Y%d", i) }
+func x(i int) string { return fmt.Sprintf("X%d", i) }
+
+func kernel(tr tier, w wtype, R, T int) {
+	name := fmt.Sprintf("q8%s%s_%dx%d", tr.name, w.name, R, T)
+	fmt.Fprintf(&out, "\n// func %s(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)\n", name)
+	fmt.Fprintf(&out, "TEXT ·%s(SB), NOSPLIT, $0-72\n", name)
+	p("MOVQ w+0(FP), SI")
+	p("MOVQ wstride+8(FP), R8")
+	p("MOVQ a+16(FP), DI")
+	p("MOVQ astride+24(FP), R9")
+	p("MOVQ ad+32(FP), BX")
+	p("MOVQ adstride+40(FP), R10")
+	p("MOVQ nb+48(FP), CX")
+	if R > 2 {
+		p("LEAQ (SI)(R8*2), R11")
+	}
+	if T > 2 {
+		p("LEAQ (DI)(R9*2), R12")
+		p("LEAQ (BX)(R10*2), R13")
+	}
+	// Registers. Low ones for values the VEX-only instructions touch.
+	reg := 0
+	next := func() int { reg++; return reg - 1 }
+	t1, s := next(), next()
+	da := next()
+	var wr, dw [4]int
+	for r := 0; r < R; r++ {
+		wr[r], dw[r] = next(), next()
+	}
+	var a, c16, k, zero, c int
+	if !tr.vnni {
+		if w.q4 {
+			c16 = next()
+		} else {
+			a = next()
+		}
+	} else {
+		k, zero, c = next(), next(), next()
+	}
+	var acc [4][4]int
+	if tr.vnni {
+		reg = 16
+	}
+	for r := 0; r < R; r++ {
+		for t := 0; t < T; t++ {
+			acc[r][t] = next()
+		}
+	}
+	if reg > map[bool]int{false: 16, true: 32}[tr.vnni] {
+		panic(fmt.Sprintf("%s: %d registers", name, reg))
+	}
+	zeroOp := "VXORPS %[1]s, %[1]s, %[1]s"
+	if tr.vnni {
+		zeroOp = "VPXORD %[1]s, %[1]s, %[1]s"
+	}
+	for r := 0; r < R; r++ {
+		for t := 0; t < T; t++ {
+			p(zeroOp, y(acc[r][t]))
+		}
+	}
+	if tr.vnni {
+		if w.q4 {
+			p("VMOVDQU q8eights<>(SB), %s", y(k))
+		} else {
+			p("VMOVDQU q8k80<>(SB), %s", y(k))
+		}
+		p("VPXORD %[1]s, %[1]s, %[1]s", y(zero))
+	}
+	p("TESTQ CX, CX")
+	p("JZ %s_sum", name)
+	fmt.Fprintf(&out, "\n%s_block:\n", name)
+	for r := 0; r < R; r++ {
+		// The row's weights: |w| (AVX2, Q8_0), w+128 (VNNI, Q8_0) or the
+		// nibbles 0..15 (Q4_0), as unsigned bytes; and its scale.
+		switch {
+		case w.q4:
+			p("VMOVDQU %s, %s", rowAddr(r, 2), x(t1))
+			p("VPSRLW $4, %s, %s", x(t1), x(s))
+			p("VINSERTI128 $1, %s, %s, %s", x(s), y(t1), y(t1))
+			p("VPAND q8nibble<>(SB), %s, %s", y(t1), y(wr[r]))
+		case tr.vnni:
+			p("VPXORD %s, %s, %s", rowAddr(r, 2), y(k), y(wr[r]))
+		default:
+			p("VPABSB %s, %s", rowAddr(r, 2), y(wr[r]))
+		}
+		p("VPBROADCASTW %s, %s", rowAddr(r, 0), x(dw[r]))
+		p("VCVTPH2PS %s, %s", x(dw[r]), y(dw[r]))
+	}
+	for t := 0; t < T; t++ {
+		p("VBROADCASTSS %s, %s", sclAddr(t), y(da))
+		switch {
+		case tr.vnni:
+			// c = -K×(lane sums of a): the correction for the offset
+			// weights (K = 128) or nibbles (K = 8).
+			p("VPSUBB %s, %s, %s", tokAddr(t), y(zero), y(t1))
+			p("VPXORD %[1]s, %[1]s, %[1]s", y(c))
+			p("VPDPBUSD %s, %s, %s", y(t1), y(k), y(c))
+		case w.q4:
+			// c16 = 8×(pair sums of a), subtracted from nibbles×a.
+			p("VMOVDQU q8eights<>(SB), %s", y(t1))
+			p("VPMADDUBSW %s, %s, %s", tokAddr(t), y(t1), y(c16))
+		default:
+			p("VMOVDQU %s, %s", tokAddr(t), y(a))
+		}
+		for r := 0; r < R; r++ {
+			switch {
+			case tr.vnni:
+				p("VMOVDQA32 %s, %s", y(c), y(t1))
+				p("VPDPBUSD %s, %s, %s", tokAddr(t), y(wr[r]), y(t1))
+			case w.q4:
+				p("VPMADDUBSW %s, %s, %s", tokAddr(t), y(wr[r]), y(t1))
+				p("VPSUBW %s, %s, %s", y(c16), y(t1), y(t1))
+				p("VPMADDWD q8ones<>(SB), %s, %s", y(t1), y(t1))
+			default:
+				p("VPSIGNB %s, %s, %s", rowAddr(r, 2), y(a), y(t1))
+				p("VPMADDUBSW %s, %s, %s", y(t1), y(wr[r]), y(t1))
+				p("VPMADDWD q8ones<>(SB), %s, %s", y(t1), y(t1))
+			}
+			p("VCVTDQ2PS %s, %s", y(t1), y(t1))
+			p("VMULPS %s, %s, %s", y(da), y(dw[r]), y(s))
+			p("VMULPS %s, %s, %s", y(s), y(t1), y(t1))
+			p("VADDPS %s, %s, %s", y(t1), y(acc[r][t]), y(acc[r][t]))
+		}
+	}
+	p("ADDQ $%d, SI", w.bb)
+	if R > 2 {
+		p("ADDQ $%d, R11", w.bb)
+	}
+	p("ADDQ $32, DI")
+	p("ADDQ $4, BX")
+	if T > 2 {
+		p("ADDQ $32, R12")
+		p("ADDQ $4, R13")
+	}
+	p("DECQ CX")
+	p("JNZ %s_block", name)
+	fmt.Fprintf(&out, "\n%s_sum:\n", name)
+	p("MOVQ out+56(FP), DX")
+	p("MOVQ ostride+64(FP), AX")
+	for t := 0; t < T; t++ {
+		for r := 0; r < R; r++ {
+			v := acc[r][t]
+			if v >= 16 {
+				p("VMOVAPS %s, %s", y(v), y(s))
+				v = s
+			}
+			// u[j] = acc[j]+acc[j+4]; (u0+u2) + (u1+u3).
+			p("VEXTRACTF128 $1, %s, %s", y(v), x(t1))
+			p("VADDPS %s, %s, %s", x(t1), x(v), x(v))
+			p("VPERMILPS $0x4e, %s, %s", x(v), x(t1))
+			p("VADDPS %s, %s, %s", x(t1), x(v), x(v))
+			p("VPERMILPS $0xb1, %s, %s", x(v), x(t1))
+			p("VADDSS %s, %s, %s", x(t1), x(v), x(v))
+			p("VMOVSS %s, %d(DX)", x(v), 4*r)
+		}
+		if t < T-1 {
+			p("ADDQ AX, DX")
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
+}
+
+func main() {
+	out.WriteString(`// Code generated by q8gen.go; DO NOT EDIT.
+
+//go:build !purego
+
+#include "textflag.h"
+
+// Tile kernels of the integer products of Q8_0 and Q4_0 weight rows with Q8
+// activation rows; q8gen.go explains them and q8act.go gives the order of
+// operations, which every kernel follows exactly.
+
+DATA q8ones<>+0(SB)/8, $0x0001000100010001
+DATA q8ones<>+8(SB)/8, $0x0001000100010001
+DATA q8ones<>+16(SB)/8, $0x0001000100010001
+DATA q8ones<>+24(SB)/8, $0x0001000100010001
+GLOBL q8ones<>(SB), RODATA|NOPTR, $32
+
+DATA q8nibble<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA q8nibble<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA q8nibble<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA q8nibble<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL q8nibble<>(SB), RODATA|NOPTR, $32
+
+DATA q8eights<>+0(SB)/8, $0x0808080808080808
+DATA q8eights<>+8(SB)/8, $0x0808080808080808
+DATA q8eights<>+16(SB)/8, $0x0808080808080808
+DATA q8eights<>+24(SB)/8, $0x0808080808080808
+GLOBL q8eights<>(SB), RODATA|NOPTR, $32
+
+DATA q8k80<>+0(SB)/8, $0x8080808080808080
+DATA q8k80<>+8(SB)/8, $0x8080808080808080
+DATA q8k80<>+16(SB)/8, $0x8080808080808080
+DATA q8k80<>+24(SB)/8, $0x8080808080808080
+GLOBL q8k80<>(SB), RODATA|NOPTR, $32
+`)
+	tiers := []tier{
+		{"avx2", false, [][2]int{{2, 4}, {2, 1}, {4, 1}, {1, 4}, {1, 1}}},
+		{"vnni", true, [][2]int{{4, 4}, {4, 1}, {1, 4}, {1, 1}}},
+	}
+	for _, tr := range tiers {
+		for _, w := range []wtype{q8_0, q4_0} {
+			for _, sh := range tr.shapes {
+				kernel(tr, w, sh[0], sh[1])
+			}
+		}
+	}
+	os.Stdout.WriteString(out.String())
+}

@@ -14,31 +14,124 @@ import (
 	"github.com/thinkv/thinkv/tokenizer"
 )
 
-// ParseType parses a target weight type: f32, f16, q8_0 or q4_0.
-func ParseType(s string) (gguf.Type, error) {
-	switch strings.ToLower(s) {
-	case "f32":
-		return gguf.TypeF32, nil
-	case "f16":
-		return gguf.TypeF16, nil
-	case "q8_0":
-		return gguf.TypeQ8_0, nil
-	case "q4_0":
-		return gguf.TypeQ4_0, nil
-	}
-	return 0, fmt.Errorf("unknown weight type %q (valid: f32, f16, q8_0, q4_0)", s)
+// Scheme is a conversion's choice of tensor types: Base for the weight
+// matrices, except where a llama.cpp "_M" mix raises some to Q6_K.
+type Scheme struct {
+	Name     string    // as --type spells it, such as "q4_k_m"
+	Base     gguf.Type // the type of most matrices
+	FileType uint32    // general.file_type: llama.cpp's LLAMA_FTYPE for the scheme
+	// Mix applies llama.cpp's Q4_K_M/Q5_K_M rules: the output head (and the
+	// embedding when it is tied to it) Q6_K, and attn_v and ffn_down Q6_K on
+	// the layers useMoreBits picks.
+	Mix bool
 }
 
-// fileType maps a weight type to llama.cpp's general.file_type (LLAMA_FTYPE):
-// what most matrices are stored as.
-var fileType = map[gguf.Type]uint32{gguf.TypeF32: 0, gguf.TypeF16: 1, gguf.TypeQ4_0: 2, gguf.TypeQ8_0: 7, gguf.TypeBF16: 32}
+// schemes lists every --type value. Plain types store every matrix as that
+// type; the file types are llama.cpp's llama_ftype values (MOSTLY_Q4_K_S for
+// an all-Q4_K file and MOSTLY_Q5_K_S for an all-Q5_K one, their nearest
+// names).
+var schemes = []Scheme{
+	{"f32", gguf.TypeF32, 0, false},
+	{"f16", gguf.TypeF16, 1, false},
+	{"bf16", gguf.TypeBF16, 32, false},
+	{"q8_0", gguf.TypeQ8_0, 7, false},
+	{"q4_0", gguf.TypeQ4_0, 2, false},
+	{"q4_1", gguf.TypeQ4_1, 3, false},
+	{"q5_0", gguf.TypeQ5_0, 8, false},
+	{"q5_1", gguf.TypeQ5_1, 9, false},
+	{"q4_k", gguf.TypeQ4_K, 14, false},
+	{"q5_k", gguf.TypeQ5_K, 16, false},
+	{"q6_k", gguf.TypeQ6_K, 18, false},
+	{"q4_k_m", gguf.TypeQ4_K, 15, true},
+	{"q5_k_m", gguf.TypeQ5_K, 17, true},
+}
 
-// ToGGUF returns a writer holding m and tok as a GGUF of m's architecture
-// (llama or qwen2) whose matrices are stored as typ. Norm weights stay f32, and a matrix whose rows
-// are not a whole number of 32-element blocks falls back to f16, as llama.cpp
-// does. The output head is written even when it is tied to the embedding,
-// like llama.cpp's llama2.c converter. general.file_type records typ.
+// SchemeNames returns the --type values ParseScheme accepts.
+func SchemeNames() []string {
+	var names []string
+	for _, s := range schemes {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// ParseScheme parses a --type value (case does not matter): a plain type
+// (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k) or a mix
+// (q4_k_m, q5_k_m).
+func ParseScheme(s string) (Scheme, error) {
+	for _, sc := range schemes {
+		if strings.EqualFold(s, sc.Name) {
+			return sc, nil
+		}
+	}
+	return Scheme{}, fmt.Errorf("unknown weight type %q (valid: %s)", s, strings.Join(SchemeNames(), ", "))
+}
+
+// PlainScheme returns the scheme that stores every matrix as typ.
+func PlainScheme(typ gguf.Type) Scheme {
+	for _, sc := range schemes {
+		if sc.Base == typ && !sc.Mix {
+			return sc
+		}
+	}
+	return Scheme{Name: strings.ToLower(typ.String()), Base: typ}
+}
+
+// useMoreBits is llama.cpp's choice of the layers whose attn_v and ffn_down
+// a _M mix stores with more bits: the first and last eighth of the layers,
+// and every third one between.
+func useMoreBits(layer, layers int) bool {
+	return layer < layers/8 || layer >= 7*layers/8 || (layer-layers/8)%3 == 2
+}
+
+// TensorType returns the type s gives the matrix called name (in llama.cpp's
+// naming) of layer (−1 for the embedding and the head) out of layers, with
+// rows of cols elements; tied says the head is the embedding. A row that is
+// not a whole number of blocks falls back as llama.cpp does: Q4_K to Q5_0,
+// Q5_K to Q5_1, Q6_K to Q8_0, and to f16 when not even 32 divides it.
+func (s Scheme) TensorType(name string, layer, layers, cols int, tied bool) gguf.Type {
+	typ := s.Base
+	if s.Mix {
+		switch {
+		case name == "output.weight", name == "token_embd.weight" && tied:
+			typ = gguf.TypeQ6_K
+		case strings.HasSuffix(name, ".attn_v.weight"), strings.HasSuffix(name, ".ffn_down.weight"):
+			if useMoreBits(layer, layers) {
+				typ = gguf.TypeQ6_K
+			}
+		}
+	}
+	if bs := typ.BlockSize(); bs > 1 && cols%bs != 0 {
+		switch typ {
+		case gguf.TypeQ4_K:
+			typ = gguf.TypeQ5_0
+		case gguf.TypeQ5_K:
+			typ = gguf.TypeQ5_1
+		case gguf.TypeQ6_K:
+			typ = gguf.TypeQ8_0
+		}
+	}
+	if bs := typ.BlockSize(); bs > 1 && cols%bs != 0 {
+		typ = gguf.TypeF16
+	}
+	return typ
+}
+
+// ToGGUF is ToGGUFScheme with every matrix stored as typ.
 func ToGGUF(m *model.Model, tok *tokenizer.Tokenizer, typ gguf.Type, name string) (*gguf.Writer, error) {
+	return ToGGUFScheme(m, tok, PlainScheme(typ), name)
+}
+
+// ToGGUFScheme returns a writer holding m and tok as a GGUF of m's
+// architecture (llama or qwen2) whose matrices are stored as s says (see
+// Scheme.TensorType). Norm weights stay f32. The output head is written
+// even when it is tied to the embedding, like llama.cpp's llama2.c
+// converter. general.file_type records the scheme, and tokenizer.ggml.pre
+// the pre-tokenizer ("default" for SentencePiece vocabularies).
+func ToGGUFScheme(m *model.Model, tok *tokenizer.Tokenizer, s Scheme, name string) (*gguf.Writer, error) {
+	if !s.Base.CanEncode() {
+		return nil, fmt.Errorf("cannot write %v weights", s.Base)
+	}
 	if tok.VocabSize() > m.Vocab {
 		return nil, fmt.Errorf("tokenizer has %d tokens, the model %d", tok.VocabSize(), m.Vocab)
 	}
@@ -51,7 +144,7 @@ func ToGGUF(m *model.Model, tok *tokenizer.Tokenizer, typ gguf.Type, name string
 	}
 	w.AddKV("general.architecture", gguf.StringValue(arch))
 	w.AddKV("general.name", gguf.StringValue(name))
-	w.AddKV("general.file_type", gguf.Uint32Value(fileType[typ]))
+	w.AddKV("general.file_type", gguf.Uint32Value(s.FileType))
 	for _, kv := range []struct {
 		key string
 		v   int
@@ -68,26 +161,26 @@ func ToGGUF(m *model.Model, tok *tokenizer.Tokenizer, typ gguf.Type, name string
 		w.AddKV(arch+".rope.scaling.type", gguf.StringValue("linear"))
 		w.AddKV(arch+".rope.scaling.factor", gguf.Float32Value(float32(c.RopeScale)))
 	}
-	t := tensors{w: w, typ: typ}
-	t.matrix("token_embd.weight", m.Embed)
+	t := tensors{w: w, s: s, layers: c.Layers, tied: m.Output == m.Embed}
+	t.matrix("token_embd.weight", -1, m.Embed)
 	for l, ly := range m.Layers {
 		p := fmt.Sprintf("blk.%d.", l)
 		t.vector(p+"attn_norm.weight", ly.AttnNorm)
-		t.matrix(p+"attn_q.weight", ly.Wq)
-		t.matrix(p+"attn_k.weight", ly.Wk)
-		t.matrix(p+"attn_v.weight", ly.Wv)
-		t.matrix(p+"attn_output.weight", ly.Wo)
+		t.matrix(p+"attn_q.weight", l, ly.Wq)
+		t.matrix(p+"attn_k.weight", l, ly.Wk)
+		t.matrix(p+"attn_v.weight", l, ly.Wv)
+		t.matrix(p+"attn_output.weight", l, ly.Wo)
 		t.bias(p+"attn_q.bias", ly.Bq)
 		t.bias(p+"attn_k.bias", ly.Bk)
 		t.bias(p+"attn_v.bias", ly.Bv)
 		t.vector(p+"ffn_norm.weight", ly.FFNNorm)
-		t.matrix(p+"ffn_gate.weight", ly.Gate)
-		t.matrix(p+"ffn_down.weight", ly.Down)
-		t.matrix(p+"ffn_up.weight", ly.Up)
+		t.matrix(p+"ffn_gate.weight", l, ly.Gate)
+		t.matrix(p+"ffn_down.weight", l, ly.Down)
+		t.matrix(p+"ffn_up.weight", l, ly.Up)
 	}
 	t.vector("output_norm.weight", m.Norm)
 	t.bias("rope_freqs.weight", m.RopeFactors)
-	t.matrix("output.weight", m.Output)
+	t.matrix("output.weight", -1, m.Output)
 	return w, t.err
 }
 
@@ -117,9 +210,11 @@ func addVocab(w *gguf.Writer, tok *tokenizer.Tokenizer, n int) {
 	if len(v.Merges) > 0 {
 		w.AddKV("tokenizer.ggml.merges", gguf.StringsValue(v.Merges))
 	}
-	if v.Pre != "" {
-		w.AddKV("tokenizer.ggml.pre", gguf.StringValue(v.Pre))
+	pre := v.Pre // the byte-level pre-tokenizer's llama.cpp name, or "default"
+	if pre == "" {
+		pre = "default"
 	}
+	w.AddKV("tokenizer.ggml.pre", gguf.StringValue(pre))
 	for _, kv := range []struct {
 		key string
 		id  int
@@ -141,9 +236,11 @@ func addVocab(w *gguf.Writer, tok *tokenizer.Tokenizer, n int) {
 
 // tensors adds tensors to a writer, remembering the first error.
 type tensors struct {
-	w   *gguf.Writer
-	typ gguf.Type
-	err error
+	w      *gguf.Writer
+	s      Scheme
+	layers int
+	tied   bool
+	err    error
 }
 
 func (t *tensors) vector(name string, v []float32) {
@@ -159,7 +256,7 @@ func (t *tensors) bias(name string, v []float32) {
 	}
 }
 
-func (t *tensors) matrix(name string, m *kernels.Matrix) {
+func (t *tensors) matrix(name string, layer int, m *kernels.Matrix) {
 	if t.err != nil {
 		return
 	}
@@ -167,9 +264,6 @@ func (t *tensors) matrix(name string, m *kernels.Matrix) {
 	for r := 0; r < m.Rows; r++ {
 		m.Row(data[r*m.Cols:(r+1)*m.Cols], r)
 	}
-	typ := t.typ
-	if typ.BlockSize() > 1 && m.Cols%typ.BlockSize() != 0 {
-		typ = gguf.TypeF16
-	}
+	typ := t.s.TensorType(name, layer, t.layers, m.Cols, t.tied)
 	t.err = t.w.AddFloat32Tensor(name, typ, []uint64{uint64(m.Cols), uint64(m.Rows)}, data)
 }

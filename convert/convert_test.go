@@ -55,8 +55,11 @@ func TestConvertStories260K(t *testing.T) {
 	defer ref.Close()
 	refKeys, refTensors := names(ref)
 	for _, typName := range []string{"f32", "q8_0"} {
-		typ, _ := convert.ParseType(typName)
-		w, err := convert.ToGGUF(src.Model, src.Tok, typ, "llama")
+		sc, err := convert.ParseScheme(typName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := convert.ToGGUFScheme(src.Model, src.Tok, sc, "llama")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,8 +75,12 @@ func TestConvertStories260K(t *testing.T) {
 		if ft, ok := f.Uint("general.file_type"); !ok || ft != map[string]uint64{"f32": 0, "q8_0": 7}[typName] {
 			t.Errorf("%s: general.file_type = %d, %v; want llama.cpp's %s", typName, ft, ok, typName)
 		}
+		if pre, _ := f.String("tokenizer.ggml.pre"); pre != "default" {
+			t.Errorf("%s: tokenizer.ggml.pre = %q, want \"default\" for a SentencePiece vocabulary", typName, pre)
+		}
 		f.Close()
-		keys = slices.DeleteFunc(keys, func(k string) bool { return k == "general.file_type" }) // llama.cpp's llama2.c converter omits it
+		// llama.cpp's llama2.c converter omits these two
+		keys = slices.DeleteFunc(keys, func(k string) bool { return k == "general.file_type" || k == "tokenizer.ggml.pre" })
 		if strings.Join(keys, " ") != strings.Join(refKeys, " ") || strings.Join(tensors, " ") != strings.Join(refTensors, " ") {
 			t.Errorf("%s: layout differs from llama.cpp's\nkeys %v\nwant %v\ntensors %v\nwant %v", typName, keys, refKeys, tensors, refTensors)
 		}

@@ -5,14 +5,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/thinkv/thinkv/convert"
 	"github.com/thinkv/thinkv/engine"
 )
 
 func runConvert(args []string, stdout io.Writer) error {
-	fs := newFlags("convert", "IN OUT.gguf [--type f32|f16|q8_0|q4_0] [-t TOKENIZER] [--ctx N]")
-	typName := fs.String("type", "f32", "weight type of the matrices: f32, f16, q8_0 or q4_0")
+	fs := newFlags("convert", "IN OUT.gguf [--type TYPE] [-t TOKENIZER] [--ctx N]")
+	typName := fs.String("type", "f32", "weight type of the matrices: "+strings.Join(convert.SchemeNames(), ", ")+
+		" (q4_k_m and q5_k_m are llama.cpp's mixes: Q6_K for the output head, a tied embedding and half of attn_v/ffn_down)")
 	tokPath := fs.String("tokenizer", "", "tokenizer: llama2.c tokenizer.bin (needed for a llama2.c checkpoint), tokenizer.json or its directory")
 	fs.alias("tokenizer", "t")
 	var ctx int
@@ -26,7 +28,7 @@ func runConvert(args []string, stdout io.Writer) error {
 	if len(pos) != 2 {
 		return fs.usagef("want IN and OUT.gguf, got %d arguments", len(pos))
 	}
-	typ, err := convert.ParseType(*typName)
+	sc, err := convert.ParseScheme(*typName)
 	if err != nil {
 		return fs.usagef("--type: %v", err)
 	}
@@ -40,14 +42,14 @@ func runConvert(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer e.Close()
-	w, err := convert.ToGGUF(e.Model, e.Tok, typ, *name)
+	w, err := convert.ToGGUFScheme(e.Model, e.Tok, sc, *name)
 	if err != nil {
 		return err
 	}
 	if err := w.WriteFile(pos[1]); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s (%s weights, %d parameters)\n", pos[1], typ, e.Model.ParamCount())
+	fmt.Fprintf(stdout, "wrote %s (%s weights, %d parameters)\n", pos[1], sc.Name, e.Model.ParamCount())
 	return nil
 }
 

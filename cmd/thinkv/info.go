@@ -77,6 +77,9 @@ func runInfo(args []string, stdout io.Writer) error {
 		}
 	}
 	counts["embed "+m.Embed.Type.String()]++
+	if m.Output != m.Embed {
+		counts["output "+m.Output.Type.String()]++
+	}
 	var types []string
 	for t, n := range counts {
 		types = append(types, fmt.Sprintf("%s×%d", t, n))

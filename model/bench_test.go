@@ -174,3 +174,19 @@ func BenchmarkDecodeBatchLlama(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPrefillLlama prefills 256 tokens (one step) on llamaBench, with
+// Q8_0, Q4_0 and F32 weights.
+func BenchmarkPrefillLlama(b *testing.B) {
+	names, shapes, data := syntheticWeights(llamaBench, 5)
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeF32} {
+		b.Run(typ.String(), func(b *testing.B) {
+			m, _, err := model.Load(writeSynthetic(b, llamaBench, typ, names, shapes, data), 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			benchPrefill(b, m, 256, kvcache.F16)
+		})
+	}
+}

@@ -17,7 +17,7 @@ type Scratch struct {
 	max, sum []float32 // running softmax state per query
 	qg       []float32 // queries gathered to the pruned key channels
 	acc      []float32 // per query, the pruned-value part of the output
-	row      []float32 // one key or value row widened to float32
+	row      []float32 // D floats, unused: kept so that ScratchBytes (which model.StateBytes mirrors) is unchanged
 }
 
 // NewScratch makes scratch for up to queries queries of head dimension d.
@@ -39,16 +39,49 @@ func ScratchBytes(queries, d int) int64 {
 	return 4 * (q*keyBlock + 2*q + 2*q*dd + dd)
 }
 
-// view returns row i as float32: the stored slice itself, or for f16 a
-// conversion into buf.
-func (r *rows) view(i int, buf []float32) []float32 {
-	r, i = r.at(i)
-	lo := i * r.width
-	if r.typ == F16 {
-		kernels.F16sToF32s(buf[:r.width], r.f16[lo:lo+r.width])
-		return buf[:r.width]
+// span returns the storage of rows [i, i+n) of r, or of its first got < n
+// rows when they cross from the shared part into r's own: f16 or f32 (the
+// other nil) holds got rows of r.width elements.
+func (r *rows) span(i, n int) (f16 []uint16, f32 []float32, got int) {
+	b, j := r.at(i)
+	got = n
+	if b != r {
+		got = min(n, r.sn-i)
 	}
-	return r.f32[lo : lo+r.width]
+	lo, hi := j*r.width, (j+got)*r.width
+	if r.typ == F16 {
+		return b.f16[lo:hi], nil, got
+	}
+	return nil, b.f32[lo:hi], got
+}
+
+// dots sets dst[j·ldd+i−i0] = scale·(row i · qⱼ) for rows [i0, i1) of r and
+// the queries q (rows of r.width), reading each row once for all queries.
+func (r *rows) dots(dst []float32, ldd int, i0, i1 int, q []float32, scale float32) {
+	for i := i0; i < i1; {
+		f16, f32, got := r.span(i, i1-i)
+		if f16 != nil {
+			kernels.AttnDotsF16(dst[i-i0:], ldd, f16, q, r.width, scale)
+		} else {
+			kernels.AttnDotsF32(dst[i-i0:], ldd, f32, q, r.width, scale)
+		}
+		i += got
+	}
+}
+
+// accum adds Σᵢ p[j·ldp+i−i0]·(row i) to out[j·ldo:j·ldo+r.width] for the m
+// outputs j and the rows [i0, i1) of r, reading each row once for up to
+// four outputs.
+func (r *rows) accum(out []float32, ldo int, p []float32, ldp, m, i0, i1 int) {
+	for i := i0; i < i1; {
+		f16, f32, got := r.span(i, i1-i)
+		if f16 != nil {
+			kernels.AttnAccumF16(out, ldo, p[i-i0:], ldp, m, f16, r.width)
+		} else {
+			kernels.AttnAccumF32(out, ldo, p[i-i0:], ldp, m, f32, r.width)
+		}
+		i += got
+	}
 }
 
 // AttendBlock computes causal attention for m = len(lim) queries sharing this
@@ -56,13 +89,35 @@ func (r *rows) view(i int, buf []float32) []float32 {
 // tokens, and softmax(q·Kᵀ·scale)·V goes to out[j·D:(j+1)·D]. Keys and values
 // are read once per block of tokens for all m queries, with an online softmax,
 // so memory does not grow with the sequence. Pruned-segment keys are dotted
-// with the queries gathered to KeyKept: T multiply-adds, not D. If lse is not
-// nil, lse[j] receives the log of query j's softmax normaliser (see Logits).
+// with the queries gathered to KeyKept (once per call): T multiply-adds, not
+// D. If lse is not nil, lse[j] receives the log of query j's softmax
+// normaliser (see Logits).
+//
+// A query's results depend only on the query, its limit and the cache, not
+// on the other queries of the call: the same bits alone or in any group.
 func (h *Head) AttendBlock(out, q []float32, lim []int, scale float32, lse []float32, s *Scratch) {
+	h.attend(out, q, lim, scale, lse, nil, s)
+}
+
+// AttendBlockWeights is AttendBlock that also returns the attention weights,
+// exp(logit − log-normaliser), in the same pass over the keys: query j's
+// weights over its lim[j] tokens go to probs[o:o+lim[j]], where o =
+// lim[0]+…+lim[j−1]. The logits are stored there as the keys are scored and
+// turned into weights at the end, once the normaliser is known.
+func (h *Head) AttendBlockWeights(out, q []float32, lim []int, scale float32, lse, probs []float32, s *Scratch) {
+	total := 0
+	for _, n := range lim {
+		total += n
+	}
+	h.attend(out, q, lim, scale, lse, probs[:total], s)
+}
+
+func (h *Head) attend(out, q []float32, lim []int, scale float32, lse, probs []float32, s *Scratch) {
 	m, d := len(lim), h.d
 	nk, nv := h.kp.n(), h.vp.n()
 	kt, vt := len(h.KeyKept), len(h.ValKept)
 	qg, acc := s.qg[:m*kt], s.acc[:m*vt]
+	q = q[:m*d]
 	total := 0
 	for j := 0; j < m; j++ {
 		for t, c := range h.KeyKept {
@@ -74,33 +129,30 @@ func (h *Head) AttendBlock(out, q []float32, lim []int, scale float32, lse []flo
 	out = out[:m*d]
 	clear(out)
 	clear(acc)
+	negInf := float32(math.Inf(-1))
 	for b0 := 0; b0 < total; b0 += keyBlock {
 		b1 := min(b0+keyBlock, total)
-		for i := b0; i < b1; i++ {
-			var k, qs []float32
-			w := d
-			if i < nk {
-				k, qs, w = h.kp.view(i, s.row), qg, kt
-			} else {
-				k, qs = h.kf.view(i-nk, s.row), q
-			}
-			for j := 0; j < m; j++ {
-				if i < lim[j] {
-					s.logits[j*keyBlock+i-b0] = kernels.Dot(k, qs[j*w:(j+1)*w]) * scale
-				}
-			}
+		nb := b1 - b0
+		l := s.logits[:m*keyBlock]
+		if b0 < nk {
+			h.kp.dots(l, keyBlock, b0, min(b1, nk), qg, scale)
 		}
+		if b1 > nk {
+			h.kf.dots(l[max(nk-b0, 0):], keyBlock, max(b0, nk)-nk, b1-nk, q, scale)
+		}
+		off := 0 // where query j's weights start in probs
 		for j := 0; j < m; j++ {
+			row := l[j*keyBlock : (j+1)*keyBlock]
 			hi := min(b1, lim[j]) - b0
+			if probs != nil && hi > 0 {
+				copy(probs[off+b0:off+b0+hi], row[:hi])
+			}
+			off += lim[j]
 			if hi <= 0 {
+				clear(row[:nb])
 				continue
 			}
-			l := s.logits[j*keyBlock : j*keyBlock+hi]
-			bm := l[0]
-			for _, x := range l[1:] {
-				bm = max(bm, x)
-			}
-			if bm > s.max[j] {
+			if bm := kernels.Max(row[:hi]); bm > s.max[j] {
 				f := float32(math.Exp(float64(s.max[j] - bm)))
 				for c := range out[j*d : (j+1)*d] {
 					out[j*d+c] *= f
@@ -111,30 +163,26 @@ func (h *Head) AttendBlock(out, q []float32, lim []int, scale float32, lse []flo
 				s.sum[j] *= f
 				s.max[j] = bm
 			}
-			for i, x := range l {
-				p := float32(math.Exp(float64(x - s.max[j])))
-				l[i] = p
-				s.sum[j] += p
+			// The weights of this block, and 0 past the limit: −Inf up to
+			// a multiple of 8, so that the sum is the same whatever the
+			// other queries' limits, then cleared.
+			h8 := min((hi+7)&^7, keyBlock)
+			for i := hi; i < h8; i++ {
+				row[i] = negInf
+			}
+			s.sum[j] += kernels.ExpShift(row[:h8], s.max[j])
+			if h8 < nb {
+				clear(row[h8:nb])
 			}
 		}
-		for i := b0; i < b1; i++ {
-			if i < nv {
-				v := h.vp.view(i, s.row)
-				for j := 0; j < m; j++ {
-					if i < lim[j] {
-						kernels.Axpy(acc[j*vt:(j+1)*vt], s.logits[j*keyBlock+i-b0], v)
-					}
-				}
-				continue
-			}
-			v := h.vf.view(i-nv, s.row)
-			for j := 0; j < m; j++ {
-				if i < lim[j] {
-					kernels.Axpy(out[j*d:(j+1)*d], s.logits[j*keyBlock+i-b0], v)
-				}
-			}
+		if b0 < nv {
+			h.vp.accum(acc, vt, l, keyBlock, m, b0, min(b1, nv))
+		}
+		if b1 > nv {
+			h.vf.accum(out, d, l[max(nv-b0, 0):], keyBlock, m, max(b0, nv)-nv, b1-nv)
 		}
 	}
+	off := 0
 	for j := 0; j < m; j++ {
 		inv := 1 / s.sum[j]
 		o := out[j*d : (j+1)*d]
@@ -144,8 +192,13 @@ func (h *Head) AttendBlock(out, q []float32, lim []int, scale float32, lse []flo
 		for t, c := range h.ValKept {
 			o[c] += acc[j*vt+t] * inv
 		}
+		ls := s.max[j] + float32(math.Log(float64(s.sum[j])))
 		if lse != nil {
-			lse[j] = s.max[j] + float32(math.Log(float64(s.sum[j])))
+			lse[j] = ls
+		}
+		if probs != nil {
+			kernels.ExpShift(probs[off:off+lim[j]], ls)
+			off += lim[j]
 		}
 	}
 }
@@ -172,9 +225,5 @@ func (h *Head) Logits(dst, q []float32, n int, scale float32, row []float32) {
 // not for the decode loop.
 func (h *Head) Attend(out, q []float32, n int, scale float32, probs []float32) {
 	var lse [1]float32
-	h.AttendBlock(out, q, []int{n}, scale, lse[:], NewScratch(1, h.d))
-	h.Logits(probs, q, n, scale, make([]float32, h.d))
-	for i, x := range probs[:n] {
-		probs[i] = float32(math.Exp(float64(x - lse[0])))
-	}
+	h.AttendBlockWeights(out, q, []int{n}, scale, lse[:], probs[:n], NewScratch(1, h.d))
 }

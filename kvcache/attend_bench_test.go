@@ -4,53 +4,118 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/thinkv/thinkv/kvcache"
 )
 
-// BenchmarkAttendDecode times one decode step of one KV head in Llama shape
-// (head_dim 128, 4 query heads per KV head) over 2048 cached tokens, with the
-// full cache and with half the key (and value) channels pruned by ThinK,
-// keeping 32 recent tokens full: the attention part of decode that ThinK thins.
+// benchGroup is the query heads per KV head in the benchmarks (Llama 3,
+// Mistral).
+const benchGroup = 4
+
+// benchHead returns one KV head of n random tokens of head dimension d,
+// with half the key channels (keys) and of the value channels (values)
+// pruned by ThinK, keeping the 32 most recent tokens full, and a group of
+// decode queries attending over all of it.
+func benchHead(typ kvcache.DType, d, n int, keys, values bool) (h *kvcache.Head, q []float32, lim []int) {
+	c, _ := kvcache.New(kvcache.Config{Layers: 1, KVHeads: 1, HeadDim: d, Type: typ, Capacity: n + 1})
+	h = c.Head(0, 0)
+	rng := rand.New(rand.NewPCG(1, 1))
+	k, v := make([]float32, d), make([]float32, d)
+	for i := 0; i < n; i++ {
+		for j := range k {
+			k[j], v[j] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		}
+		h.Append(i, k, v)
+	}
+	kept := make([]int, 0, d/2)
+	for j := 0; j < d; j += 2 {
+		kept = append(kept, j)
+	}
+	if keys {
+		h.PruneKeys(kept, 32, 1)
+	}
+	if values {
+		h.PruneValues(kept, 32, 1)
+	}
+	q = make([]float32, benchGroup*d)
+	for j := range q {
+		q[j] = float32(rng.NormFloat64())
+	}
+	lim = make([]int, benchGroup)
+	for j := range lim {
+		lim[j] = n
+	}
+	return h, q, lim
+}
+
+// BenchmarkAttendDecode times one decode step of one KV head (4 query heads
+// per KV head) over n cached tokens of head dimension d, with the full cache
+// and with half the key (and value) channels pruned by ThinK, keeping 32
+// recent tokens full: the attention part of decode that ThinK thins. It
+// reports ns per key–query pair.
 func BenchmarkAttendDecode(b *testing.B) {
-	const d, group, n = 128, 4, 2048
-	for _, typ := range []kvcache.DType{kvcache.F16, kvcache.F32} {
+	type shape struct {
+		typ  kvcache.DType
+		d, n int
+	}
+	var shapes []shape
+	for _, n := range []int{2048, 4096, 8192} {
+		for _, d := range []int{64, 128} {
+			shapes = append(shapes, shape{kvcache.F16, d, n})
+		}
+	}
+	shapes = append(shapes, shape{kvcache.F32, 128, 2048})
+	for _, sh := range shapes {
 		for _, tc := range []struct {
 			name         string
 			keys, values bool
 		}{{"full", false, false}, {"think-keys-0.5", true, false}, {"think-keys+values-0.5", true, true}} {
-			b.Run(fmt.Sprintf("%v/%s", typ, tc.name), func(b *testing.B) {
-				c, _ := kvcache.New(kvcache.Config{Layers: 1, KVHeads: 1, HeadDim: d, Type: typ, Capacity: n + 1})
-				h := c.Head(0, 0)
-				rng := rand.New(rand.NewPCG(1, 1))
-				k, v := make([]float32, d), make([]float32, d)
-				for i := 0; i < n; i++ {
-					for j := range k {
-						k[j], v[j] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
-					}
-					h.Append(i, k, v)
-				}
-				kept := make([]int, 0, d/2)
-				for j := 0; j < d; j += 2 {
-					kept = append(kept, j)
-				}
-				if tc.keys {
-					h.PruneKeys(kept, 32, 1)
-				}
-				if tc.values {
-					h.PruneValues(kept, 32, 1)
-				}
-				q, out := make([]float32, group*d), make([]float32, group*d)
-				for j := range q {
-					q[j] = float32(rng.NormFloat64())
-				}
-				lim := []int{n, n, n, n}
-				s := kvcache.NewScratch(group, d)
+			b.Run(fmt.Sprintf("%v/d%d/n%d/%s", sh.typ, sh.d, sh.n, tc.name), func(b *testing.B) {
+				h, q, lim := benchHead(sh.typ, sh.d, sh.n, tc.keys, tc.values)
+				out := make([]float32, len(q))
+				s := kvcache.NewScratch(benchGroup, sh.d)
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					h.AttendBlock(out, q, lim, 0.088, nil, s)
 				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(sh.n*benchGroup), "ns/pair")
 				b.ReportMetric(float64(h.Bytes())/1e6, "MB")
+			})
+		}
+	}
+}
+
+// BenchmarkAttendThinKRatio times decode steps over the full head and over
+// the same tokens with half the key channels pruned (ThinK, 32 recent tokens
+// full), alternating one step of each so that both see the same machine. It
+// reports each one's fastest step (the least disturbed by other work on a
+// shared machine) in ns per key–query pair and their ratio, think/full: the
+// pruned keys are half the multiply-adds of the dots and, with the values,
+// 0.75 of the bytes (bytes-ratio).
+func BenchmarkAttendThinKRatio(b *testing.B) {
+	for _, n := range []int{2048, 4096, 8192} {
+		for _, d := range []int{64, 128} {
+			b.Run(fmt.Sprintf("f16/d%d/n%d", d, n), func(b *testing.B) {
+				hf, q, lim := benchHead(kvcache.F16, d, n, false, false)
+				ht, _, _ := benchHead(kvcache.F16, d, n, true, false)
+				out := make([]float32, len(q))
+				s := kvcache.NewScratch(benchGroup, d)
+				full, think := time.Duration(1<<62), time.Duration(1<<62)
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					t0 := time.Now()
+					hf.AttendBlock(out, q, lim, 0.088, nil, s)
+					t1 := time.Now()
+					ht.AttendBlock(out, q, lim, 0.088, nil, s)
+					think = min(think, time.Since(t1))
+					full = min(full, t1.Sub(t0))
+				}
+				pairs := float64(n * benchGroup)
+				b.ReportMetric(float64(full.Nanoseconds())/pairs, "full-ns/pair")
+				b.ReportMetric(float64(think.Nanoseconds())/pairs, "think-ns/pair")
+				b.ReportMetric(float64(think)/float64(full), "think/full")
+				b.ReportMetric(float64(ht.Bytes())/float64(hf.Bytes()), "bytes-ratio")
 			})
 		}
 	}

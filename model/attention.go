@@ -1,8 +1,6 @@
 package model
 
 import (
-	"math"
-
 	"github.com/thinkv/thinkv/kernels"
 	"github.com/thinkv/thinkv/kvcache"
 )
@@ -62,9 +60,11 @@ func (t *attnTask) Run(w, lo, hi int) {
 
 // attendBlock runs the query heads [h0, h0+group) of tokens [t0, t1) of row
 // r against head, then adds the attention weights to sums (per query head,
-// [Heads][prompt]) and to head.Score when either is kept. Weights are added
-// one query at a time in the order of positions, so sums do not depend on
-// how a prompt is chunked.
+// [Heads][prompt]) and to head.Score when either is kept. The weights come
+// from the same pass over the keys as the outputs (AttendBlockWeights), one
+// token's group of query heads at a time, so that they need group×tokens
+// floats; they are added one query at a time in the order of positions, so
+// sums do not depend on how a prompt is chunked.
 func (m *Model) attendBlock(s *State, wk *worker, r *seq, head *kvcache.Head, h0, group, t0, t1 int, sums []float32) {
 	hd, dim := m.HeadDim, m.Dim
 	before := head.Len() - r.n
@@ -76,28 +76,30 @@ func (m *Model) attendBlock(s *State, wk *worker, r *seq, head *kvcache.Head, h0
 		}
 	}
 	mq := len(lim)
-	head.AttendBlock(out[:mq*hd], q[:mq*hd], lim, s.scale, wk.lse[:mq], wk.scratch)
-	for i := t0; i < t1; i++ {
-		copy(s.att[(r.off+i)*dim+h0*hd:(r.off+i)*dim+(h0+group)*hd], out[(i-t0)*group*hd:])
-	}
 	if sums == nil && head.Score == nil {
+		head.AttendBlock(out[:mq*hd], q[:mq*hd], lim, s.scale, wk.lse[:mq], wk.scratch)
+		for i := t0; i < t1; i++ {
+			copy(s.att[(r.off+i)*dim+h0*hd:(r.off+i)*dim+(h0+group)*hd], out[(i-t0)*group*hd:])
+		}
 		return
 	}
-	for j, k := range lim {
-		if len(wk.probs) < k { // grows with the sequence, by doubling
-			wk.probs = make([]float32, max(k, 2*len(wk.probs)))
+	for i := t0; i < t1; i++ {
+		k := before + i + 1
+		if len(wk.probs) < group*k { // grows with the sequence, by doubling
+			wk.probs = make([]float32, max(group*k, 2*len(wk.probs)))
 		}
-		p := wk.probs[:k]
-		head.Logits(p, q[j*hd:(j+1)*hd], k, s.scale, wk.row)
-		for i, x := range p {
-			p[i] = float32(math.Exp(float64(x - wk.lse[j])))
-		}
-		if sums != nil {
-			h := h0 + j%group
-			kernels.Add(sums[h*len(sums)/m.Heads:][:k], p)
-		}
-		if head.Score != nil {
-			kernels.Add(head.Score[:k], p)
+		qi, oi := q[(i-t0)*group*hd:(i-t0+1)*group*hd], out[:group*hd]
+		head.AttendBlockWeights(oi, qi, lim[(i-t0)*group:(i-t0+1)*group], s.scale, wk.lse[:group], wk.probs, wk.scratch)
+		copy(s.att[(r.off+i)*dim+h0*hd:(r.off+i)*dim+(h0+group)*hd], oi)
+		for j := range group {
+			p := wk.probs[j*k : (j+1)*k]
+			if sums != nil {
+				h := h0 + j
+				kernels.Add(sums[h*len(sums)/m.Heads:][:k], p)
+			}
+			if head.Score != nil {
+				kernels.Add(head.Score[:k], p)
+			}
 		}
 	}
 }

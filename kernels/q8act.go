@@ -257,15 +257,19 @@ func q8Sum(acc *[8]float32) float32 {
 // quants q and block scales d, in the order of the top of this file.
 func dotQ8_0Q8Generic(w []byte, q []int8, d []float32) float32 {
 	var acc [8]float32
+	w, q = w[:len(d)*BlockBytesQ8_0], q[:len(d)*QK8]
 	for b, da := range d {
-		blk := w[b*BlockBytesQ8_0 : (b+1)*BlockBytesQ8_0]
-		ws, qs := blk[2:2+QK8:2+QK8], q[b*QK8:(b+1)*QK8:(b+1)*QK8]
+		blk := w[b*BlockBytesQ8_0:]
+		ws, qs := (*[QK8]byte)(blk[2:]), (*[QK8]int8)(q[b*QK8:])
 		s := float32(scale(blk) * da)
-		for j := range acc {
-			p := int32(int8(ws[4*j]))*int32(qs[4*j]) + int32(int8(ws[4*j+1]))*int32(qs[4*j+1]) +
-				int32(int8(ws[4*j+2]))*int32(qs[4*j+2]) + int32(int8(ws[4*j+3]))*int32(qs[4*j+3])
-			acc[j] += float32(s * float32(p))
-		}
+		acc[0] += float32(s * float32(dot4s((*[4]byte)(ws[0:]), (*[4]int8)(qs[0:]))))
+		acc[1] += float32(s * float32(dot4s((*[4]byte)(ws[4:]), (*[4]int8)(qs[4:]))))
+		acc[2] += float32(s * float32(dot4s((*[4]byte)(ws[8:]), (*[4]int8)(qs[8:]))))
+		acc[3] += float32(s * float32(dot4s((*[4]byte)(ws[12:]), (*[4]int8)(qs[12:]))))
+		acc[4] += float32(s * float32(dot4s((*[4]byte)(ws[16:]), (*[4]int8)(qs[16:]))))
+		acc[5] += float32(s * float32(dot4s((*[4]byte)(ws[20:]), (*[4]int8)(qs[20:]))))
+		acc[6] += float32(s * float32(dot4s((*[4]byte)(ws[24:]), (*[4]int8)(qs[24:]))))
+		acc[7] += float32(s * float32(dot4s((*[4]byte)(ws[28:]), (*[4]int8)(qs[28:]))))
 	}
 	return q8Sum(&acc)
 }
@@ -274,19 +278,39 @@ func dotQ8_0Q8Generic(w []byte, q []int8, d []float32) float32 {
 // quants q and block scales d, in the order of the top of this file.
 func dotQ4_0Q8Generic(w []byte, q []int8, d []float32) float32 {
 	var acc [8]float32
-	var ws [QK4_0]int32
+	w, q = w[:len(d)*BlockBytesQ4_0], q[:len(d)*QK8]
 	for b, da := range d {
-		blk := w[b*BlockBytesQ4_0 : (b+1)*BlockBytesQ4_0]
-		for i, v := range blk[2:BlockBytesQ4_0] {
-			ws[i], ws[i+QK4_0/2] = int32(v&0xf)-8, int32(v>>4)-8
-		}
-		qs := q[b*QK8 : (b+1)*QK8 : (b+1)*QK8]
+		blk := w[b*BlockBytesQ4_0:]
+		ws, qs := (*[QK4_0 / 2]byte)(blk[2:]), (*[QK8]int8)(q[b*QK8:])
 		s := float32(scale(blk) * da)
-		for j := range acc {
-			p := ws[4*j]*int32(qs[4*j]) + ws[4*j+1]*int32(qs[4*j+1]) +
-				ws[4*j+2]*int32(qs[4*j+2]) + ws[4*j+3]*int32(qs[4*j+3])
-			acc[j] += float32(s * float32(p))
-		}
+		// Lanes 0..3 take the low nibbles (elements 0..15), 4..7 the high.
+		acc[0] += float32(s * float32(dot4lo((*[4]byte)(ws[0:]), (*[4]int8)(qs[0:]))))
+		acc[1] += float32(s * float32(dot4lo((*[4]byte)(ws[4:]), (*[4]int8)(qs[4:]))))
+		acc[2] += float32(s * float32(dot4lo((*[4]byte)(ws[8:]), (*[4]int8)(qs[8:]))))
+		acc[3] += float32(s * float32(dot4lo((*[4]byte)(ws[12:]), (*[4]int8)(qs[12:]))))
+		acc[4] += float32(s * float32(dot4hi((*[4]byte)(ws[0:]), (*[4]int8)(qs[16:]))))
+		acc[5] += float32(s * float32(dot4hi((*[4]byte)(ws[4:]), (*[4]int8)(qs[20:]))))
+		acc[6] += float32(s * float32(dot4hi((*[4]byte)(ws[8:]), (*[4]int8)(qs[24:]))))
+		acc[7] += float32(s * float32(dot4hi((*[4]byte)(ws[12:]), (*[4]int8)(qs[28:]))))
 	}
 	return q8Sum(&acc)
+}
+
+// dot4s returns the dot product of four int8 weights (as bytes) and four
+// int8 activations.
+func dot4s(w *[4]byte, q *[4]int8) int32 {
+	return int32(int8(w[0]))*int32(q[0]) + int32(int8(w[1]))*int32(q[1]) +
+		int32(int8(w[2]))*int32(q[2]) + int32(int8(w[3]))*int32(q[3])
+}
+
+// dot4lo returns the dot product of the low nibbles of w, less 8, and q.
+func dot4lo(w *[4]byte, q *[4]int8) int32 {
+	return (int32(w[0]&0xf)-8)*int32(q[0]) + (int32(w[1]&0xf)-8)*int32(q[1]) +
+		(int32(w[2]&0xf)-8)*int32(q[2]) + (int32(w[3]&0xf)-8)*int32(q[3])
+}
+
+// dot4hi returns the dot product of the high nibbles of w, less 8, and q.
+func dot4hi(w *[4]byte, q *[4]int8) int32 {
+	return (int32(w[0]>>4)-8)*int32(q[0]) + (int32(w[1]>>4)-8)*int32(q[1]) +
+		(int32(w[2]>>4)-8)*int32(q[2]) + (int32(w[3]>>4)-8)*int32(q[3])
 }

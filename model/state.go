@@ -140,7 +140,9 @@ func (s *State) growRope(pos int) {
 // StateBytes returns the bytes NewState allocates for workers pool workers and
 // steps of up to batch tokens, plus the attention-weight buffer each worker
 // grows to for a sequence of tokens tokens (which presses that accumulate
-// attention, such as H2O, use): the scratch a sequence needs besides its cache.
+// attention, such as H2O, use) and the RoPE table (RopeDim float32s a
+// position, grown by doubling: at most 2·tokens positions): the scratch a
+// sequence needs besides its cache.
 func (m *Model) StateBytes(workers, batch, tokens int) int64 {
 	const f32, word = 4, 8
 	b, kvDim := int64(batch), int64(m.KVHeads*m.HeadDim)
@@ -151,5 +153,6 @@ func (m *Model) StateBytes(workers, batch, tokens int) int64 {
 	perWorker := f32*(2*queries*hd+queries+hd) + word*queries       // q, out, lse, row; lim
 	perWorker += f32 * (queries*64 + 2*queries + 2*queries*hd + hd) // kvcache.Scratch
 	perWorker += f32 * int64(tokens)                                // probs
+	n += f32 * int64(m.RopeDim) * 2 * int64(tokens)                 // rot
 	return n + int64(max(workers, 1))*perWorker
 }

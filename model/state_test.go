@@ -22,7 +22,7 @@ func stateBytes(s *State) int64 {
 		}
 		return n
 	}
-	n := f(s.x, s.xb, s.q, s.k, s.v, s.att, s.hb, s.hu, s.logits) + 8*int64(cap(s.freqs))
+	n := f(s.x, s.xb, s.q, s.k, s.v, s.att, s.hb, s.hu, s.logits, s.rot) + 8*int64(cap(s.freqs))
 	n += int64(cap(s.seqs))*int64(unsafe.Sizeof(seq{})) + int64(cap(s.out))*int64(unsafe.Sizeof([]float32(nil))) +
 		int64(cap(s.tasks))*int64(unsafe.Sizeof(span{}))
 	for _, w := range s.work {
@@ -49,6 +49,7 @@ func TestStateNotSizedByContext(t *testing.T) {
 		for _, w := range s.work {
 			w.probs = make([]float32, tc.tokens) // as attendBlock grows it
 		}
+		s.rot = make([]float32, 2*tc.tokens*tc.cfg.RopeDim) // as rope grows it, at worst
 		if got, want := stateBytes(s), m.StateBytes(tc.workers, tc.batch, tc.tokens); got != want {
 			t.Errorf("%+v: State holds %d bytes, StateBytes says %d", tc, got, want)
 		}

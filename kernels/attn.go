@@ -317,3 +317,17 @@ func Max(x []float32) float32 {
 	}
 	return m
 }
+
+// Scale multiplies every element of x by a (the same bits on every path:
+// one rounded product per element).
+func Scale(x []float32, a float32) {
+	n8 := len(x) &^ 7
+	if useAVX2 && n8 > 0 {
+		scaleAVX2(x[:n8], a)
+	} else {
+		n8 = 0
+	}
+	for i := n8; i < len(x); i++ {
+		x[i] *= a
+	}
+}

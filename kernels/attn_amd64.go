@@ -42,3 +42,6 @@ func expShiftAVX2(x []float32, shift float32) float32
 
 //go:noescape
 func maxAVX2(x []float32) float32
+
+//go:noescape
+func scaleAVX2(x []float32, a float32)

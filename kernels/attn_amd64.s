@@ -182,7 +182,8 @@ F16k1chan:
 // func accF16Q4AVX2(out []float32, ldo int, p []float32, ldp int, v []uint16, n, w int)
 //
 // Four outputs: per 16 channels (then 8), eight (four) accumulators loaded
-// from out, one fused multiply-add per row in row order, stored back.
+// from out, one fused multiply-add per row in row order (two rows per
+// iteration for 16 channels), stored back.
 TEXT ·accF16Q4AVX2(SB), NOSPLIT, $0-104
 	MOVQ out_base+0(FP), DI
 	MOVQ ldo+24(FP), R8
@@ -218,6 +219,8 @@ F16a4c16:
 	LEAQ    (SI)(R9*2), R13
 
 F16a4r16:
+	CMPQ         BX, $2
+	JB           F16a4r16one
 	VCVTPH2PS    (AX), Y8
 	VCVTPH2PS    16(AX), Y9
 	VBROADCASTSS (R12), Y10
@@ -232,12 +235,45 @@ F16a4r16:
 	VBROADCASTSS (R13)(R9*1), Y13
 	VFMADD231PS  Y8, Y13, Y6
 	VFMADD231PS  Y9, Y13, Y7
-	ADDQ         R10, AX
-	ADDQ         $4, R12
-	ADDQ         $4, R13
-	DECQ         BX
-	JNZ          F16a4r16
+	VCVTPH2PS    (AX)(R10*1), Y14
+	VCVTPH2PS    16(AX)(R10*1), Y15
+	VBROADCASTSS 4(R12), Y10
+	VFMADD231PS  Y14, Y10, Y0
+	VFMADD231PS  Y15, Y10, Y1
+	VBROADCASTSS 4(R12)(R9*1), Y11
+	VFMADD231PS  Y14, Y11, Y2
+	VFMADD231PS  Y15, Y11, Y3
+	VBROADCASTSS 4(R13), Y12
+	VFMADD231PS  Y14, Y12, Y4
+	VFMADD231PS  Y15, Y12, Y5
+	VBROADCASTSS 4(R13)(R9*1), Y13
+	VFMADD231PS  Y14, Y13, Y6
+	VFMADD231PS  Y15, Y13, Y7
+	LEAQ         (AX)(R10*2), AX
+	ADDQ         $8, R12
+	ADDQ         $8, R13
+	SUBQ         $2, BX
+	JMP          F16a4r16
 
+F16a4r16one:
+	TESTQ        BX, BX
+	JZ           F16a4s16
+	VCVTPH2PS    (AX), Y8
+	VCVTPH2PS    16(AX), Y9
+	VBROADCASTSS (R12), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS (R12)(R9*1), Y11
+	VFMADD231PS  Y8, Y11, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	VBROADCASTSS (R13), Y12
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VBROADCASTSS (R13)(R9*1), Y13
+	VFMADD231PS  Y8, Y13, Y6
+	VFMADD231PS  Y9, Y13, Y7
+
+F16a4s16:
 	LEAQ    (DI)(CX*4), R12
 	LEAQ    (R12)(R8*2), R13
 	VMOVUPS Y0, (R12)
@@ -545,7 +581,8 @@ F32k1chan:
 // func accF32Q4AVX2(out []float32, ldo int, p []float32, ldp int, v []float32, n, w int)
 //
 // Four outputs: per 16 channels (then 8), eight (four) accumulators loaded
-// from out, one fused multiply-add per row in row order, stored back.
+// from out, one fused multiply-add per row in row order (two rows per
+// iteration for 16 channels), stored back.
 TEXT ·accF32Q4AVX2(SB), NOSPLIT, $0-104
 	MOVQ out_base+0(FP), DI
 	MOVQ ldo+24(FP), R8
@@ -581,6 +618,8 @@ F32a4c16:
 	LEAQ    (SI)(R9*2), R13
 
 F32a4r16:
+	CMPQ         BX, $2
+	JB           F32a4r16one
 	VMOVUPS      (AX), Y8
 	VMOVUPS      32(AX), Y9
 	VBROADCASTSS (R12), Y10
@@ -595,12 +634,45 @@ F32a4r16:
 	VBROADCASTSS (R13)(R9*1), Y13
 	VFMADD231PS  Y8, Y13, Y6
 	VFMADD231PS  Y9, Y13, Y7
-	ADDQ         R10, AX
-	ADDQ         $4, R12
-	ADDQ         $4, R13
-	DECQ         BX
-	JNZ          F32a4r16
+	VMOVUPS      (AX)(R10*1), Y14
+	VMOVUPS      32(AX)(R10*1), Y15
+	VBROADCASTSS 4(R12), Y10
+	VFMADD231PS  Y14, Y10, Y0
+	VFMADD231PS  Y15, Y10, Y1
+	VBROADCASTSS 4(R12)(R9*1), Y11
+	VFMADD231PS  Y14, Y11, Y2
+	VFMADD231PS  Y15, Y11, Y3
+	VBROADCASTSS 4(R13), Y12
+	VFMADD231PS  Y14, Y12, Y4
+	VFMADD231PS  Y15, Y12, Y5
+	VBROADCASTSS 4(R13)(R9*1), Y13
+	VFMADD231PS  Y14, Y13, Y6
+	VFMADD231PS  Y15, Y13, Y7
+	LEAQ         (AX)(R10*2), AX
+	ADDQ         $8, R12
+	ADDQ         $8, R13
+	SUBQ         $2, BX
+	JMP          F32a4r16
 
+F32a4r16one:
+	TESTQ        BX, BX
+	JZ           F32a4s16
+	VMOVUPS      (AX), Y8
+	VMOVUPS      32(AX), Y9
+	VBROADCASTSS (R12), Y10
+	VFMADD231PS  Y8, Y10, Y0
+	VFMADD231PS  Y9, Y10, Y1
+	VBROADCASTSS (R12)(R9*1), Y11
+	VFMADD231PS  Y8, Y11, Y2
+	VFMADD231PS  Y9, Y11, Y3
+	VBROADCASTSS (R13), Y12
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VBROADCASTSS (R13)(R9*1), Y13
+	VFMADD231PS  Y8, Y13, Y6
+	VFMADD231PS  Y9, Y13, Y7
+
+F32a4s16:
 	LEAQ    (DI)(CX*4), R12
 	LEAQ    (R12)(R8*2), R13
 	VMOVUPS Y0, (R12)
@@ -882,5 +954,22 @@ maxdone:
 	VPERMILPS    $0xb1, X0, X1
 	VMAXSS       X1, X0, X0
 	VMOVSS       X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func scaleAVX2(x []float32, a float32)
+//
+// x *= a, eight at a time (len(x) is a multiple of 8).
+TEXT ·scaleAVX2(SB), NOSPLIT, $0-28
+	MOVQ         x_base+0(FP), SI
+	MOVQ         x_len+8(FP), CX
+	VBROADCASTSS a+24(FP), Y1
+
+scaleloop:
+	VMULPS  (SI), Y1, Y0
+	VMOVUPS Y0, (SI)
+	ADDQ    $32, SI
+	SUBQ    $8, CX
+	JNZ     scaleloop
 	VZEROUPPER
 	RET

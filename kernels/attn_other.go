@@ -32,3 +32,5 @@ func accF32Q1AVX2(out []float32, p []float32, v []float32, n, w int) { panic(noA
 func expShiftAVX2(x []float32, shift float32) float32                { panic(noAsm) }
 
 func maxAVX2(x []float32) float32 { panic(noAsm) }
+
+func scaleAVX2(x []float32, a float32) { panic(noAsm) }

@@ -286,3 +286,23 @@ func TestMax(t *testing.T) {
 		}
 	}
 }
+
+// TestScale checks Scale against a plain loop, bit for bit, for every
+// length up to 40.
+func TestScale(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for n := 0; n <= 40; n++ {
+		x := misaligned[float32](n, n%4)
+		randF32s(r, x)
+		want := append([]float32(nil), x...)
+		for i := range want {
+			want[i] *= 0.37
+		}
+		Scale(x, 0.37)
+		for i := range x {
+			if x[i] != want[i] {
+				t.Fatalf("n=%d: x[%d] = %g, want %g", n, i, x[i], want[i])
+			}
+		}
+	}
+}

@@ -154,12 +154,8 @@ func (h *Head) attend(out, q []float32, lim []int, scale float32, lse, probs []f
 			}
 			if bm := kernels.Max(row[:hi]); bm > s.max[j] {
 				f := float32(math.Exp(float64(s.max[j] - bm)))
-				for c := range out[j*d : (j+1)*d] {
-					out[j*d+c] *= f
-				}
-				for c := range acc[j*vt : (j+1)*vt] {
-					acc[j*vt+c] *= f
-				}
+				kernels.Scale(out[j*d:(j+1)*d], f)
+				kernels.Scale(acc[j*vt:(j+1)*vt], f)
 				s.sum[j] *= f
 				s.max[j] = bm
 			}
@@ -186,9 +182,7 @@ func (h *Head) attend(out, q []float32, lim []int, scale float32, lse, probs []f
 	for j := 0; j < m; j++ {
 		inv := 1 / s.sum[j]
 		o := out[j*d : (j+1)*d]
-		for c := range o {
-			o[c] *= inv
-		}
+		kernels.Scale(o, inv)
 		for t, c := range h.ValKept {
 			o[c] += acc[j*vt+t] * inv
 		}

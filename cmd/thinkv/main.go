@@ -28,6 +28,7 @@ var commands = []command{
 	{"eval", "run benchmark tasks under each press (eval fidelity, eval merge)", runEval},
 	{"analyze", "show a model's key-channel magnitudes and low-rank attention", runAnalyze},
 	{"presses", "list the KV-cache compression policies and their keys", runPresses},
+	{"bench", "measure prefill and decode speed on synthetic tokens, as llama-bench does", runBench},
 }
 
 func usage(w io.Writer) {

@@ -1,0 +1,514 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/thinkv/thinkv/engine"
+	"github.com/thinkv/thinkv/gguf"
+	"github.com/thinkv/thinkv/kernels"
+	"github.com/thinkv/thinkv/kvcache"
+	"github.com/thinkv/thinkv/model"
+	"github.com/thinkv/thinkv/press"
+)
+
+const benchSynopsis = "-m MODEL [-p 512] [-n 128] [--depth 0,4096] [--press SPEC] [--kv-type f16|f32] [--threads N] [-r 3] [--json]"
+
+// bandwidthBytes is the buffer the read bandwidth is measured on: several
+// times any last-level cache, so that the sum streams from memory.
+const bandwidthBytes = 256 << 20
+
+// benchOptions is a parsed bench command line.
+type benchOptions struct {
+	prompt, gen, reps, batch int
+	depths                   []int
+	typ                      kvcache.DType
+	press                    press.Press
+	pressSpec                string
+	seed                     uint64
+}
+
+func runBench(args []string, stdout io.Writer) error {
+	fs := newFlags("bench", benchSynopsis)
+	var mf modelFlags
+	mf.register(fs)
+	var o benchOptions
+	var seed int
+	fs.intVar(&o.prompt, "p", 512, 0, maxCtx, "prompt tokens to prefill, on an empty cache (0: no prefill test)")
+	fs.intVar(&o.gen, "n", 128, 0, maxCtx, "tokens to decode one at a time, at each --depth (0: no decode test)")
+	fs.intVar(&o.reps, "r", 3, 1, 1000, "repetitions of each test (the rate is their mean ± standard deviation)")
+	fs.intVar(&o.batch, "batch", engine.PrefillBatch, 1, 1<<16, "most prompt tokens run through the model in one step")
+	fs.alias("batch", "b")
+	depth := fs.String("depth", "0", "comma-separated cache depths to decode at: the cache is first filled with that many synthetic tokens, untimed")
+	fs.alias("depth", "d")
+	kvType := fs.String("kv-type", "f16", "KV-cache storage type: f16 or f32")
+	pf := &pressFlag{spec: "none"}
+	fs.Var(pf, "press", "cache compression applied to each prefill (the -p prompt and each depth's fill) and while decoding, e.g. snapkv:budget=256")
+	fs.intVar(&seed, "seed", 1, 0, 1<<62, "seed of the synthetic token ids")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if err := mf.check(); err != nil {
+		return err
+	}
+	if o.prompt == 0 && o.gen == 0 {
+		return fs.usagef("nothing to run: -p and -n are both 0")
+	}
+	var err error
+	if o.depths, err = parseDepths(*depth); err != nil {
+		return fs.usagef("--depth: %v", err)
+	}
+	if o.typ, err = kvcache.ParseDType(*kvType); err != nil {
+		return fs.usagef("--kv-type: %v", err)
+	}
+	if o.press, err = press.Parse(pf.spec); err != nil {
+		return fs.usagef("--press: %v", err)
+	}
+	o.pressSpec = "none"
+	if o.press != nil {
+		o.pressSpec = o.press.String()
+	}
+	o.seed = uint64(seed)
+	// The tokens are synthetic: -t is accepted (it is a shared model flag)
+	// but no tokenizer is loaded.
+	m, meta, err := model.Load(mf.path, mf.ctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	pool := kernels.NewPool(mf.threads)
+	e := &engine.Engine{Model: m, Pool: pool}
+	defer pool.Close()
+	if err := o.fits(e); err != nil {
+		return err
+	}
+	r, err := bench(e, o)
+	if err != nil {
+		return err
+	}
+	r.Model, r.Name = mf.path, fmt.Sprintf("%s %s", arch(m), countLabel(r.Params))
+	r.Type = fileType(m, meta)
+	r.Threads = pool.Workers()
+	// Peak RSS is read before the bandwidth buffer is allocated: it is the
+	// model's, not the measurement's.
+	r.PeakRSS = peakRSS()
+	r.Bandwidth = readBandwidth(r.Threads, bandwidthBytes, 5)
+	r.roofline()
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(r)
+	}
+	return r.print(stdout)
+}
+
+// parseDepths parses a comma-separated list of depths (non-negative
+// integers), sorted, without repeats.
+func parseDepths(s string) ([]int, error) {
+	seen := map[int]bool{}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		d, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || d < 0 || d > maxCtx {
+			return nil, fmt.Errorf("%q is not a depth (a whole number of tokens, 0 or more)", f)
+		}
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	sort.Ints(out)
+	return out, nil
+}
+
+// fits refuses, before anything runs, tests longer than the model's context
+// or whose cache would not fit in memory.
+func (o *benchOptions) fits(e *engine.Engine) error {
+	m := e.Model
+	longest := o.prompt
+	if o.gen > 0 {
+		longest = max(longest, o.depths[len(o.depths)-1]+o.gen)
+	}
+	if longest > m.Context {
+		return fmt.Errorf("a test of %d tokens (the -p prompt, or the deepest --depth plus -n) exceeds the model's context of %d tokens: lower them or raise --ctx if the model allows",
+			longest, m.Context)
+	}
+	return e.CheckMemory(longest, 1, o.typ)
+}
+
+// benchTest is one test's result: a prefill (pp) or decode (tg) of Tokens
+// tokens on a cache already holding Depth tokens, repeated.
+type benchTest struct {
+	Name    string    `json:"name"` // as llama-bench names it: pp512, tg128, tg128 @ d4096
+	Kind    string    `json:"kind"` // "pp" or "tg"
+	Tokens  int       `json:"tokens"`
+	Depth   int       `json:"depth"`
+	Samples []float64 `json:"samples_tokens_per_s"`
+	Mean    float64   `json:"mean_tokens_per_s"`
+	SD      float64   `json:"sd_tokens_per_s"`
+	// KVTokens is what the cache held at the end of the test (Depth +
+	// Tokens), KVBytes the bytes it allocated for them (after the press, if
+	// any) and KVBytesFull an uncompressed cache of KVTokens tokens.
+	KVTokens    int   `json:"kv_tokens"`
+	KVBytes     int64 `json:"kv_bytes"`
+	KVBytesFull int64 `json:"kv_bytes_full"`
+	// KVReadBytes is the mean of the cache bytes held before and after the
+	// test: what a decode step reads of the cache, on average (tg only).
+	KVReadBytes int64 `json:"kv_read_bytes_per_token,omitempty"`
+	// Roofline is the read bandwidth over the bytes a decode step must read
+	// (the weights plus KVReadBytes), Fraction Mean over it (tg only).
+	Roofline float64 `json:"roofline_tokens_per_s,omitempty"`
+	Fraction float64 `json:"roofline_fraction,omitempty"`
+	// AttentionShare (tg at a depth d > 0 when depth 0 is measured too) is
+	// 1 − Mean / Mean at depth 0: the share of a decode step's time at depth
+	// d spent on the d cached tokens more, which is attention's (reading the
+	// cache, scores, softmax, weighted values).
+	AttentionShare *float64 `json:"attention_share,omitempty"`
+}
+
+// benchReport is what bench prints.
+type benchReport struct {
+	Model      string  `json:"model"`
+	Name       string  `json:"model_name"`
+	Type       string  `json:"type"`
+	SizeBytes  int64   `json:"size_bytes"`
+	Params     int64   `json:"params"`
+	KVType     string  `json:"kv_type"`
+	Press      string  `json:"press"`
+	Threads    int     `json:"threads"`
+	Batch      int     `json:"batch"`
+	Tier       string  `json:"kernel_tier"`
+	Reps       int     `json:"reps"`
+	TokenBytes int64   `json:"kv_token_bytes"` // an uncompressed cache's bytes per token
+	Bandwidth  float64 `json:"read_bandwidth_bytes_per_s"`
+	// WeightRead is the bytes of weights a decode step reads: every layer's
+	// matrices and norms, the final norm, the output head and one embedding row.
+	WeightRead int64       `json:"weight_bytes_per_token"`
+	PeakRSS    int64       `json:"peak_rss_bytes"`
+	Tests      []benchTest `json:"tests"`
+}
+
+// bench runs the tests: a prefill of o.prompt tokens, then decodes of o.gen
+// tokens at each depth, each after one untimed warm-up.
+func bench(e *engine.Engine, o benchOptions) (*benchReport, error) {
+	m := e.Model
+	cfg := kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: o.typ}
+	r := &benchReport{
+		SizeBytes: e.WeightBytes(), Params: m.ParamCount(), KVType: o.typ.String(), Press: o.pressSpec,
+		Batch: o.batch, Tier: kernels.Tier(), Reps: o.reps, TokenBytes: cfg.TokenBytes(), WeightRead: weightReadBytes(m),
+	}
+	rng := rand.New(rand.NewPCG(o.seed, 2))
+	ids := func(n int) []int {
+		t := make([]int, n)
+		for i := range t {
+			t[i] = rng.IntN(m.Vocab)
+		}
+		return t
+	}
+	newCache := func(capacity int) (*kvcache.Cache, error) {
+		c := cfg
+		c.Capacity = max(capacity, 1)
+		return kvcache.New(c)
+	}
+	batch := min(o.batch, max(o.prompt, o.depths[len(o.depths)-1], 1))
+	prefillState := m.NewState(e.Pool, batch)
+	decodeState := m.NewState(e.Pool, 1)
+	// Warm up as llama-bench does: a short prompt and one decoded token,
+	// which read every weight once (mapped pages are faulted in).
+	c, err := newCache(33)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := m.Forward(prefillState, c, ids(min(32, batch)), false, nil); err != nil {
+		return nil, err
+	}
+	if _, err := e.Decode(decodeState, c, ids(1)[0], nil); err != nil {
+		return nil, err
+	}
+
+	if o.prompt > 0 {
+		t := benchTest{Name: fmt.Sprintf("pp%d", o.prompt), Kind: "pp", Tokens: o.prompt}
+		for range o.reps {
+			c, err := newCache(o.prompt)
+			if err != nil {
+				return nil, err
+			}
+			toks := ids(o.prompt)
+			start := time.Now()
+			if _, err := e.Prefill(prefillState, c, toks, o.press); err != nil {
+				return nil, err
+			}
+			t.Samples = append(t.Samples, rate(o.prompt, time.Since(start)))
+			t.KVTokens, t.KVBytes, t.KVBytesFull = c.Next(), c.Bytes(), c.FullBytes()
+		}
+		r.Tests = append(r.Tests, t)
+	}
+	if o.gen > 0 {
+		for _, d := range o.depths {
+			t := benchTest{Name: fmt.Sprintf("tg%d", o.gen), Kind: "tg", Tokens: o.gen, Depth: d}
+			if d > 0 {
+				t.Name += fmt.Sprintf(" @ d%d", d)
+			}
+			// The cache is filled to the depth once, untimed, and each
+			// repetition decodes on a copy of it.
+			base, err := newCache(d + o.gen)
+			if err != nil {
+				return nil, err
+			}
+			if d > 0 {
+				if _, err := e.Prefill(prefillState, base, ids(d), o.press); err != nil {
+					return nil, err
+				}
+			}
+			for range o.reps {
+				c := base.Clone()
+				toks := ids(o.gen)
+				before := c.HeldBytes()
+				start := time.Now()
+				for _, tok := range toks {
+					if _, err := e.Decode(decodeState, c, tok, o.press); err != nil {
+						return nil, err
+					}
+				}
+				t.Samples = append(t.Samples, rate(o.gen, time.Since(start)))
+				t.KVTokens, t.KVBytes, t.KVBytesFull = c.Next(), c.Bytes(), c.FullBytes()
+				t.KVReadBytes = (before + c.HeldBytes()) / 2
+			}
+			r.Tests = append(r.Tests, t)
+		}
+	}
+	for i := range r.Tests {
+		r.Tests[i].Mean, r.Tests[i].SD = meanSD(r.Tests[i].Samples)
+	}
+	return r, nil
+}
+
+// roofline fills in each decode test's roofline, achieved fraction and
+// attention share.
+func (r *benchReport) roofline() {
+	var base *benchTest
+	for i := range r.Tests {
+		if t := &r.Tests[i]; t.Kind == "tg" && t.Depth == 0 {
+			base = t
+		}
+	}
+	for i := range r.Tests {
+		t := &r.Tests[i]
+		if t.Kind != "tg" {
+			continue
+		}
+		if r.Bandwidth > 0 {
+			t.Roofline = r.Bandwidth / float64(r.WeightRead+t.KVReadBytes)
+			t.Fraction = t.Mean / t.Roofline
+		}
+		if base != nil && t.Depth > 0 && base.Mean > 0 {
+			share := 1 - t.Mean/base.Mean
+			t.AttentionShare = &share
+		}
+	}
+}
+
+// weightReadBytes returns the bytes of weights one decoded token reads:
+// every layer's matrices, norms and biases, the final norm, the output head
+// (the whole embedding when tied to it) and one row of the embedding.
+func weightReadBytes(m *model.Model) int64 {
+	n := int64(len(m.Output.Data)) + 4*int64(len(m.Norm)+len(m.RopeFactors))
+	if m.Output != m.Embed {
+		n += int64(len(m.Embed.Data) / m.Embed.Rows)
+	}
+	for i := range m.Layers {
+		l := &m.Layers[i]
+		for _, w := range []*kernels.Matrix{l.Wq, l.Wk, l.Wv, l.Wo, l.Gate, l.Up, l.Down} {
+			n += int64(len(w.Data))
+		}
+		n += 4 * int64(len(l.AttnNorm)+len(l.FFNNorm)+len(l.Bq)+len(l.Bk)+len(l.Bv))
+	}
+	return n
+}
+
+// readBandwidth measures the memory read bandwidth in bytes per second:
+// threads goroutines sum their shares of a buffer of size bytes (written
+// first, so that its pages are really backed), best of runs.
+func readBandwidth(threads, size, runs int) float64 {
+	buf := make([]uint64, size/8)
+	for i := range buf {
+		buf[i] = uint64(i)
+	}
+	threads = max(threads, 1)
+	part := (len(buf) + threads - 1) / threads
+	sums := make([]uint64, threads)
+	best := 0.0
+	for range runs {
+		var wg sync.WaitGroup
+		start := time.Now()
+		for w := range threads {
+			lo, hi := min(w*part, len(buf)), min((w+1)*part, len(buf))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sums[w] = sum64(buf[lo:hi])
+			}()
+		}
+		wg.Wait()
+		if d := time.Since(start).Seconds(); d > 0 {
+			best = max(best, float64(len(buf)*8)/d)
+		}
+	}
+	runtime.KeepAlive(sums)
+	return best
+}
+
+// sum64 adds up s with four independent accumulators, so that the loop is
+// bound by memory rather than by the latency of one chain of additions.
+func sum64(s []uint64) uint64 {
+	var a, b, c, d uint64
+	for len(s) >= 8 {
+		a += s[0] + s[4]
+		b += s[1] + s[5]
+		c += s[2] + s[6]
+		d += s[3] + s[7]
+		s = s[8:]
+	}
+	for _, x := range s {
+		a += x
+	}
+	return a + b + c + d
+}
+
+// meanSD returns the mean and the sample standard deviation (0 for one sample).
+func meanSD(x []float64) (float64, float64) {
+	if len(x) == 0 {
+		return 0, 0
+	}
+	var sum float64
+	for _, v := range x {
+		sum += v
+	}
+	mean := sum / float64(len(x))
+	if len(x) < 2 {
+		return mean, 0
+	}
+	var ss float64
+	for _, v := range x {
+		ss += (v - mean) * (v - mean)
+	}
+	return mean, math.Sqrt(ss / float64(len(x)-1))
+}
+
+func rate(n int, d time.Duration) float64 {
+	if d <= 0 {
+		d = time.Nanosecond
+	}
+	return float64(n) / d.Seconds()
+}
+
+// ftypeNames are llama.cpp's names of its llama_ftype values
+// (general.file_type), as llama-bench's "type" shows them.
+var ftypeNames = map[uint64]string{
+	0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
+	10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M",
+	16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 32: "BF16",
+}
+
+// fileType names the model's weight type: the GGUF's general.file_type,
+// else the type holding most of the layers' weight bytes.
+func fileType(m *model.Model, meta *gguf.File) string {
+	if meta != nil {
+		if ft, ok := meta.Uint("general.file_type"); ok {
+			if name, ok := ftypeNames[ft]; ok {
+				return name
+			}
+		}
+	}
+	bytes := map[string]int{}
+	for _, l := range m.Layers {
+		for _, w := range []*kernels.Matrix{l.Wq, l.Wk, l.Wv, l.Wo, l.Gate, l.Up, l.Down} {
+			bytes[w.Type.String()] += len(w.Data)
+		}
+	}
+	best := ""
+	for t, n := range bytes {
+		if best == "" || n > bytes[best] || (n == bytes[best] && t < best) {
+			best = t
+		}
+	}
+	return strings.ToUpper(best)
+}
+
+func arch(m *model.Model) string {
+	if m.Arch == "" {
+		return "llama"
+	}
+	return m.Arch
+}
+
+// countLabel writes a parameter count as llama.cpp's model names do: 1.1B, 260K.
+func countLabel(n int64) string {
+	switch {
+	case n >= 1e9:
+		return strconv.FormatFloat(float64(n)/1e9, 'f', 1, 64) + "B"
+	case n >= 1e6:
+		return strconv.FormatFloat(float64(n)/1e6, 'f', 0, 64) + "M"
+	}
+	return strconv.FormatFloat(float64(n)/1e3, 'f', 0, 64) + "K"
+}
+
+// binarySize writes bytes as llama-bench's size column: 636.18 MiB.
+func binarySize(n int64) string {
+	if n >= 1<<30 {
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	}
+	return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+}
+
+// print writes the report as llama-bench's table, then the roofline,
+// attention share, cache and memory lines.
+func (r *benchReport) print(w io.Writer) error {
+	params := fmt.Sprintf("%.2f M", float64(r.Params)/1e6)
+	if r.Params >= 1e9 {
+		params = fmt.Sprintf("%.2f B", float64(r.Params)/1e9)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.AlignRight|tabwriter.Debug)
+	fmt.Fprintln(tw, "model\t size\t params\t type\t kv\t press\t threads\t test\t t/s\t")
+	fmt.Fprintln(tw, "---\t ---\t ---\t ---\t ---\t ---\t ---\t ---\t ---\t")
+	for _, t := range r.Tests {
+		fmt.Fprintf(tw, "%s\t %s\t %s\t %s\t %s\t %s\t %d\t %s\t %.2f ± %.2f\t\n",
+			r.Name, binarySize(r.SizeBytes), params, r.Type, r.KVType, r.Press, r.Threads, t.Name, t.Mean, t.SD)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n%s, %d threads, kernels %s; prefill steps of up to %d tokens; %d repetitions\n",
+		filepath.Base(r.Model), r.Threads, r.Tier, r.Batch, r.Reps)
+	fmt.Fprintf(w, "read bandwidth: %.1f GB/s (%d threads summing %d MiB, best of 5)\n",
+		r.Bandwidth/1e9, r.Threads, bandwidthBytes>>20)
+	fmt.Fprintf(w, "weights read per decoded token: %s\n", binarySize(r.WeightRead))
+	for _, t := range r.Tests {
+		if t.Kind != "tg" {
+			continue
+		}
+		fmt.Fprintf(w, "%-16s roofline %.2f t/s (weights + %s of cache per token): achieved %.0f%%",
+			t.Name+":", t.Roofline, binarySize(t.KVReadBytes), 100*t.Fraction)
+		if t.AttentionShare != nil {
+			fmt.Fprintf(w, "; attention share %.0f%% (1 − t/s ÷ t/s at depth 0)", 100**t.AttentionShare)
+		}
+		fmt.Fprintln(w)
+	}
+	if n := len(r.Tests); n > 0 {
+		t := r.Tests[n-1]
+		fmt.Fprintf(w, "KV cache after %s: %d bytes for %d tokens (uncompressed: %d = %d B/token × %d)\n",
+			t.Name, t.KVBytes, t.KVTokens, t.KVBytesFull, r.TokenBytes, t.KVTokens)
+	}
+	fmt.Fprintf(w, "peak RSS: %s\n", binarySize(r.PeakRSS))
+	return nil
+}

@@ -40,7 +40,7 @@ func TestGenerateUnderAddressSpaceLimit(t *testing.T) {
 	if err != nil || strings.Contains(text, "fatal error") {
 		t.Fatalf("child failed (%v):\n%s", err, text)
 	}
-	re := regexp.MustCompile(`REFUSED: this sequence needs about (20\.[0-9]) GB \(weights ([0-9.]+) MB \+ KV cache for (\d+) tokens (20\.5) GB \+ scratch [0-9.]+ [kMG]?B\) ` +
+	re := regexp.MustCompile(`REFUSED: this sequence needs about (2[0-9]\.[0-9]) GB \(weights ([0-9.]+) MB \+ KV cache for (\d+) tokens (20\.5) GB \+ scratch [0-9.]+ [kMG]?B\) ` +
 		`but ([0-9.]+) (MB|GB) is available \(RLIMIT_AS 2\.0 GB, [0-9.]+ [MG]B mapped, the weights among it\); lower --ctx or -n, or use a compressing --press\n`)
 	m := re.FindStringSubmatch(text)
 	if m == nil {

@@ -152,7 +152,7 @@ func (m *Model) StateBytes(workers, batch, tokens int) int64 {
 	queries, hd := int64(m.Heads/m.KVHeads)*b, int64(m.HeadDim)
 	perWorker := f32*(2*queries*hd+queries+hd) + word*queries       // q, out, lse, row; lim
 	perWorker += f32 * (queries*64 + 2*queries + 2*queries*hd + hd) // kvcache.Scratch
-	perWorker += f32 * int64(m.Heads/m.KVHeads) * int64(tokens)     // probs: the group's attention weights
+	perWorker += f32 * 2 * int64(m.Heads/m.KVHeads) * int64(tokens) // probs: the group's attention weights, grown by doubling
 	n += f32 * int64(m.RopeDim) * 2 * int64(tokens)                 // rot
 	return n + int64(max(workers, 1))*perWorker
 }

@@ -47,7 +47,7 @@ func TestStateNotSizedByContext(t *testing.T) {
 		m := &Model{Config: tc.cfg}
 		s := m.NewState(kernels.NewPool(tc.workers), tc.batch)
 		for _, w := range s.work {
-			w.probs = make([]float32, tc.cfg.Heads/tc.cfg.KVHeads*tc.tokens) // as attendBlock grows it
+			w.probs = make([]float32, 2*tc.cfg.Heads/tc.cfg.KVHeads*tc.tokens) // as attendBlock grows it, at worst
 		}
 		s.rot = make([]float32, 2*tc.tokens*tc.cfg.RopeDim) // as rope grows it, at worst
 		if got, want := stateBytes(s), m.StateBytes(tc.workers, tc.batch, tc.tokens); got != want {

@@ -44,8 +44,13 @@ type Acts struct {
 	X       []float32 // [N×Cols], row i at X[i*Cols:]
 	N, Cols int
 	q       []int8    // [N×Cols] quantized rows, nil unless quantized
-	d       []float32 // [N×Cols/QK8] block scales
+	d       []float32 // per row: its B = Cols/QK8 block scales, then their sums (below)
 }
+
+// Each quantized row t has 2B words of d at d[2Bt:]: the block scales
+// d[2Bt+b] and then the blocks' sums d[2Bt+B+b] = d[2Bt+b] × Σ q (the sum
+// of the block's 32 quants, exact, times its scale, rounded once), which
+// the K-quants' minimums multiply (q8kquant.go).
 
 // FloatActs wraps n rows of cols values in x, unquantized: every matrix
 // multiplies them with its float kernels.
@@ -54,9 +59,9 @@ func FloatActs(x []float32, n, cols int) Acts {
 }
 
 // ActsWords returns the float32 words of storage QuantizeActs needs for n
-// rows of cols values (cols a multiple of QK8): 9/32 of the float rows.
+// rows of cols values (cols a multiple of QK8): 10/32 of the float rows.
 func ActsWords(n, cols int) int {
-	return n*cols/QK8 + (n*cols+3)/4
+	return 2*n*cols/QK8 + (n*cols+3)/4
 }
 
 // QuantizeActs quantizes n rows of cols values in x into buf, which must
@@ -68,20 +73,35 @@ func QuantizeActs(buf, x []float32, n, cols int) Acts {
 	if cols%QK8 != 0 {
 		panic(fmt.Sprintf("kernels: QuantizeActs: row length %d is not a multiple of %d", cols, QK8))
 	}
-	nb := n * cols / QK8
+	nb := 2 * n * cols / QK8
 	buf = buf[:ActsWords(n, cols)]
 	a := FloatActs(x, n, cols)
 	a.d = buf[:nb:nb]
 	a.q = unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(buf[nb:]))), n*cols)
-	quantizeQ8(a.q, a.d, a.X)
+	for t := 0; t < n; t++ {
+		quantizeQ8(a.q[t*cols:(t+1)*cols], a.scales(t), a.sums(t), a.X[t*cols:(t+1)*cols])
+	}
 	return a
 }
 
 // Quantized reports whether a holds the Q8 form of its rows.
 func (a *Acts) Quantized() bool { return a.q != nil }
 
-// quantizeQ8 quantizes x into blocks: q[i] with scale d[i/QK8].
-func quantizeQ8(q []int8, d, x []float32) {
+// scales returns the block scales of quantized row t.
+func (a *Acts) scales(t int) []float32 {
+	nb := a.Cols / QK8
+	return a.d[2*nb*t : 2*nb*t+nb : 2*nb*t+nb]
+}
+
+// sums returns the block sums (scale × Σ q) of quantized row t.
+func (a *Acts) sums(t int) []float32 {
+	nb := a.Cols / QK8
+	return a.d[2*nb*t+nb : 2*nb*(t+1) : 2*nb*(t+1)]
+}
+
+// quantizeQ8 quantizes x into blocks: q[i] with scale d[i/QK8], and sets
+// sums[b] = d[b] × Σ q over block b.
+func quantizeQ8(q []int8, d, sums, x []float32) {
 	for b := range d {
 		xs, qs := x[b*QK8:(b+1)*QK8], q[b*QK8:(b+1)*QK8]
 		var amax float32
@@ -109,6 +129,11 @@ func quantizeQ8(q []int8, d, x []float32) {
 				qs[i] = 0
 			}
 		}
+		var sum int32
+		for _, v := range qs {
+			sum += int32(v)
+		}
+		sums[b] = d[b] * float32(sum)
 	}
 }
 
@@ -118,6 +143,8 @@ func (m *Matrix) TakesQ8() bool {
 	switch m.Type {
 	case Q8_0, Q4_0:
 		return true
+	case Q4_K, Q6_K:
+		return integerKQuants
 	}
 	return false
 }
@@ -170,7 +197,8 @@ type q8Shape struct{ r, t int }
 // q8Tile is a tile kernel: out[t*ostride+r] (in float32 elements) for the
 // tile's rows r and tokens t, from weight rows at w (wstride bytes apart),
 // token rows of quants at a (astride bytes apart) and their scales at ad
-// (adstride bytes apart), over nb blocks.
+// (adstride bytes apart; each token's block sums follow its nb scales),
+// over nb blocks.
 type q8Tile func(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)
 
 // q8Kernels is a tier's set of tile kernels for one weight type: a main
@@ -193,9 +221,9 @@ func q8Product(m *Matrix, out []float32, a *Acts, lo, hi int) {
 	rb := uintptr(m.Type.RowBytes(m.Cols))
 	w := func(r int) *byte { return &m.Data[uintptr(r)*rb] }
 	q := func(t int) *int8 { return &a.q[t*m.Cols] }
-	d := func(t int) *float32 { return &a.d[t*nb] }
+	d := func(t int) *float32 { return &a.d[2*t*nb] }
 	o := func(r, t int) *float32 { return &out[t*rows+r] }
-	ab, db, ob := uintptr(m.Cols), uintptr(4*nb), uintptr(4*rows)
+	ab, db, ob := uintptr(m.Cols), uintptr(8*nb), uintptr(4*rows)
 	R, T := k.mainShape.r, k.mainShape.t
 	r := lo
 	if n < T {
@@ -229,17 +257,20 @@ func q8Product(m *Matrix, out []float32, a *Acts, lo, hi int) {
 
 // q8ProductGeneric is q8Product in plain Go, one output at a time.
 func q8ProductGeneric(m *Matrix, out []float32, a *Acts, lo, hi int) {
-	nb := m.Cols / QK8
 	for r := lo; r < hi; r++ {
 		w := m.row(r)
 		for t := 0; t < a.N; t++ {
-			q, d := a.q[t*m.Cols:(t+1)*m.Cols], a.d[t*nb:(t+1)*nb]
+			q, d := a.q[t*m.Cols:(t+1)*m.Cols], a.scales(t)
 			var v float32
 			switch m.Type {
 			case Q8_0:
 				v = dotQ8_0Q8Generic(w, q, d)
 			case Q4_0:
 				v = dotQ4_0Q8Generic(w, q, d)
+			case Q4_K:
+				v = dotQ4_KQ8Generic(w, q, d, a.sums(t))
+			case Q6_K:
+				v = dotQ6_KQ8Generic(w, q, d)
 			}
 			out[t*m.Rows+r] = v
 		}

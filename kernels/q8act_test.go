@@ -28,8 +28,15 @@ func TestQuantizeActs(t *testing.T) {
 	if !a.Quantized() || a.N != n || a.Cols != cols {
 		t.Fatalf("got %+v", a)
 	}
-	for b := range a.d {
-		d := a.d[b]
+	for b := range n * cols / QK8 {
+		d := a.scales(b / (cols / QK8))[b%(cols/QK8)]
+		var sum int
+		for i := b * QK8; i < (b+1)*QK8; i++ {
+			sum += int(a.q[i])
+		}
+		if s := a.sums(b / (cols / QK8))[b%(cols/QK8)]; math.Float32bits(s) != math.Float32bits(d*float32(sum)) && b != 2 {
+			t.Errorf("block %d: sum %g, want %g×%d", b, s, d, sum)
+		}
 		if b == 1 && d != 0 {
 			t.Errorf("zero block: scale %g", d)
 		}
@@ -64,6 +71,9 @@ func TestQuantizeActs(t *testing.T) {
 // the first block of row 0 all -128 (Q8_0) or 0 nibbles (-8), and the
 // second all 127 (Q8_0) or 15 nibbles (7).
 func randWeights(r *rand.Rand, typ DType, rows, cols int) *Matrix {
+	if typ == Q4_K || typ == Q6_K {
+		return randKWeights(r, typ, rows, cols)
+	}
 	bb := map[DType]int{Q8_0: BlockBytesQ8_0, Q4_0: BlockBytesQ4_0}[typ]
 	data := make([]byte, rows*cols/32*bb)
 	for i := range data {
@@ -107,21 +117,20 @@ func TestMulActsTiers(t *testing.T) {
 	pool := NewPool(2)
 	defer pool.Close()
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, typ := range []DType{Q8_0, Q4_0} {
-		for _, cols := range []int{32, 64, 288, 1024} {
+	defer SetIntegerKQuants(SetIntegerKQuants(true))
+	for _, typ := range []DType{Q8_0, Q4_0, Q4_K, Q6_K} {
+		colss := []int{32, 64, 288, 1024}
+		if typ == Q4_K || typ == Q6_K {
+			colss = []int{256, 512, 1280}
+		}
+		for _, cols := range colss {
 			for _, rows := range []int{1, 2, 3, 4, 5, 7, 8, 9, 13} {
 				for _, n := range []int{1, 2, 3, 4, 5, 8, 9} {
 					m, a := randWeights(r, typ, rows, cols), randActs(r, n, cols)
 					want := make([]float32, n*rows)
-					nb := cols / QK8
 					for i := 0; i < n; i++ {
 						for j := 0; j < rows; j++ {
-							q, d := a.q[i*cols:(i+1)*cols], a.d[i*nb:(i+1)*nb]
-							if typ == Q8_0 {
-								want[i*rows+j] = dotQ8_0Q8Generic(m.row(j), q, d)
-							} else {
-								want[i*rows+j] = dotQ4_0Q8Generic(m.row(j), q, d)
-							}
+							want[i*rows+j] = q8Ref(m, &a, j, i)
 						}
 					}
 					checkQ8Close(t, m, &a, want)
@@ -155,20 +164,25 @@ func TestMulActsTiers(t *testing.T) {
 
 // checkQ8Close checks the integer product want against the float product of
 // the dequantized weights and activations: they differ only by the float
-// roundings, at most a few in 10⁶ of Σ|w·a| here.
+// roundings, at most a few in 10⁶ of Σ|w|·|a| here, where for Q4_K |w| is
+// |d×sc×q| + |dmin×m|, the magnitudes of the two terms the product sums
+// separately (the integer product's activations are the quantized ones, so
+// the bound covers the kernels' roundings; the activations' own
+// quantization error is model-level, see model's TestSyntheticLlamaShapes).
 func checkQ8Close(t *testing.T, m *Matrix, a *Acts, want []float32) {
 	t.Helper()
 	w, x := make([]float32, m.Cols), make([]float32, m.Cols)
 	for i := 0; i < a.N; i++ {
 		for k := range x {
-			x[k] = float32(a.q[i*m.Cols+k]) * a.d[(i*m.Cols+k)/QK8]
+			x[k] = float32(a.q[i*m.Cols+k]) * a.scales(i)[k/QK8]
 		}
 		for j := 0; j < m.Rows; j++ {
 			m.Row(w, j)
+			mw := weightMagnitudes(m, j)
 			var ref, mag float64
 			for k := range w {
 				ref += float64(w[k]) * float64(x[k])
-				mag += math.Abs(float64(w[k]) * float64(x[k]))
+				mag += mw[k] * math.Abs(float64(x[k]))
 			}
 			if e := math.Abs(float64(want[i*m.Rows+j]) - ref); e > 1e-5*mag {
 				t.Fatalf("%v %d×%d: out[%d,%d] = %g, float product %g (error %g, Σ|w·a| %g)",
@@ -209,15 +223,16 @@ func TestMulActsFloat(t *testing.T) {
 }
 
 // BenchmarkMulActs measures a 4096×4096 product per activation row (token)
-// for batches of 1 and 256: the integer tiles per tier, and the float
-// MulBatch for comparison. ns/token is the figure to compare.
+// for batches of 1 and 256, for Q8_0, Q4_0, Q4_K and Q6_K weights: the
+// integer tiles per tier, and the float MulBatch for comparison. ns/token is the figure to compare.
 func BenchmarkMulActs(b *testing.B) {
 	defer useGeneric(false)
 	const rows, cols = 4096, 4096
 	r := rand.New(rand.NewPCG(7, 8))
 	pool := NewPool(0)
 	defer pool.Close()
-	for _, typ := range []DType{Q8_0, Q4_0} {
+	defer SetIntegerKQuants(SetIntegerKQuants(true))
+	for _, typ := range []DType{Q8_0, Q4_0, Q4_K, Q6_K} {
 		m := randWeights(r, typ, rows, cols)
 		for _, n := range []int{1, 256} {
 			a := randActs(r, n, cols)

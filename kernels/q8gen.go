@@ -1,8 +1,8 @@
 //go:build ignore
 
 // q8gen writes q8dot_amd64.s, the tile kernels of the integer products of
-// Q8_0 and Q4_0 weights with Q8 activations (see q8act.go for the order of
-// operations every kernel follows). Run it from this directory:
+// Q8_0, Q4_0, Q4_K and Q6_K weights with Q8 activations (see q8act.go and
+// q8kquant.go for the order of operations every kernel follows). Run it from this directory:
 //
 //	go run q8gen.go > q8dot_amd64.s
 //
@@ -188,6 +188,12 @@ func kernel(tr tier, w wtype, R, T int) {
 	p("DECQ CX")
 	p("JNZ %s_block", name)
 	fmt.Fprintf(&out, "\n%s_sum:\n", name)
+	sum(R, T, acc, t1, s)
+}
+
+// sum writes the R×T outputs: each accumulator's horizontal sum, in the
+// order of q8Sum.
+func sum(R, T int, acc [4][4]int, t1, s int) {
 	p("MOVQ out+56(FP), DX")
 	p("MOVQ ostride+64(FP), AX")
 	for t := 0; t < T; t++ {
@@ -214,6 +220,224 @@ func kernel(tr tier, w wtype, R, T int) {
 	p("RET")
 }
 
+// kwtype is a K-quant weight type of the integer products (q8kquant.go).
+type kwtype struct {
+	name string
+	bb   int  // bytes per super-block
+	q6   bool // Q6_K, else Q4_K
+}
+
+var (
+	q4_k = kwtype{"Q4_K", 144, false}
+	q6_k = kwtype{"Q6_K", 210, true}
+)
+
+func tokOff(t, off int) string {
+	return fmt.Sprint(off) + [...]string{"(DI)", "(DI)(R9*1)", "(R12)", "(R12)(R9*1)"}[t]
+}
+
+func sclOff(t, off int) string {
+	return fmt.Sprint(off) + [...]string{"(BX)", "(BX)(R10*1)", "(R13)", "(R13)(R10*1)"}[t]
+}
+
+// kkernel writes a tile kernel of R rows × T tokens for K-quant weights.
+// The loop runs over super-blocks (nb/8 of them); per super-block each row's
+// scales are decoded to the stack frame: d broadcast (32 bytes at 32r), and
+// for Q4_K dmin×m_j as 8 floats (at 128+32r) and the six-bit scales as 8
+// words (at 256+16r, decoded through the bytes at 320), and the offset of
+// the block sums from the scales is at 336. Then for each of
+// the 8 activation blocks each row's weights are unpacked to bytes 0..15
+// (Q4_K) or 0..63 (Q6_K) and its scales to 16 words (Q4_K: sc_j; Q6_K:
+// sc_lo ×8, sc_hi ×8), which VPMADDWD applies to the pair sums of
+// VPMADDUBSW; the float steps are those of q8Product's.
+func kkernel(tr tier, w kwtype, R, T int) {
+	name := fmt.Sprintf("q8%s%s_%dx%d", tr.name, w.name, R, T)
+	fmt.Fprintf(&out, "\n// func %s(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)\n", name)
+	fmt.Fprintf(&out, "TEXT ·%s(SB), NOSPLIT, $344-72\n", name)
+	p("MOVQ w+0(FP), SI")
+	p("MOVQ wstride+8(FP), R8")
+	p("MOVQ a+16(FP), DI")
+	p("MOVQ astride+24(FP), R9")
+	p("MOVQ ad+32(FP), BX")
+	p("MOVQ adstride+40(FP), R10")
+	p("MOVQ nb+48(FP), CX")
+	if !w.q6 {
+		// The block sums follow a token's nb scales: 4×nb bytes on.
+		p("MOVQ CX, AX")
+		p("SHLQ $2, AX")
+		p("MOVQ AX, 336(SP)")
+	}
+	p("SHRQ $3, CX")
+	if R > 2 {
+		p("LEAQ (SI)(R8*2), R11")
+	}
+	if T > 2 {
+		p("LEAQ (DI)(R9*2), R12")
+		p("LEAQ (BX)(R10*2), R13")
+	}
+	reg := 0
+	next := func() int { reg++; return reg - 1 }
+	t1, s, da := next(), next(), next()
+	var c16, mask int
+	if w.q6 {
+		c16 = next()
+	}
+	var wr, sc [4]int
+	for r := 0; r < R; r++ {
+		wr[r], sc[r] = next(), next()
+	}
+	if !w.q6 {
+		mask = next()
+	}
+	if tr.vnni {
+		reg = 16
+	}
+	var acc [4][4]int
+	for r := 0; r < R; r++ {
+		for t := 0; t < T; t++ {
+			acc[r][t] = next()
+		}
+	}
+	if reg > map[bool]int{false: 16, true: 32}[tr.vnni] {
+		panic(fmt.Sprintf("%s: %d registers", name, reg))
+	}
+	zeroOp := "VXORPS %[1]s, %[1]s, %[1]s"
+	if tr.vnni {
+		zeroOp = "VPXORD %[1]s, %[1]s, %[1]s"
+	}
+	for r := 0; r < R; r++ {
+		for t := 0; t < T; t++ {
+			p(zeroOp, y(acc[r][t]))
+		}
+	}
+	if !w.q6 {
+		p("VMOVDQU q8nibble<>(SB), %s", y(mask))
+	}
+	p("TESTQ CX, CX")
+	p("JZ %s_sum", name)
+	fmt.Fprintf(&out, "\n%s_superblock:\n", name)
+	for r := 0; r < R; r++ {
+		if w.q6 {
+			p("VPBROADCASTW %s, %s", rowAddr(r, 208), x(t1))
+			p("VCVTPH2PS %s, %s", x(t1), y(t1))
+			p("VMOVUPS %s, %d(SP)", y(t1), 32*r)
+			continue
+		}
+		p("VPBROADCASTW %s, %s", rowAddr(r, 0), x(t1))
+		p("VCVTPH2PS %s, %s", x(t1), y(t1))
+		p("VMOVUPS %s, %d(SP)", y(t1), 32*r)
+		// Scales 0..3: bytes 0..3 & 63; 4..7: bytes 8..11 & 15 | (bytes
+		// 0..3 >> 6) << 4. Minimums likewise from bytes 4..7 and the high
+		// nibbles of 8..11.
+		for k := 0; k < 2; k++ {
+			p("MOVL %s, AX", rowAddr(r, 4+4*k))
+			p("MOVL AX, DX")
+			p("ANDL $0x3f3f3f3f, DX")
+			p("MOVL DX, %d(SP)", 320+8*k)
+			p("SHRL $2, AX")
+			p("ANDL $0x30303030, AX")
+			p("MOVL %s, DX", rowAddr(r, 12))
+			if k == 1 {
+				p("SHRL $4, DX")
+			}
+			p("ANDL $0x0f0f0f0f, DX")
+			p("ORL DX, AX")
+			p("MOVL AX, %d(SP)", 324+8*k)
+		}
+		p("VPMOVZXBW 320(SP), %s", x(s))
+		p("VMOVDQU %s, %d(SP)", x(s), 256+16*r)
+		p("VPMOVZXBD 328(SP), %s", y(s))
+		p("VCVTDQ2PS %s, %s", y(s), y(s))
+		p("VPBROADCASTW %s, %s", rowAddr(r, 2), x(t1))
+		p("VCVTPH2PS %s, %s", x(t1), y(t1))
+		p("VMULPS %s, %s, %s", y(t1), y(s), y(s))
+		p("VMOVUPS %s, %d(SP)", y(s), 128+32*r)
+	}
+	for b := 0; b < 8; b++ {
+		for r := 0; r < R; r++ {
+			if w.q6 {
+				h, g := b/4, b%4
+				p("VMOVDQU %s, %s", rowAddr(r, 64*h+32*(g%2)), y(t1))
+				if g >= 2 {
+					p("VPSRLW $4, %s, %s", y(t1), y(t1))
+				}
+				p("VPAND q8nibble<>(SB), %s, %s", y(t1), y(wr[r]))
+				p("VMOVDQU %s, %s", rowAddr(r, 128+32*h), y(s))
+				switch g {
+				case 0:
+					p("VPSLLW $4, %s, %s", y(s), y(s))
+				case 1:
+					p("VPSLLW $2, %s, %s", y(s), y(s))
+				case 3:
+					p("VPSRLW $2, %s, %s", y(s), y(s))
+				}
+				p("VPAND q8k30<>(SB), %s, %s", y(s), y(s))
+				p("VPOR %s, %s, %s", y(s), y(wr[r]), y(wr[r]))
+				p("VBROADCASTI128 %s, %s", rowAddr(r, 192), y(t1))
+				p("VPSHUFB q6kscale<>+%d(SB), %s, %s", 32*b, y(t1), y(sc[r]))
+				p("VPSRAW $8, %s, %s", y(sc[r]), y(sc[r]))
+			} else {
+				if b%2 == 0 {
+					p("VPAND %s, %s, %s", rowAddr(r, 16+32*(b/2)), y(mask), y(wr[r]))
+				} else {
+					p("VMOVDQU %s, %s", rowAddr(r, 16+32*(b/2)), y(t1))
+					p("VPSRLW $4, %s, %s", y(t1), y(t1))
+					p("VPAND %s, %s, %s", y(t1), y(mask), y(wr[r]))
+				}
+				p("VPBROADCASTW %d(SP), %s", 256+16*r+2*b, y(sc[r]))
+			}
+		}
+		for t := 0; t < T; t++ {
+			p("VBROADCASTSS %s, %s", sclOff(t, 4*b), y(da))
+			if w.q6 {
+				// c16 = 32×(pair sums of a), subtracted from q×a.
+				p("VMOVDQU q8thirtytwos<>(SB), %s", y(t1))
+				p("VPMADDUBSW %s, %s, %s", tokOff(t, 32*b), y(t1), y(c16))
+			}
+			for r := 0; r < R; r++ {
+				p("VPMADDUBSW %s, %s, %s", tokOff(t, 32*b), y(wr[r]), y(t1))
+				if w.q6 {
+					p("VPSUBW %s, %s, %s", y(c16), y(t1), y(t1))
+				}
+				p("VPMADDWD %s, %s, %s", y(sc[r]), y(t1), y(t1))
+				p("VCVTDQ2PS %s, %s", y(t1), y(t1))
+				p("VMULPS %d(SP), %s, %s", 32*r, y(da), y(s))
+				p("VMULPS %s, %s, %s", y(s), y(t1), y(t1))
+				p("VADDPS %s, %s, %s", y(t1), y(acc[r][t]), y(acc[r][t]))
+			}
+		}
+	}
+	if !w.q6 {
+		// acc[j] -= (dmin×m_j) × sa[j], the super-block's 8 block sums.
+		p("MOVQ 336(SP), AX")
+		p("ADDQ BX, AX")
+		if T > 2 {
+			p("LEAQ (AX)(R10*2), DX")
+		}
+		for t := 0; t < T; t++ {
+			p("VMOVUPS %s, %s", [...]string{"(AX)", "(AX)(R10*1)", "(DX)", "(DX)(R10*1)"}[t], y(da))
+			for r := 0; r < R; r++ {
+				p("VMULPS %d(SP), %s, %s", 128+32*r, y(da), y(t1))
+				p("VSUBPS %s, %s, %s", y(t1), y(acc[r][t]), y(acc[r][t]))
+			}
+		}
+	}
+	p("ADDQ $%d, SI", w.bb)
+	if R > 2 {
+		p("ADDQ $%d, R11", w.bb)
+	}
+	p("ADDQ $256, DI")
+	p("ADDQ $32, BX")
+	if T > 2 {
+		p("ADDQ $256, R12")
+		p("ADDQ $32, R13")
+	}
+	p("DECQ CX")
+	p("JNZ %s_superblock", name)
+	fmt.Fprintf(&out, "\n%s_sum:\n", name)
+	sum(R, T, acc, t1, s)
+}
+
 func main() {
 	out.WriteString(`// Code generated by q8gen.go; DO NOT EDIT.
 
@@ -221,9 +445,10 @@ func main() {
 
 #include "textflag.h"
 
-// Tile kernels of the integer products of Q8_0 and Q4_0 weight rows with Q8
-// activation rows; q8gen.go explains them and q8act.go gives the order of
-// operations, which every kernel follows exactly.
+// Tile kernels of the integer products of Q8_0, Q4_0, Q4_K and Q6_K weight
+// rows with Q8 activation rows; q8gen.go explains them and q8act.go and
+// q8kquant.go give the order of operations, which every kernel follows
+// exactly.
 
 DATA q8ones<>+0(SB)/8, $0x0001000100010001
 DATA q8ones<>+8(SB)/8, $0x0001000100010001
@@ -248,7 +473,29 @@ DATA q8k80<>+8(SB)/8, $0x8080808080808080
 DATA q8k80<>+16(SB)/8, $0x8080808080808080
 DATA q8k80<>+24(SB)/8, $0x8080808080808080
 GLOBL q8k80<>(SB), RODATA|NOPTR, $32
+
+DATA q8k30<>+0(SB)/8, $0x3030303030303030
+DATA q8k30<>+8(SB)/8, $0x3030303030303030
+DATA q8k30<>+16(SB)/8, $0x3030303030303030
+DATA q8k30<>+24(SB)/8, $0x3030303030303030
+GLOBL q8k30<>(SB), RODATA|NOPTR, $32
+
+DATA q8thirtytwos<>+0(SB)/8, $0x2020202020202020
+DATA q8thirtytwos<>+8(SB)/8, $0x2020202020202020
+DATA q8thirtytwos<>+16(SB)/8, $0x2020202020202020
+DATA q8thirtytwos<>+24(SB)/8, $0x2020202020202020
+GLOBL q8thirtytwos<>(SB), RODATA|NOPTR, $32
 `)
+	// q6kscale: for activation block b, VPSHUFB masks that put Q6_K scale
+	// byte 2b (low 128-bit lane) or 2b+1 (high lane) in the high byte of
+	// every word, the low byte zero, for VPSRAW $8 to sign-extend.
+	for b := 0; b < 8; b++ {
+		for half := 0; half < 4; half++ {
+			idx := 2*b + half/2
+			fmt.Fprintf(&out, "DATA q6kscale<>+%d(SB)/8, $0x%02x80%02x80%02x80%02x80\n", 32*b+8*half, idx, idx, idx, idx)
+		}
+	}
+	out.WriteString("GLOBL q6kscale<>(SB), RODATA|NOPTR, $256\n")
 	tiers := []tier{
 		{"avx2", false, [][2]int{{2, 4}, {2, 1}, {4, 1}, {1, 4}, {1, 1}}},
 		{"vnni", true, [][2]int{{4, 4}, {4, 1}, {1, 4}, {1, 1}}},
@@ -257,6 +504,13 @@ GLOBL q8k80<>(SB), RODATA|NOPTR, $32
 		for _, w := range []wtype{q8_0, q4_0} {
 			for _, sh := range tr.shapes {
 				kernel(tr, w, sh[0], sh[1])
+			}
+		}
+	}
+	for _, tr := range tiers {
+		for _, w := range []kwtype{q4_k, q6_k} {
+			for _, sh := range tr.shapes {
+				kkernel(tr, w, sh[0], sh[1])
 			}
 		}
 	}

@@ -11,9 +11,11 @@ import (
 // A Q8 activation row is quantized in blocks of QK8 values, each block
 // holding 32 int8 values in [-127, 127] and one float32 scale d (element i
 // is q[i]×d), as llama.cpp quantizes a product's input to block_q8_0 (with
-// an f32 scale here, not f16). Matrices of types Q8_0 and Q4_0 then multiply
-// their integer weights by these integers exactly and apply the two scales
-// once per block.
+// an f32 scale here, not f16), with the block's sum of quants times its
+// scale beside it. Matrices of types Q8_0 and Q4_0 then multiply their
+// integer weights by these integers exactly and apply the two scales once
+// per block; Q4_K and Q6_K do likewise with their sub-block scales applied
+// to the integer sums (q8kquant.go; SetIntegerKQuants switches them on).
 //
 // The result of every tier (plain Go, AVX2, AVX-512 VNNI) and of every tile
 // shape is the same bit for bit, because each output is computed in one

@@ -28,7 +28,7 @@ package kernels
 // steps in the same order, without fused multiply-adds.
 
 // integerKQuants makes Q4_K and Q6_K matrices take Q8 activations (TakesQ8).
-var integerKQuants = false
+var integerKQuants = true
 
 // SetIntegerKQuants switches the integer products of Q4_K and Q6_K matrices
 // with Q8 activations on or off (TakesQ8, so that models quantize their

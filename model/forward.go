@@ -158,7 +158,7 @@ func (m *Model) logits(s *State, all bool) {
 // products with ms: quantized to Q8 blocks (kernels.QuantizeActs) into buf
 // when any of ms takes quantized activations, so that a row is quantized once
 // for all of them. buf is a State buffer that is not in use while those
-// products run (it holds at least n×cols words; the Q8 rows take 9/32 of
+// products run (it holds at least n×cols words; the Q8 rows take 10/32 of
 // that) and must not overlap x or the products' outputs.
 func acts(buf, x []float32, n, cols int, ms ...*kernels.Matrix) kernels.Acts {
 	for _, w := range ms {

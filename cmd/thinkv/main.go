@@ -29,6 +29,7 @@ var commands = []command{
 	{"analyze", "show a model's key-channel magnitudes and low-rank attention", runAnalyze},
 	{"presses", "list the KV-cache compression policies and their keys", runPresses},
 	{"bench", "measure prefill and decode speed on synthetic tokens, as llama-bench does", runBench},
+	{"serve", "serve an OpenAI-compatible HTTP API on one model", runServe},
 }
 
 func usage(w io.Writer) {

@@ -1,0 +1,175 @@
+package server
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/thinkv/thinkv/engine"
+)
+
+const storyPrompt = "Once upon a time, there was a little girl"
+
+func completion(t *testing.T, ts *testServer, p openai.CompletionNewParams, opts ...option.RequestOption) *openai.Completion {
+	t.Helper()
+	c := ts.client()
+	resp, err := c.Completions.New(context.Background(), p, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func streamCompletion(t *testing.T, ts *testServer, p openai.CompletionNewParams) (string, []openai.Completion) {
+	t.Helper()
+	c := ts.client()
+	st := c.Completions.NewStreaming(context.Background(), p)
+	var b strings.Builder
+	var chunks []openai.Completion
+	for st.Next() {
+		ch := st.Current()
+		chunks = append(chunks, ch)
+		for _, c := range ch.Choices {
+			b.WriteString(c.Text)
+		}
+	}
+	if err := st.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String(), chunks
+}
+
+func greedyParams(prompt string, n int64) openai.CompletionNewParams {
+	return openai.CompletionNewParams{Model: "stories260K", Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String(prompt)},
+		MaxTokens: openai.Int(n), Temperature: openai.Float(0)}
+}
+
+func TestServeCompletionGreedyMatchesGenerate(t *testing.T) {
+	e := storiesEngine(t)
+	ts := newTestServer(t, e, engine.SchedulerConfig{}, nil)
+	ids := e.Tok.Encode(storyPrompt, e.Tok.AddBOS())
+	want, toks := greedy(t, e, ids, 48)
+	resp := completion(t, ts, greedyParams(storyPrompt, 48))
+	if got := resp.Choices[0].Text; got != want {
+		t.Fatalf("text %q, want engine.Generate's %q", got, want)
+	}
+	u := resp.Usage
+	if int(u.PromptTokens) != len(ids) || int(u.CompletionTokens) != len(toks) || u.TotalTokens != u.PromptTokens+u.CompletionTokens {
+		t.Errorf("usage %+v, want %d prompt and %d completion tokens", u, len(ids), len(toks))
+	}
+	if f := resp.Choices[0].FinishReason; (len(toks) == 48) != (f == "length") {
+		t.Errorf("finish_reason %q after %d tokens", f, len(toks))
+	}
+	kv := u.JSON.ExtraFields["thinkv"].Raw()
+	if !strings.Contains(kv, `"kv_bytes":`) || !strings.Contains(kv, `"kv_bytes_full":`) {
+		t.Errorf("usage.thinkv = %s", kv)
+	}
+
+	// The token-array prompt gives the same text.
+	arr := make([]int64, len(ids))
+	for i, id := range ids {
+		arr[i] = int64(id)
+	}
+	p := greedyParams("", 48)
+	p.Prompt = openai.CompletionNewParamsPromptUnion{OfArrayOfTokens: arr}
+	if got := completion(t, ts, p).Choices[0].Text; got != want {
+		t.Errorf("token-array prompt: text %q, want %q", got, want)
+	}
+
+	// Streamed chunks concatenate to the same text, and usage comes last.
+	p = greedyParams(storyPrompt, 48)
+	p.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+	got, chunks := streamCompletion(t, ts, p)
+	if got != want {
+		t.Errorf("streamed text %q, want %q", got, want)
+	}
+	last := chunks[len(chunks)-1]
+	if len(chunks) < 3 || len(last.Choices) != 0 || last.Usage.CompletionTokens != int64(len(toks)) {
+		t.Errorf("%d chunks, last %+v: want text chunks, then usage with %d tokens", len(chunks), last, len(toks))
+	}
+	waitIdle(t, ts.sched)
+}
+
+func TestServeCompletionStop(t *testing.T) {
+	e := storiesEngine(t)
+	ts := newTestServer(t, e, engine.SchedulerConfig{}, nil)
+	ids := e.Tok.Encode(storyPrompt, e.Tok.AddBOS())
+	full, toks := greedy(t, e, ids, 64)
+	// A stop string from the middle of the greedy text: a word that appears.
+	words := strings.Fields(full)
+	if len(words) < 6 {
+		t.Fatalf("greedy text too short: %q", full)
+	}
+	stop := " " + words[4]
+	cut := full[:strings.Index(full, stop)]
+	p := greedyParams(storyPrompt, 64)
+	p.Stop = openai.CompletionNewParamsStopUnion{OfStringArray: []string{"never-there", stop}}
+	resp := completion(t, ts, p)
+	if got := resp.Choices[0].Text; got != cut || resp.Choices[0].FinishReason != "stop" {
+		t.Fatalf("text %q (%s), want %q (stop) before stop %q", got, resp.Choices[0].FinishReason, cut, stop)
+	}
+	got, chunks := streamCompletion(t, ts, p)
+	if got != cut {
+		t.Errorf("streamed text %q, want %q", got, cut)
+	}
+	for _, c := range chunks {
+		if len(c.Choices) > 0 && strings.Contains(c.Choices[0].Text, strings.TrimSpace(stop)) && !strings.Contains(cut, c.Choices[0].Text) {
+			t.Errorf("chunk %q sends part of the stop string", c.Choices[0].Text)
+		}
+	}
+
+	// A stop token id ends the text before its piece.
+	k := 5
+	resp = completion(t, ts, greedyParams(storyPrompt, 64), option.WithJSONSet("stop", []int{toks[k]}))
+	want := pieces(e, ids[len(ids)-1], toks[:slicesIndex(toks, toks[k])])
+	if got := resp.Choices[0].Text; got != want || resp.Choices[0].FinishReason != "stop" {
+		t.Errorf("stop token %d: text %q (%s), want %q", toks[k], got, resp.Choices[0].FinishReason, want)
+	}
+	waitIdle(t, ts.sched)
+}
+
+func slicesIndex(s []int, v int) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestServeSafeEnd(t *testing.T) {
+	for _, c := range []struct {
+		text  string
+		stops []string
+		want  int
+	}{
+		{"hello wor", []string{"world"}, 6},
+		{"hello", []string{"world"}, 5},
+		{"abc\xe2\x82", nil, 3}, // an incomplete "€"
+		{"abc\xe2\x82\xac", nil, 6},
+		{"xx##", []string{"###", "#!"}, 2},
+	} {
+		if got := safeEnd(c.text, c.stops); got != c.want {
+			t.Errorf("safeEnd(%q, %q) = %d, want %d", c.text, c.stops, got, c.want)
+		}
+	}
+}
+
+func TestServeCompletionPress(t *testing.T) {
+	e := storiesEngine(t)
+	ts := newTestServer(t, e, engine.SchedulerConfig{}, func(c *Config) { c.Press = "none" })
+	long := strings.Repeat("Once upon a time there was a girl. ", 12)
+	resp := completion(t, ts, greedyParams(long, 8), option.WithJSONSet("thinkv", map[string]string{"press": "snapkv:budget=32+think:ratio=0.5"}))
+	var kv struct {
+		KVBytes     int64 `json:"kv_bytes"`
+		KVBytesFull int64 `json:"kv_bytes_full"`
+	}
+	if err := jsonUnmarshal(resp.Usage.JSON.ExtraFields["thinkv"].Raw(), &kv); err != nil {
+		t.Fatal(err)
+	}
+	if kv.KVBytes <= 0 || kv.KVBytes >= kv.KVBytesFull/2 {
+		t.Errorf("kv_bytes %d of %d full: want a compressed cache", kv.KVBytes, kv.KVBytesFull)
+	}
+}

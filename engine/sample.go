@@ -6,12 +6,47 @@ import (
 	"slices"
 )
 
-// Sampling chooses the next token from logits.
+// Sampling chooses the next token from logits. The zero value of each
+// option turns it off.
+//
+// The logits are first adjusted: LogitBias is added, then the penalties
+// apply to the tokens among the last PenaltyLastN the sampler has seen (see
+// Sampler.Accept). Greedy decoding takes the largest adjusted logit. Else
+// the tokens are weighted exp(logit/Temp), cut by TopK, then TopP (on the
+// probabilities of all tokens, or of the top-k), then MinP, and one is
+// drawn from the rest.
 type Sampling struct {
 	Temp float64 // 0: greedy
 	TopK int     // 0: no limit
 	TopP float64 // 0 or ≥ 1: no nucleus cut
-	Seed uint64
+	// MinP keeps only tokens whose probability (at Temp) is at least MinP
+	// times the most likely token's, as Hugging Face's and vLLM's min_p.
+	// 0 or ≥ 1: no cut.
+	MinP float64
+	// RepeatPenalty divides a positive logit by it, and multiplies a
+	// negative one, for each token in the window (CTRL's, llama.cpp's
+	// repeat_penalty, Hugging Face's repetition_penalty). 0 or 1: none.
+	RepeatPenalty float64
+	// PresencePenalty is subtracted from the logit of each token in the
+	// window, FrequencyPenalty once for each time it occurs there, as in
+	// OpenAI's API.
+	PresencePenalty, FrequencyPenalty float64
+	// PenaltyLastN is the penalties' window: the last PenaltyLastN tokens
+	// accepted; 0 means 64 (llama.cpp's default), -1 every token.
+	PenaltyLastN int
+	// LogitBias is added to the logits of its tokens (ids out of the
+	// vocabulary are ignored), as OpenAI's logit_bias: -100 all but forbids
+	// a token, +100 all but forces it.
+	LogitBias map[int]float32
+	Seed      uint64
+}
+
+// DefaultPenaltyLastN is the penalty window when Sampling.PenaltyLastN is 0.
+const DefaultPenaltyLastN = 64
+
+// penalized reports whether s has a penalty.
+func (s *Sampling) penalized() bool {
+	return s.RepeatPenalty > 0 && s.RepeatPenalty != 1 || s.PresencePenalty != 0 || s.FrequencyPenalty != 0
 }
 
 // Sampler draws tokens under a Sampling policy. It owns its buffers, so
@@ -31,6 +66,18 @@ type Sampler struct {
 	keys   []uint64     // candidates' rank keys, [n]
 	bucket []uint8      // each token's histogram bucket (nucleus), [n]
 	mass   [256]float64 // each bucket's weight ([buckets], indexed by a byte without bounds checks)
+
+	// Logit adjustments (nil when Sampling asks for none).
+	adj      []float32 // the adjusted logits, [n]
+	biasID   []int     // LogitBias's tokens in the vocabulary
+	biasVal  []float32 // and their biases
+	window   []int32   // the penalty window, a ring of the last tokens (nil: every token)
+	next     int       // the ring's next slot
+	filled   bool      // the ring is full
+	count    []int32   // each token's occurrences in the window, [n]
+	present  []int32   // the tokens with count > 0
+	where    []int32   // each present token's index in present, [n]
+	penalize bool
 }
 
 // The nucleus histogram: bucket b holds the tokens whose logit is between
@@ -55,7 +102,111 @@ func NewSampler(s Sampling, n int) *Sampler {
 			sm.bucket = make([]uint8, n)
 		}
 	}
+	for id, b := range s.LogitBias {
+		if id >= 0 && id < n && b != 0 {
+			sm.biasID = append(sm.biasID, id)
+			sm.biasVal = append(sm.biasVal, b)
+		}
+	}
+	if sm.penalize = s.penalized(); sm.penalize {
+		sm.count = make([]int32, n)
+		sm.where = make([]int32, n)
+		switch w := s.PenaltyLastN; {
+		case w == 0:
+			sm.window = make([]int32, DefaultPenaltyLastN)
+		case w > 0:
+			sm.window = make([]int32, w)
+		default:
+			sm.present = make([]int32, 0, min(n, 1024))
+		}
+		if sm.window != nil {
+			sm.present = make([]int32, 0, min(len(sm.window), n))
+		}
+	}
+	if sm.penalize || len(sm.biasID) > 0 {
+		sm.adj = make([]float32, n)
+	}
 	return sm
+}
+
+// Accept adds tokens to the penalty window, oldest first: tokens the
+// sampler did not draw, such as the prompt's if the penalties should count
+// them. Sample accepts the tokens it draws itself. Ids out of the
+// vocabulary are ignored. Without penalties Accept does nothing.
+func (sm *Sampler) Accept(ids ...int) {
+	if !sm.penalize {
+		return
+	}
+	for _, id := range ids {
+		if id < 0 || id >= len(sm.count) {
+			continue
+		}
+		if sm.window != nil {
+			if sm.filled {
+				sm.forget(sm.window[sm.next])
+			}
+			sm.window[sm.next] = int32(id)
+			if sm.next++; sm.next == len(sm.window) {
+				sm.next, sm.filled = 0, true
+			}
+		}
+		if sm.count[id]++; sm.count[id] == 1 {
+			sm.where[id] = int32(len(sm.present))
+			sm.present = append(sm.present, int32(id))
+		}
+	}
+}
+
+// forget removes one occurrence of token id from the window's counts.
+func (sm *Sampler) forget(id int32) {
+	if sm.count[id]--; sm.count[id] > 0 {
+		return
+	}
+	j, last := sm.where[id], sm.present[len(sm.present)-1]
+	sm.present[j], sm.where[last] = last, j
+	sm.present = sm.present[:len(sm.present)-1]
+}
+
+// Reset empties the penalty window, for a new sequence.
+func (sm *Sampler) Reset() {
+	for _, id := range sm.present {
+		sm.count[id] = 0
+	}
+	sm.present = sm.present[:0]
+	sm.next, sm.filled = 0, false
+}
+
+// adjust returns the logits with LogitBias and the penalties applied, in
+// the sampler's buffer (logits itself if there are none).
+func (sm *Sampler) adjust(logits []float32) []float32 {
+	if sm.adj == nil || len(sm.biasID) == 0 && len(sm.present) == 0 {
+		return logits
+	}
+	a := sm.adj[:len(logits)]
+	copy(a, logits)
+	for j, id := range sm.biasID {
+		if id < len(a) {
+			a[id] += sm.biasVal[j]
+		}
+	}
+	rep := float32(sm.s.RepeatPenalty)
+	if rep <= 0 {
+		rep = 1
+	}
+	pres, freq := sm.s.PresencePenalty, sm.s.FrequencyPenalty
+	for _, id := range sm.present {
+		if int(id) >= len(a) {
+			continue
+		}
+		l := a[id]
+		if l > 0 {
+			l /= rep
+		} else {
+			l *= rep
+		}
+		a[id] = float32(float64(l) - float64(sm.count[id])*freq - pres)
+	}
+	return a
 }
 
 // Argmax returns the index of the largest value (the first on ties).
@@ -69,12 +220,21 @@ func Argmax[T float32 | float64](logits []T) int {
 	return best
 }
 
-// Sample returns the next token. Logits must not be NaN.
+// Sample returns the next token, and accepts it into the penalty window
+// (see Accept). Logits must not be NaN; they are not modified.
 func (sm *Sampler) Sample(logits []float32) int {
+	id := sm.draw(sm.adjust(logits))
+	sm.Accept(id)
+	return id
+}
+
+// draw returns the next token for the adjusted logits.
+func (sm *Sampler) draw(logits []float32) int {
 	if sm.s.Temp <= 0 {
 		return Argmax(logits)
 	}
 	n := len(logits)
+	minP := sm.s.MinP > 0 && sm.s.MinP < 1
 	cut := sm.s.TopP > 0 && sm.s.TopP < 1
 	var p []float64
 	var idx []int
@@ -88,12 +248,48 @@ func (sm *Sampler) Sample(logits []float32) int {
 		}
 	case cut:
 		p, idx, sum = sm.nucleus(logits)
+	case minP:
+		// Only the tokens within ln(MinP)·Temp of the largest logit, in
+		// index order.
+		m := logits[0]
+		for _, l := range logits {
+			if l > m {
+				m = l
+			}
+		}
+		// A logit clearly below m + Temp·ln(MinP) is out without an
+		// exponential; those near it are decided by keepMinP.
+		lo := float64(m) + sm.s.Temp*math.Log(sm.s.MinP)
+		lo -= 1e-6 * (math.Abs(lo) + 1)
+		idx = sm.idx[:0]
+		for i, l := range logits {
+			if float64(l) >= lo && sm.keepMinP(l, m) {
+				idx = append(idx, i)
+			}
+		}
+		p, sum = sm.weigh(logits, idx)
+		minP = false
 	default:
 		idx = sm.idx[:n]
 		for i := range idx {
 			idx[i] = i
 		}
 		p, sum = sm.weigh(logits, idx)
+	}
+	if minP {
+		// The ranked tokens kept: a prefix.
+		m := logits[idx[0]]
+		k := 1
+		for k < len(idx) && sm.keepMinP(logits[idx[k]], m) {
+			k++
+		}
+		if k < len(idx) {
+			p, idx = p[:k], idx[:k]
+			sum = 0
+			for _, v := range p {
+				sum += v
+			}
+		}
 	}
 	r := sm.rng.Float64() * sum
 	for j, v := range p {
@@ -103,6 +299,12 @@ func (sm *Sampler) Sample(logits []float32) int {
 		}
 	}
 	return idx[len(idx)-1]
+}
+
+// keepMinP reports whether a token of logit l stays under MinP when the
+// largest logit is m: whether exp((l - m)/Temp) ≥ MinP.
+func (sm *Sampler) keepMinP(l, m float32) bool {
+	return math.Exp((float64(l)-float64(m))/sm.s.Temp) >= sm.s.MinP
 }
 
 // weigh sets the weights of the tokens idx, exp((logit - max)/Temp), and

@@ -325,8 +325,15 @@ func TestExpNeg32(t *testing.T) {
 // nothing.
 func TestSamplerNoAllocs(t *testing.T) {
 	logits := benchLogits(5000, 3, 2)
-	for _, s := range []Sampling{{}, {Temp: 1}, {Temp: 1, TopK: 40}, {Temp: 1, TopP: 0.9}, {Temp: 0.8, TopK: 40, TopP: 0.9}} {
+	bias := map[int]float32{7: 5, 4999: -100}
+	for _, s := range []Sampling{{}, {Temp: 1}, {Temp: 1, TopK: 40}, {Temp: 1, TopP: 0.9}, {Temp: 0.8, TopK: 40, TopP: 0.9},
+		{Temp: 1, MinP: 0.05}, {Temp: 0.7, TopK: 40, MinP: 0.1, RepeatPenalty: 1.1, LogitBias: bias},
+		{RepeatPenalty: 1.3, PresencePenalty: 0.5, FrequencyPenalty: 0.2, LogitBias: bias},
+		{Temp: 1, TopP: 0.9, MinP: 0.02, FrequencyPenalty: 0.5, PenaltyLastN: -1}} {
 		sm := NewSampler(s, len(logits))
+		for i := range 200 { // a full window, and tokens leaving it
+			sm.Accept(i * 7 % len(logits))
+		}
 		if a := testing.AllocsPerRun(20, func() { sm.Sample(logits) }); a != 0 {
 			t.Errorf("%+v: %v allocations per sample", s, a)
 		}
@@ -392,6 +399,216 @@ func TestSamplerHistogram(t *testing.T) {
 			if got := sm.mass[b]; math.Abs(got-w) > 3e-6*w+1e-300 {
 				t.Fatalf("trial %d: bucket %d weighs %g, want %g", trial, b, got, w)
 			}
+		}
+	}
+}
+
+// refAdjust is Sampling's logit adjustment by brute force: LogitBias added,
+// then the penalties for each distinct token among the last PenaltyLastN of
+// history, counted afresh (in the float32 and float64 steps the sampler
+// uses).
+func refAdjust(logits []float32, s Sampling, history []int) []float32 {
+	a := append([]float32(nil), logits...)
+	for id, b := range s.LogitBias {
+		if id >= 0 && id < len(a) {
+			a[id] += b
+		}
+	}
+	if !(s.RepeatPenalty > 0 && s.RepeatPenalty != 1 || s.PresencePenalty != 0 || s.FrequencyPenalty != 0) {
+		return a
+	}
+	w := s.PenaltyLastN
+	if w == 0 {
+		w = DefaultPenaltyLastN
+	}
+	if w > 0 && len(history) > w {
+		history = history[len(history)-w:]
+	}
+	count := map[int]int{}
+	for _, id := range history {
+		count[id]++
+	}
+	rep := float32(s.RepeatPenalty)
+	if rep <= 0 {
+		rep = 1
+	}
+	for id, c := range count {
+		l := a[id]
+		if l > 0 {
+			l /= rep
+		} else {
+			l *= rep
+		}
+		a[id] = float32(float64(l) - float64(c)*s.FrequencyPenalty - s.PresencePenalty)
+	}
+	return a
+}
+
+// refSampleMinP is refSample with MinP: after top-k and top-p (ranked, by a
+// full sort), or over the whole vocabulary in index order, only tokens with
+// exp((logit - max)/Temp) ≥ MinP stay.
+func refSampleMinP(logits []float32, s Sampling, rng *rand.Rand) int {
+	if s.Temp <= 0 || !(s.MinP > 0 && s.MinP < 1) {
+		id, _ := refSample(logits, s, rng)
+		return id
+	}
+	n := len(logits)
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	ranked := s.TopK > 0 && s.TopK < n || s.TopP > 0 && s.TopP < 1
+	if ranked {
+		sort.SliceStable(idx, func(a, b int) bool { return float64(logits[idx[a]]) > float64(logits[idx[b]]) })
+		if s.TopK > 0 && s.TopK < n {
+			idx = idx[:s.TopK]
+		}
+	}
+	max := math.Inf(-1)
+	for _, i := range idx {
+		max = math.Max(max, float64(logits[i]))
+	}
+	weights := func() ([]float64, float64) {
+		p := make([]float64, len(idx))
+		var sum float64
+		for j, i := range idx {
+			p[j] = math.Exp((float64(logits[i]) - max) / s.Temp)
+			sum += p[j]
+		}
+		return p, sum
+	}
+	p, sum := weights()
+	if s.TopP > 0 && s.TopP < 1 {
+		var acc float64
+		for j := range p {
+			if acc += p[j] / sum; acc >= s.TopP {
+				idx = idx[:j+1]
+				break
+			}
+		}
+	}
+	var kept []int
+	for _, i := range idx {
+		if math.Exp((float64(logits[i])-max)/s.Temp) >= s.MinP {
+			kept = append(kept, i)
+		}
+	}
+	idx = kept
+	p, sum = weights()
+	r := rng.Float64() * sum
+	for j, v := range p {
+		r -= v
+		if r < 0 {
+			return idx[j]
+		}
+	}
+	return idx[len(idx)-1]
+}
+
+// TestSamplerOptionsMatchReference draws with random logits, policies
+// (min-p, penalties over windows of several sizes, logit bias, with and
+// without top-k and top-p) and prompts accepted into the window, and checks
+// every draw against the brute-force reference with the same seed: the
+// reference adjusts the logits from the whole history it keeps, the sampler
+// from its window. Top-p without top-k is left to TestSamplerMatchesFullSort
+// (its cut may differ from the full sort's by rounding).
+func TestSamplerOptionsMatchReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	sizes := []int{1, 2, 3, 17, 100, 1000}
+	for trial := range 1500 {
+		n := sizes[rng.IntN(len(sizes))]
+		if trial%300 == 0 {
+			n = 128256
+		}
+		logits := randomLogits(rng, n)
+		if math.IsInf(float64(logits[Argmax(logits)]), -1) {
+			logits[n-1] = 0 // one token allowed
+		}
+		s := Sampling{
+			Temp:             []float64{0, 0.3, 0.7, 1, 1.5}[rng.IntN(5)],
+			TopK:             []int{0, 0, 1, 2, 40, n}[rng.IntN(6)],
+			MinP:             []float64{0, 0, 0.01, 0.05, 0.3, 0.9, 1}[rng.IntN(7)],
+			RepeatPenalty:    []float64{0, 1, 1.1, 1.5, 0.8}[rng.IntN(5)],
+			PresencePenalty:  []float64{0, 0, 0.5, -1}[rng.IntN(4)],
+			FrequencyPenalty: []float64{0, 0, 0.3, 2}[rng.IntN(4)],
+			PenaltyLastN:     []int{0, -1, 1, 3, 10}[rng.IntN(5)],
+			Seed:             rng.Uint64(),
+		}
+		if s.TopK > 0 {
+			s.TopP = []float64{0, 0.5, 0.9}[rng.IntN(3)]
+		}
+		if rng.IntN(2) == 0 {
+			s.LogitBias = map[int]float32{rng.IntN(n): 3, rng.IntN(n): -100, n + 3: 1, -1: 1}
+		}
+		// A prompt with repeats, accepted into the window.
+		var history []int
+		for range rng.IntN(80) {
+			history = append(history, rng.IntN(min(n, 20)))
+		}
+		sm := NewSampler(s, n)
+		sm.Accept(history...)
+		ref := rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15))
+		for d := range 8 {
+			want := refSampleMinP(refAdjust(logits, s, history), s, ref)
+			got := sm.Sample(logits)
+			if got != want {
+				t.Fatalf("trial %d, %+v, n %d, draw %d: sampled %d, the reference draws %d", trial, s, n, d, got, want)
+			}
+			history = append(history, got)
+		}
+	}
+}
+
+// TestSamplerPenaltyValues checks the adjusted logits against values worked
+// out by hand.
+func TestSamplerPenaltyValues(t *testing.T) {
+	s := Sampling{RepeatPenalty: 2, PresencePenalty: 0.5, FrequencyPenalty: 0.25, PenaltyLastN: 3, LogitBias: map[int]float32{3: 1, 9: 4}}
+	sm := NewSampler(s, 4)
+	sm.Accept(0, 0, 2, 1, 1) // the window: 2, 1, 1
+	got := sm.adjust([]float32{2, 1, -1, 0.5})
+	// 0 left the window; 1 twice: 1/2 - 2·0.25 - 0.5; 2 once: -1·2 - 0.25 - 0.5; 3 biased.
+	want := []float32{2, -0.5, -2.75, 1.5}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("adjusted logits %v, want %v", got, want)
+		}
+	}
+	// Greedy decoding sees them; Sample accepts its token (3), pushing the
+	// older 2 out of the window.
+	if id := sm.Sample([]float32{2, 1, -1, 0.5}); id != 0 {
+		t.Errorf("greedy = %d, want 0", id)
+	}
+	if got := sm.adjust([]float32{2, 1, -1, 0.5}); got[0] != 0.25 || got[2] != -1 {
+		t.Errorf("after sampling 0: adjusted %v, want token 0 at 2/2-0.25-0.5 = 0.25 and token 2 back at -1", got)
+	}
+	sm.Reset()
+	if got := sm.adjust([]float32{2, 1, -1, 0.5}); got[0] != 2 || got[1] != 1 || got[3] != 1.5 {
+		t.Errorf("after Reset: adjusted %v, want only the bias", got)
+	}
+}
+
+// TestSamplerMinPDistribution draws with min-p and compares the frequencies
+// with the distribution min-p defines.
+func TestSamplerMinPDistribution(t *testing.T) {
+	logits := []float32{2, 1, 0.5, 0, -1, -3}
+	// At temperature 1, p/pmax = e^(l-2): 1, 0.37, 0.22, 0.14, 0.05, 0.007.
+	// MinP 0.1 keeps the first four.
+	p := make([]float64, len(logits))
+	var sum float64
+	for i := range 4 {
+		p[i] = math.Exp(float64(logits[i]))
+		sum += p[i]
+	}
+	sm := NewSampler(Sampling{Temp: 1, MinP: 0.1, Seed: 5}, len(logits))
+	const n = 200000
+	count := make([]float64, len(logits))
+	for range n {
+		count[sm.Sample(logits)]++
+	}
+	for i := range p {
+		want := p[i] / sum
+		if tol := 5 * math.Sqrt(want*(1-want)/n); math.Abs(count[i]/n-want) > tol+1e-9 {
+			t.Errorf("token %d drawn with frequency %.4f, want %.4f ± %.4f", i, count[i]/n, want, tol)
 		}
 	}
 }

@@ -100,6 +100,9 @@ func BenchmarkSample(b *testing.B) {
 			{"top-p=0.9", Sampling{Temp: 1, TopP: 0.9, Seed: 1}},
 			{"top-k=40", Sampling{Temp: 1, TopK: 40, Seed: 1}},
 			{"temp=1", Sampling{Temp: 1, Seed: 1}},
+			{"min-p=0.05", Sampling{Temp: 1, MinP: 0.05, Seed: 1}},
+			{"top-p=0.9,penalties,bias", Sampling{Temp: 1, TopP: 0.9, RepeatPenalty: 1.1, PresencePenalty: 0.5,
+				FrequencyPenalty: 0.5, LogitBias: map[int]float32{5: 2, 9: -100}, Seed: 1}},
 		} {
 			b.Run(dist.name+"/"+tc.name, func(b *testing.B) {
 				sm := NewSampler(tc.s, vocab)

@@ -253,7 +253,7 @@ func (s *Server) thinkv(o *thinkvOptions, g *genParams) *apiError {
 	}
 	pr, err := press.Parse(spec)
 	if err != nil {
-		return badRequest("thinkv.press", "press %q: %v", spec, err)
+		return badRequest("thinkv.press", "%v", err)
 	}
 	g.req.Press = pr
 	return nil

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/thinkv/thinkv/chat"
 )
 
 // chatRequest is the body of POST /v1/chat/completions.
@@ -34,15 +36,10 @@ type chatMessage struct {
 	Name    string          `json:"name,omitempty"`
 }
 
-// Message is a chat message with its text content.
-type Message struct {
-	Role, Content string
-}
-
-// RenderFallback is the chat template of a model without one (until the
-// chat package renders model templates): "role: content" lines, then
-// "assistant:" to prompt the reply.
-func RenderFallback(msgs []Message) string {
+// RenderFallback is the chat prompt of a model without a template (and
+// none chosen): "role: content" lines, then "assistant:" to prompt the
+// reply.
+func RenderFallback(msgs []chat.Message) string {
 	var b strings.Builder
 	for _, m := range msgs {
 		fmt.Fprintf(&b, "%s: %s\n", m.Role, m.Content)
@@ -129,7 +126,7 @@ func (s *Server) chatParams(req *chatRequest, g *genParams) *apiError {
 	if len(req.Messages) == 0 {
 		return badRequest("messages", "messages must hold at least one message")
 	}
-	msgs := make([]Message, len(req.Messages))
+	msgs := make([]chat.Message, len(req.Messages))
 	for i, m := range req.Messages {
 		param := fmt.Sprintf("messages[%d]", i)
 		switch m.Role {
@@ -141,7 +138,7 @@ func (s *Server) chatParams(req *chatRequest, g *genParams) *apiError {
 		if err != "" {
 			return badRequest(param+".content", "%s", err)
 		}
-		msgs[i] = Message{Role: m.Role, Content: text}
+		msgs[i] = chat.Message{Role: m.Role, Content: text}
 	}
 	n := 0
 	if req.MaxTokens != nil || req.MaxCompletionTokens != nil {
@@ -150,9 +147,28 @@ func (s *Server) chatParams(req *chatRequest, g *genParams) *apiError {
 			return e
 		}
 	}
-	text := RenderFallback(msgs)
-	g.req.Prompt = s.e.Tok.Encode(text, s.e.Tok.AddBOS() && g.req.Prefix == nil)
+	if e := s.chatPrompt(msgs, g); e != nil {
+		return e
+	}
 	return s.finish(g, n, n == 0)
+}
+
+// chatPrompt encodes messages with the server's template (or the fallback).
+// On a prefix the rendered conversation follows the prefix, without BOS.
+func (s *Server) chatPrompt(msgs []chat.Message, g *genParams) *apiError {
+	if s.cfg.ChatTemplate == nil {
+		g.req.Prompt = s.e.Tok.Encode(RenderFallback(msgs), s.e.Tok.AddBOS() && g.req.Prefix == nil)
+		return nil
+	}
+	ids, err := chat.EncodePrompt(s.e.Tok, s.cfg.ChatTemplate, msgs, true)
+	if err != nil {
+		return badRequest("messages", "%v", err)
+	}
+	if g.req.Prefix != nil && len(ids) > 0 && ids[0] == s.e.Tok.BOS() {
+		ids = ids[1:]
+	}
+	g.req.Prompt = ids
+	return nil
 }
 
 // contentText returns a message's text: a string, or the concatenated text

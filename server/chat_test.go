@@ -6,13 +6,14 @@ import (
 	"testing"
 
 	"github.com/openai/openai-go/v3"
+	"github.com/thinkv/thinkv/chat"
 	"github.com/thinkv/thinkv/engine"
 )
 
 func TestServeChatGreedyMatchesGenerate(t *testing.T) {
 	e := storiesEngine(t)
 	ts := newTestServer(t, e, engine.SchedulerConfig{}, nil)
-	msgs := []Message{{"system", "You tell stories."}, {"user", "Tell me about a cat"}}
+	msgs := []chat.Message{{Role: "system", Content: "You tell stories."}, {Role: "user", Content: "Tell me about a cat"}}
 	ids := e.Tok.Encode(RenderFallback(msgs), e.Tok.AddBOS())
 	want, toks := greedy(t, e, ids, 40)
 	p := openai.ChatCompletionNewParams{Model: "stories260K", Messages: []openai.ChatCompletionMessageParamUnion{
@@ -56,4 +57,31 @@ func TestServeChatGreedyMatchesGenerate(t *testing.T) {
 		t.Errorf("streamed usage %+v", acc.Usage)
 	}
 	waitIdle(t, ts.sched)
+}
+
+// TestServeChatTemplate renders with a chat.Template: the prompt is
+// chat.EncodePrompt's.
+func TestServeChatTemplate(t *testing.T) {
+	e := storiesEngine(t)
+	tmpl, err := chat.Builtin("plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := newTestServer(t, e, engine.SchedulerConfig{}, func(c *Config) { c.ChatTemplate = tmpl })
+	msgs := []chat.Message{{Role: "user", Content: "Once upon a time"}}
+	ids, err := chat.EncodePrompt(e.Tok, tmpl, msgs, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := greedy(t, e, ids, 24)
+	c := ts.client()
+	resp, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+		Messages:  []openai.ChatCompletionMessageParamUnion{openai.UserMessage(msgs[0].Content)},
+		MaxTokens: openai.Int(24), Temperature: openai.Float(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Choices[0].Message.Content; got != want {
+		t.Errorf("reply %q, want %q", got, want)
+	}
 }

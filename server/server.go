@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/thinkv/thinkv/chat"
 	"github.com/thinkv/thinkv/engine"
 	"github.com/thinkv/thinkv/kvcache"
 	"github.com/thinkv/thinkv/press"
@@ -43,6 +44,9 @@ type Config struct {
 	// used evicted first); ≤ 0: 256 MiB.
 	PrefixBytes int64
 	Logger      *slog.Logger // nil: slog.Default()
+	// ChatTemplate renders /v1/chat/completions messages (chat.EncodePrompt);
+	// nil: RenderFallback, for models without a template.
+	ChatTemplate *chat.Template
 }
 
 // Scheduler is what the server needs of an *engine.Scheduler (tests may

@@ -15,7 +15,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/thinkv/thinkv/chat"
 	"github.com/thinkv/thinkv/engine"
+	"github.com/thinkv/thinkv/gguf"
 	"github.com/thinkv/thinkv/kvcache"
 	"github.com/thinkv/thinkv/press"
 	"github.com/thinkv/thinkv/server"
@@ -47,6 +49,7 @@ func runServe(args []string, stdout io.Writer) error {
 	fs.intVar(&maxQueue, "max-queue", 64, 1, 1<<20, "most requests waiting for admission; past it requests get 429")
 	apiKey := fs.String("api-key", "", "require Authorization: Bearer KEY (default: $THINKV_API_KEY; none if unset)")
 	alias := fs.String("alias", "", "model name the API serves (default: the model file's base name)")
+	tmplFlag := fs.String("chat-template", "", "chat template of /v1/chat/completions: a built-in name ("+strings.Join(chat.Builtins(), ", ")+"), a .jinja file, or \"fallback\" (role: content lines); default: the model's own, else fallback")
 	prefixBytes := fs.String("prefix-bytes", "256Mi", "most KV-cache `BYTES` the stored prefixes (/v1/thinkv/prefixes) hold, least recently used evicted first")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -77,11 +80,16 @@ func runServe(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer e.Close()
+	tmpl, err := chatTemplate(e, mf.path, *tmplFlag)
+	if err != nil {
+		return err
+	}
 	sched := e.NewScheduler(engine.SchedulerConfig{KVBudget: budget, MaxSeqs: maxSeqs})
 	defer sched.Close()
 	log := slog.New(slog.NewTextHandler(errOut, nil))
 	srv, err := server.New(server.Config{Engine: e, Scheduler: sched, ModelName: *alias, ModelPath: mf.path,
-		Press: pf.spec, KVType: typ, APIKey: *apiKey, MaxQueue: maxQueue, PrefixBytes: pbytes, Logger: log})
+		Press: pf.spec, KVType: typ, APIKey: *apiKey, MaxQueue: maxQueue, PrefixBytes: pbytes, Logger: log,
+		ChatTemplate: tmpl})
 	if err != nil {
 		return err
 	}
@@ -120,6 +128,39 @@ func serve(ctx context.Context, h http.Handler, addr string, log *slog.Logger, r
 		return err
 	}
 	return nil
+}
+
+// chatTemplate picks the chat template: name (a built-in, a .jinja file, or
+// "fallback" for none), else the model's own, else none (the server's
+// fallback).
+func chatTemplate(e *engine.Engine, modelPath, name string) (*chat.Template, error) {
+	tok := e.Tok
+	switch {
+	case name == "fallback":
+		return nil, nil
+	case strings.HasSuffix(name, ".jinja"):
+		src, err := os.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		return chat.Parse(name, string(src), tok.Token(tok.BOS()), tok.Token(tok.EOS()))
+	case name != "":
+		return chat.Builtin(name)
+	}
+	var t *chat.Template
+	var err error
+	if st, serr := os.Stat(modelPath); serr == nil && st.IsDir() {
+		t, err = chat.FromDir(modelPath)
+	} else if f, gerr := gguf.Open(modelPath); gerr == nil {
+		t, err = chat.FromGGUF(f)
+		f.Close()
+	} else {
+		return nil, nil // a llama2.c checkpoint: no template
+	}
+	if errors.Is(err, chat.ErrNoTemplate) {
+		return nil, nil
+	}
+	return t, err
 }
 
 // parseBytes reads a byte count: digits with an optional K, M, G (powers of

@@ -8,6 +8,7 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/thinkv/thinkv/engine"
+	"github.com/thinkv/thinkv/internal/sharedtest"
 )
 
 const storyPrompt = "Once upon a time, there was a little girl"
@@ -172,4 +173,52 @@ func TestServeCompletionPress(t *testing.T) {
 	if kv.KVBytes <= 0 || kv.KVBytes >= kv.KVBytesFull/2 {
 		t.Errorf("kv_bytes %d of %d full: want a compressed cache", kv.KVBytes, kv.KVBytesFull)
 	}
+}
+
+// TestServeStreamHoldback: text held back as the possible start of a stop
+// string that never completes is sent in the end.
+func TestServeStreamHoldback(t *testing.T) {
+	e := storiesEngine(t)
+	ts := newTestServer(t, e, engine.SchedulerConfig{}, nil)
+	full, _ := greedy(t, e, e.Tok.Encode(storyPrompt, e.Tok.AddBOS()), 40)
+	words := strings.Fields(full)
+	p := greedyParams(storyPrompt, 40)
+	p.Stop = openai.CompletionNewParamsStopUnion{OfStringArray: []string{" " + words[2] + "QQQ", words[len(words)-1] + "QQQ"}}
+	if got, _ := streamCompletion(t, ts, p); got != full {
+		t.Errorf("streamed %q, want %q", got, full)
+	}
+}
+
+// TestServeNeedleDefaultPress runs the needle model under a default press:
+// greedy text equal to engine.Generate's with the same press.
+func TestServeNeedleDefaultPress(t *testing.T) {
+	e, err := engine.Load(sharedtest.Path(t, "models", "needle", "needle.gguf"), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	const spec = "snapkv:budget=64+think:ratio=0.5"
+	ts := newTestServer(t, e, engine.SchedulerConfig{}, func(c *Config) { c.Press = spec })
+	prompt := strings.Repeat("The quick brown fox jumps over the lazy dog. ", 20)
+	ids := e.Tok.Encode(prompt, e.Tok.AddBOS())
+	res, err := e.Generate(engine.Request{Prompt: ids, MaxNew: 16, Press: mustPress(t, spec)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := pieces(e, ids[len(ids)-1], res.Tokens)
+	resp := completion(t, ts, greedyParams(prompt, 16))
+	if got := resp.Choices[0].Text; got != want {
+		t.Errorf("text %q, want %q", got, want)
+	}
+	var kv struct {
+		KVBytes     int64 `json:"kv_bytes"`
+		KVBytesFull int64 `json:"kv_bytes_full"`
+	}
+	if err := jsonUnmarshal(resp.Usage.JSON.ExtraFields["thinkv"].Raw(), &kv); err != nil {
+		t.Fatal(err)
+	}
+	if kv.KVBytes != res.KVBytes || kv.KVBytesFull != res.KVBytesFull {
+		t.Errorf("usage.thinkv %+v, want engine's %d of %d", kv, res.KVBytes, res.KVBytesFull)
+	}
+	t.Logf("needle, %d prompt tokens, %s: %d of %d KV bytes", len(ids), spec, kv.KVBytes, kv.KVBytesFull)
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCompressedReservation checks that a request's reservation shrinks to
@@ -133,4 +134,36 @@ func BenchmarkAdmission2k(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestStatsAfterCancel checks that Stats shows no running sequence once the
+// last one is cancelled, while the loop waits for work (a /metrics scrape
+// must not see a stale count).
+func TestStatsAfterCancel(t *testing.T) {
+	e := loadStories(t, 512)
+	s := e.NewScheduler(SchedulerConfig{})
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := s.Submit(ctx, Request{Prompt: promptOf(e, "Once upon a time", 20, rand.New(rand.NewPCG(1, 1))), MaxNew: 400})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.Next(); !ok {
+		t.Fatal("no first token")
+	}
+	cancel()
+	for {
+		if _, ok := st.Next(); !ok {
+			break
+		}
+	}
+	// The final event is sent before the loop publishes its stats: wait
+	// for them (up to ten seconds on a loaded machine, not a timing test).
+	var got Stats
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if got = s.Stats(); got.Running == 0 && got.Reserved == 0 && got.KVBytes == 0 {
+			return
+		}
+	}
+	t.Errorf("stats after the only request was cancelled: %+v", got)
 }

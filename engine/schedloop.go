@@ -26,6 +26,7 @@ func (s *Scheduler) loop() {
 		}
 		s.cancelDone() // those cancelled while admitting do not run
 		if len(s.running) == 0 {
+			s.publish() // Stats show no running sequence while the loop waits
 			select {
 			case <-s.wake:
 			case <-s.closed:

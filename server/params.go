@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/thinkv/thinkv/engine"
@@ -43,10 +44,12 @@ type commonParams struct {
 	PromptCacheRetention json.RawMessage `json:"prompt_cache_retention"`
 	SafetyIdentifier     json.RawMessage `json:"safety_identifier"`
 
-	FrequencyPenalty json.RawMessage `json:"frequency_penalty"`
-	PresencePenalty  json.RawMessage `json:"presence_penalty"`
-	LogitBias        json.RawMessage `json:"logit_bias"`
-	Logprobs         json.RawMessage `json:"logprobs"`
+	FrequencyPenalty  *float64           `json:"frequency_penalty"`
+	PresencePenalty   *float64           `json:"presence_penalty"`
+	RepetitionPenalty *float64           `json:"repetition_penalty"` // an extension, as in vLLM and llama.cpp
+	MinP              *float64           `json:"min_p"`              // an extension, as in vLLM and llama.cpp
+	LogitBias         map[string]float64 `json:"logit_bias"`
+	Logprobs          json.RawMessage    `json:"logprobs"`
 }
 
 type streamOptions struct {
@@ -128,9 +131,6 @@ func (s *Server) common(p *commonParams, g *genParams) *apiError {
 		raw  json.RawMessage
 		def  []string
 	}{
-		{"frequency_penalty", p.FrequencyPenalty, []string{"0"}},
-		{"presence_penalty", p.PresencePenalty, []string{"0"}},
-		{"logit_bias", p.LogitBias, []string{"{}"}},
 		{"logprobs", p.Logprobs, []string{"false", "0"}},
 	} {
 		if e := refuse(f.name, f.raw, f.def...); e != nil {
@@ -158,6 +158,9 @@ func (s *Server) common(p *commonParams, g *genParams) *apiError {
 			return badRequest("top_k", "top_k %d is negative", *k)
 		}
 		smp.TopK = *k
+	}
+	if e := s.penalties(p, &smp); e != nil {
+		return e
 	}
 	if p.Seed != nil {
 		smp.Seed = uint64(*p.Seed)
@@ -281,6 +284,49 @@ func (s *Server) finish(g *genParams, n int, untilContext bool) *apiError {
 	}
 	if err := s.e.CheckMemory(total, n, typ); err != nil {
 		return badRequest("max_tokens", "%v", err)
+	}
+	return nil
+}
+
+// penalties reads min_p, the penalties and logit_bias into smp. OpenAI's
+// presence and frequency penalties count every token generated so far, so
+// the window is the whole generation.
+func (s *Server) penalties(p *commonParams, smp *engine.Sampling) *apiError {
+	for _, f := range []struct {
+		name   string
+		v      *float64
+		lo, hi float64
+		dst    *float64
+	}{
+		{"frequency_penalty", p.FrequencyPenalty, -2, 2, &smp.FrequencyPenalty},
+		{"presence_penalty", p.PresencePenalty, -2, 2, &smp.PresencePenalty},
+		{"repetition_penalty", p.RepetitionPenalty, 0, 10, &smp.RepeatPenalty},
+		{"min_p", p.MinP, 0, 1, &smp.MinP},
+	} {
+		if f.v == nil {
+			continue
+		}
+		if !(*f.v >= f.lo && *f.v <= f.hi) || (f.name == "repetition_penalty" && *f.v == 0) {
+			return badRequest(f.name, "%s %g is outside [%g, %g]", f.name, *f.v, f.lo, f.hi)
+		}
+		*f.dst = *f.v
+	}
+	if smp.FrequencyPenalty != 0 || smp.PresencePenalty != 0 || smp.RepeatPenalty != 0 {
+		smp.PenaltyLastN = -1
+	}
+	if len(p.LogitBias) == 0 {
+		return nil
+	}
+	smp.LogitBias = make(map[int]float32, len(p.LogitBias))
+	for k, b := range p.LogitBias {
+		id, err := strconv.Atoi(k)
+		if err != nil || id < 0 || id >= s.e.Model.Vocab {
+			return badRequest("logit_bias", "logit_bias key %q is not a token id of the vocabulary (0 to %d)", k, s.e.Model.Vocab-1)
+		}
+		if !(b >= -100 && b <= 100) {
+			return badRequest("logit_bias", "logit_bias for token %d is %g, outside [-100, 100]", id, b)
+		}
+		smp.LogitBias[id] = float32(b)
 	}
 	return nil
 }

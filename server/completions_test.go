@@ -140,21 +140,38 @@ func slicesIndex(s []int, v int) int {
 	return -1
 }
 
-func TestServeSafeEnd(t *testing.T) {
-	for _, c := range []struct {
-		text  string
-		stops []string
-		want  int
-	}{
-		{"hello wor", []string{"world"}, 6},
-		{"hello", []string{"world"}, 5},
-		{"abc\xe2\x82", nil, 3}, // an incomplete "€"
-		{"abc\xe2\x82\xac", nil, 6},
-		{"xx##", []string{"###", "#!"}, 2},
-	} {
-		if got := safeEnd(c.text, c.stops); got != c.want {
-			t.Errorf("safeEnd(%q, %q) = %d, want %d", c.text, c.stops, got, c.want)
+// TestServeDecoder: the stream decoder continues the prompt as the
+// engine's pieces do (a leading space kept, except after BOS), whatever
+// the stop strings, and holds back the start of a stop string.
+func TestServeDecoder(t *testing.T) {
+	e := storiesEngine(t)
+	tok := e.Tok
+	prompt := tok.Encode("Once upon a time", true)
+	gen := tok.Encode("Once upon a time there was a dog", true)[len(prompt):]
+	for _, stops := range [][]string{nil, {"!", "\"", "#", "Q"}, {" dog"}} {
+		d := newDecoder(tok, prompt, stops)
+		var b strings.Builder
+		for _, id := range gen {
+			text, _ := d.Add(id)
+			if strings.HasSuffix(text, " d") || strings.HasSuffix(text, " ") && len(stops) == 1 {
+				t.Errorf("stops %q: released %q, the start of a stop string", stops, text)
+			}
+			b.WriteString(text)
 		}
+		text, _ := d.Flush()
+		b.WriteString(text)
+		want := pieces(e, prompt[len(prompt)-1], gen)
+		if len(stops) == 1 {
+			want = strings.TrimSuffix(want, " dog")
+		}
+		if b.String() != want {
+			t.Errorf("stops %q: text %q, want %q", stops, b.String(), want)
+		}
+	}
+	d := newDecoder(tok, prompt[:1], nil)
+	text, _ := d.Add(gen[0])
+	if want := pieces(e, prompt[0], gen[:1]); text != want {
+		t.Errorf("after BOS: %q, want %q", text, want)
 	}
 }
 

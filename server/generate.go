@@ -5,10 +5,11 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/thinkv/thinkv/engine"
+	"github.com/thinkv/thinkv/tokenizer"
 )
 
 // genResult is a finished generation as the API reports it.
@@ -21,12 +22,12 @@ type genResult struct {
 	kvBytesFull  int64
 }
 
-// generate submits g and reads its stream, calling emit with each piece of
-// text that is safe to send: text that could still become a stop string,
-// or an incomplete UTF-8 character, is held back until it cannot. A stop
-// string or stop token ends the request (its sequence is cancelled and its
-// cache freed at the next step). emit returning an error (the client has
-// gone) cancels the request too. A request that cannot be queued returns an
+// generate submits g and reads its stream through a tokenizer.StreamDecoder
+// with the request's stop strings, calling emit with each piece of text it
+// releases: valid UTF-8, and never a part of a stop string. A stop string
+// or stop token ends the request (its sequence is cancelled and its cache
+// freed at the next step). emit returning an error (the client has gone)
+// cancels the request too. A request that cannot be queued returns an
 // *apiError before emit is called.
 func (s *Server) generate(ctx context.Context, g *genParams, emit func(string) error) (*genResult, error) {
 	if q := s.sched.Stats().Queued; s.cfg.MaxQueue > 0 && q >= s.cfg.MaxQueue {
@@ -46,9 +47,18 @@ func (s *Server) generate(ctx context.Context, g *genParams, emit func(string) e
 		return nil, badRequest("", "%v", err)
 	}
 	res := &genResult{promptTokens: len(g.req.Prompt)}
+	dec := newDecoder(s.e.Tok, g.req.Prompt, g.stops)
 	var b strings.Builder
-	sent, stopped, last := 0, false, start
 	var emitErr error
+	send := func(text string) {
+		b.WriteString(text)
+		if text != "" && emitErr == nil {
+			if emitErr = emit(text); emitErr != nil {
+				cancel()
+			}
+		}
+	}
+	stopped, last := false, start
 	for {
 		ev, ok := st.Next()
 		if !ok {
@@ -90,72 +100,72 @@ func (s *Server) generate(ctx context.Context, g *genParams, emit func(string) e
 			cancel()
 			continue
 		}
-		from := max(0, b.Len()-maxLen(g.stops)+1)
-		b.WriteString(ev.Piece)
-		text := b.String()
-		if i := firstStop(text, from, g.stops); i >= 0 {
-			b.Reset()
-			b.WriteString(text[:i])
+		text, stop := dec.Add(ev.Token)
+		send(text)
+		if stop {
 			stopped, res.finish = true, "stop"
 			cancel()
-			continue
 		}
-		if safe := safeEnd(text, g.stops); safe > sent && emitErr == nil {
-			if emitErr = emit(text[sent:safe]); emitErr != nil {
-				cancel()
-			}
-			sent = safe
-		}
+	}
+	// The text held back (a possible start of a stop string, an incomplete
+	// character) is part of the answer once nothing can follow it.
+	text, stop := dec.Flush()
+	send(text)
+	if stop {
+		res.finish = "stop"
 	}
 	res.text = b.String()
-	if len(res.text) > sent && emitErr == nil {
-		emitErr = emit(res.text[sent:])
-	}
 	s.metrics.tokens(res.promptTokens, res.tokens)
 	return res, emitErr
 }
 
-// maxLen returns the length of the longest stop string.
-func maxLen(stops []string) int {
-	n := 0
-	for _, s := range stops {
-		n = max(n, len(s))
+// newDecoder returns a stream decoder, with the stop strings, for the
+// tokens generated after prompt. They continue the prompt, so the first
+// one keeps its leading space, as Tokenizer.Piece (and the engine's
+// Event.Piece) keeps it after any token but BOS.
+//
+// The decoder drops that space, as Decode does at the start of a text,
+// unless a token with text came before: it is started on a one-character
+// token that begins no stop string, and that character is discarded.
+func newDecoder(tok *tokenizer.Tokenizer, prompt []int, stops []string) *tokenizer.StreamDecoder {
+	d := tok.NewStreamDecoder(stops...)
+	if !tok.AddSpacePrefix() || (len(prompt) > 0 && prompt[len(prompt)-1] == tok.BOS()) {
+		return d
 	}
-	return n
-}
-
-// firstStop returns where the earliest stop string in text begins, looking
-// at matches that end after from, or -1.
-func firstStop(text string, from int, stops []string) int {
-	best := -1
-	for _, s := range stops {
-		if i := strings.Index(text[from:], s); i >= 0 && (best < 0 || from+i < best) {
-			best = from + i
-		}
-	}
-	return best
-}
-
-// safeEnd returns how much of text may be sent: all of it but a suffix that
-// is the start of a stop string, and an incomplete UTF-8 character at the end.
-func safeEnd(text string, stops []string) int {
-	end := len(text)
-	for _, s := range stops {
-		for k := min(len(s)-1, len(text)); k > 0; k-- {
-			if strings.HasSuffix(text, s[:k]) {
-				end = min(end, len(text)-k)
-				break
-			}
-		}
-	}
-	// Back off a character whose bytes have not all arrived.
-	for i := end - 1; i >= 0 && i >= end-utf8.UTFMax; i-- {
-		if utf8.RuneStart(text[i]) {
-			if !utf8.FullRuneInString(text[i:end]) {
-				end = i
-			}
+	for c, id := range asciiTokens(tok) {
+		if id > 0 && !startsStop(byte(c), stops) {
+			d.Add(id)
 			break
 		}
 	}
-	return end
+	return d
+}
+
+// startsStop reports whether a stop string begins with c.
+func startsStop(c byte, stops []string) bool {
+	for _, s := range stops {
+		if s != "" && s[0] == c {
+			return true
+		}
+	}
+	return false
+}
+
+// asciiIDs caches asciiTokens per tokenizer.
+var asciiIDs sync.Map // *tokenizer.Tokenizer → *[128]int
+
+// asciiTokens returns, for each printable ASCII character, a token whose
+// text is that character alone, or 0 for none.
+func asciiTokens(tok *tokenizer.Tokenizer) *[128]int {
+	if v, ok := asciiIDs.Load(tok); ok {
+		return v.(*[128]int)
+	}
+	var ids [128]int
+	for id := tok.VocabSize() - 1; id > 0; id-- {
+		if p := tok.Piece(-1, id); len(p) == 1 && p[0] > ' ' && p[0] < 0x7f {
+			ids[p[0]] = id
+		}
+	}
+	v, _ := asciiIDs.LoadOrStore(tok, &ids)
+	return v.(*[128]int)
 }

@@ -78,6 +78,9 @@ type Request struct {
 	// nil (the prefix is compressed already) and the cache type is the
 	// prefix's.
 	Prefix *kvcache.Cache
+	// StopTokens end the generation (Stop "stop") when one is generated: it
+	// is sent like any token, and no further token is computed.
+	StopTokens []int
 	// OnToken, if set, is called with each generated token as it is chosen.
 	OnToken func(id int)
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/thinkv/thinkv/kvcache"
@@ -224,9 +225,11 @@ func (s *Scheduler) prefilled(q *seq, logits []float32) {
 		// The transient full cache is gone: what the press saves goes
 		// back to the budget for the requests waiting.
 		if after := s.e.CompressedReservation(q.req); after < q.reserve {
+			s.mu.Lock() // holds change s.reserved from other goroutines
 			s.reserved -= q.reserve - after
 			q.reserve = after
 			s.stats.Reserved = s.reserved
+			s.mu.Unlock()
 		}
 	}
 	q.obs = nil
@@ -243,8 +246,9 @@ func (s *Scheduler) prefilled(q *seq, logits []float32) {
 func (q *seq) decoding() bool { return q.done == len(q.req.Prompt) }
 
 // sample chooses q's next token from logits and sends it, ending q as
-// Generate always has: at an end-of-generation token or BOS, at MaxNew
-// tokens, or at the context.
+// Generate always has: at an end-of-generation token or BOS, at one of its
+// StopTokens, at MaxNew tokens, or at the context. An ended sequence runs no
+// further step.
 func (s *Scheduler) sample(q *seq, logits []float32) {
 	next := q.sampler.Sample(logits)
 	q.usage.Tokens++
@@ -253,6 +257,8 @@ func (s *Scheduler) sample(q *seq, logits []float32) {
 	switch {
 	case s.e.Tok.IsEOG(next) || next == s.e.Tok.BOS():
 		s.finish(q, StopEOS, nil)
+	case slices.Contains(q.req.StopTokens, next):
+		s.finish(q, StopToken, nil)
 	case q.usage.Tokens == q.req.MaxNew:
 		s.finish(q, StopLength, nil)
 	case q.cache.Next() >= s.e.Model.Context:

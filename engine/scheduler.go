@@ -27,12 +27,16 @@ type SchedulerConfig struct {
 	// for each decoding sequence, the rest for prompt chunks. It also sizes
 	// the model's scratch state (model.State's Batch). ≤ 0: PrefillBatch.
 	TokenBudget int
+	// MaxQueue is the most submitted requests waiting for admission: Submit
+	// refuses one more with ErrQueueFull. ≤ 0: no limit.
+	MaxQueue int
 }
 
 // Stop reasons, in Event.Stop and Result.Stop.
 const (
 	StopEOS       = "eos"       // an end-of-generation token (or BOS) was generated
 	StopLength    = "length"    // MaxNew tokens were generated
+	StopToken     = "stop"      // one of Request.StopTokens was generated
 	StopContext   = "context"   // the sequence reached the model's context
 	StopCancelled = "cancelled" // the request's context was done, or the scheduler closed
 	StopError     = "error"     // the model or the press failed (Event.Err says how)
@@ -41,7 +45,8 @@ const (
 // Stats is a snapshot of a scheduler's load.
 type Stats struct {
 	KVBudget int64 // the configured budget (math.MaxInt64: no limit)
-	Reserved int64 // bytes reserved by the running requests
+	Reserved int64 // bytes reserved by the running requests and the holds (Pinned included)
+	Pinned   int64 // bytes reserved by holds (Reserve, Pin) outside any request
 	KVBytes  int64 // bytes their caches held after the last step
 	Running  int   // admitted requests: prefilling or decoding
 	Queued   int   // submitted requests waiting for admission
@@ -50,6 +55,14 @@ type Stats struct {
 
 // ErrClosed ends the requests of a closed scheduler and refuses new ones.
 var ErrClosed = errors.New("engine: scheduler closed")
+
+// ErrQueueFull is Submit's refusal of a request when MaxQueue requests are
+// already waiting for admission: the caller may retry once some are admitted.
+var ErrQueueFull = errors.New("engine: scheduler queue full")
+
+// ErrNoRoom is Reserve's and Pin's refusal of bytes that fit the KV budget
+// but not the part of it that is free now.
+var ErrNoRoom = errors.New("engine: not enough of the KV budget is free now")
 
 // Scheduler runs many requests on one engine: one goroutine owns the model
 // state and every cache, and each step decodes one token for every decoding
@@ -68,7 +81,8 @@ type Scheduler struct {
 
 	mu       sync.Mutex
 	queue    []*seq // submitted, not admitted, in order
-	reserved int64
+	reserved int64  // by running requests and holds: at most cfg.KVBudget
+	pinned   int64  // by holds
 	stats    Stats
 	shut     bool
 
@@ -163,7 +177,10 @@ func (e *Engine) reservation(req Request, bound func(press.Press, kvcache.Config
 // Submit queues a request and returns its stream of events. It refuses at
 // once a request that cannot run (an empty prompt, one longer than the
 // context, a token outside the vocabulary, a negative MaxNew) or whose
-// reservation alone exceeds the KV budget, and any request after Close.
+// reservation alone exceeds the KV budget, any request after Close
+// (ErrClosed), and one that finds MaxQueue requests already waiting
+// (ErrQueueFull: the check and the queueing are one step under the
+// scheduler's lock, so the queue never holds more than MaxQueue).
 // When ctx is done the request stops at the next step and its stream ends
 // with Stop "cancelled". Request.OnToken is not called (Generate calls it).
 func (s *Scheduler) Submit(ctx context.Context, req Request) (*Stream, error) {
@@ -199,14 +216,23 @@ func (s *Scheduler) Submit(ctx context.Context, req Request) (*Stream, error) {
 		s.mu.Unlock()
 		return nil, ErrClosed
 	}
+	if s.cfg.MaxQueue > 0 && len(s.queue) >= s.cfg.MaxQueue {
+		s.mu.Unlock()
+		return nil, ErrQueueFull
+	}
 	s.queue = append(s.queue, q)
 	s.stats.Queued = len(s.queue)
 	s.mu.Unlock()
+	s.poke()
+	return q.st, nil
+}
+
+// poke wakes the loop if it waits for work.
+func (s *Scheduler) poke() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
-	return q.st, nil
 }
 
 // Stats returns a snapshot of the scheduler's load.

@@ -94,7 +94,7 @@ func promptOf(e *Engine, text string, n int, rng *rand.Rand) []int {
 
 // invariants returns an onStep hook that checks, on the loop goroutine after
 // admission and after every step, that the reservations of the running
-// requests add up to the reserved bytes, that these fit the budget, that
+// requests and the holds add up to the reserved bytes, that these fit the budget, that
 // every running cache holds at most its reservation, and that no more than
 // MaxSeqs run; it records the most that ran at once and the steps that mixed
 // decoding with prefill.
@@ -108,9 +108,9 @@ type invariants struct {
 
 func (iv *invariants) hook(s *Scheduler) {
 	s.mu.Lock()
-	reserved := s.reserved
+	reserved, pinned := s.reserved, s.pinned
 	s.mu.Unlock()
-	var sum int64
+	sum := pinned
 	decoding, prefilling := 0, 0
 	var bad []string
 	for _, q := range s.running {
@@ -125,7 +125,7 @@ func (iv *invariants) hook(s *Scheduler) {
 		}
 	}
 	if sum != reserved {
-		bad = append(bad, fmt.Sprintf("running requests reserve %d bytes, the scheduler counts %d", sum, reserved))
+		bad = append(bad, fmt.Sprintf("running requests and %d bytes of holds reserve %d bytes, the scheduler counts %d", pinned, sum, reserved))
 	}
 	if reserved > s.cfg.KVBudget {
 		bad = append(bad, fmt.Sprintf("reserved %d bytes, over the budget of %d", reserved, s.cfg.KVBudget))

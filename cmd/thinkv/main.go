@@ -22,6 +22,7 @@ type command struct {
 var commands = []command{
 	{"demo", "compare compressed caches on an embedded model: no download, no flags", runDemo},
 	{"generate", "generate text from a prompt", runGenerate},
+	{"chat", "chat with a model in the terminal, keeping the conversation", runChat},
 	{"tokenize", "print the token ids of a text", runTokenize},
 	{"info", "describe a model file", runInfo},
 	{"convert", "write a model as GGUF, optionally quantized", runConvert},

@@ -87,7 +87,7 @@ func (h *Hold) Resize(n int64) error {
 	s.pinned += n - h.n
 	shrunk := n < h.n
 	h.n = n
-	s.stats.Reserved, s.stats.Pinned = s.reserved, s.pinned
+	s.stats.Reserved, s.stats.Pinned = s.reserved-s.pinned, s.pinned
 	s.mu.Unlock()
 	if shrunk {
 		s.poke() // a queued request may fit now

@@ -109,7 +109,7 @@ func (s *Scheduler) admit() {
 		s.queue[0] = nil
 		s.queue = s.queue[1:]
 		s.reserved += q.reserve
-		s.stats.Queued, s.stats.Reserved = len(s.queue), s.reserved
+		s.stats.Queued, s.stats.Reserved = len(s.queue), s.reserved-s.pinned
 		s.mu.Unlock()
 
 		q.admitted = time.Now()
@@ -228,7 +228,7 @@ func (s *Scheduler) prefilled(q *seq, logits []float32) {
 			s.mu.Lock() // holds change s.reserved from other goroutines
 			s.reserved -= q.reserve - after
 			q.reserve = after
-			s.stats.Reserved = s.reserved
+			s.stats.Reserved = s.reserved - s.pinned
 			s.mu.Unlock()
 		}
 	}
@@ -285,7 +285,7 @@ func (s *Scheduler) finish(q *seq, stop string, err error) {
 	if !q.admitted.IsZero() {
 		s.mu.Lock()
 		s.reserved -= q.reserve
-		s.stats.Reserved = s.reserved
+		s.stats.Reserved = s.reserved - s.pinned
 		s.mu.Unlock()
 	}
 	q.cache, q.obs, q.sampler = nil, nil, nil

@@ -45,8 +45,8 @@ const (
 // Stats is a snapshot of a scheduler's load.
 type Stats struct {
 	KVBudget int64 // the configured budget (math.MaxInt64: no limit)
-	Reserved int64 // bytes reserved by the running requests and the holds (Pinned included)
-	Pinned   int64 // bytes reserved by holds (Reserve, Pin) outside any request
+	Reserved int64 // bytes reserved by the running requests
+	Pinned   int64 // bytes held outside any request (Reserve, Pin): Reserved+Pinned ≤ KVBudget
 	KVBytes  int64 // bytes their caches held after the last step
 	Running  int   // admitted requests: prefilling or decoding
 	Queued   int   // submitted requests waiting for admission
@@ -81,7 +81,7 @@ type Scheduler struct {
 
 	mu       sync.Mutex
 	queue    []*seq // submitted, not admitted, in order
-	reserved int64  // by running requests and holds: at most cfg.KVBudget
+	reserved int64  // by running requests and holds (pinned): at most cfg.KVBudget
 	pinned   int64  // by holds
 	stats    Stats
 	shut     bool

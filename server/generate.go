@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -25,26 +24,17 @@ type genResult struct {
 // generate submits g and reads its stream through a tokenizer.StreamDecoder
 // with the request's stop strings, calling emit with each piece of text it
 // releases: valid UTF-8, and never a part of a stop string. A stop string
-// or stop token ends the request (its sequence is cancelled and its cache
-// freed at the next step). emit returning an error (the client has gone)
-// cancels the request too. A request that cannot be queued returns an
+// ends the request (its sequence is cancelled and its cache freed at the
+// next step); the scheduler ends it at a stop token (Request.StopTokens).
+// emit returning an error (the client has gone) cancels the request too. A request that cannot be queued returns an
 // *apiError before emit is called.
 func (s *Server) generate(ctx context.Context, g *genParams, emit func(string) error) (*genResult, error) {
-	if q := s.sched.Stats().Queued; s.cfg.MaxQueue > 0 && q >= s.cfg.MaxQueue {
-		e := errf(http.StatusTooManyRequests, "rate_limit_error", "", "queue_full",
-			"the server's queue is full (%d requests waiting): retry later", q)
-		e.RetryAfter = 1
-		return nil, e
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	start := time.Now()
-	st, err := s.sched.Submit(ctx, g.req)
-	if errors.Is(err, engine.ErrClosed) {
-		return nil, errf(http.StatusServiceUnavailable, "server_error", "", "shutting_down", "the server is shutting down")
-	}
-	if err != nil {
-		return nil, badRequest("", "%v", err)
+	st, e := s.submit(ctx, g.req)
+	if e != nil {
+		return nil, e
 	}
 	res := &genResult{promptTokens: len(g.req.Prompt)}
 	dec := newDecoder(s.e.Tok, g.req.Prompt, g.stops)
@@ -68,7 +58,7 @@ func (s *Server) generate(ctx context.Context, g *genParams, emit func(string) e
 			res.kvBytes, res.kvBytesFull = ev.Usage.KVBytes, ev.Usage.KVBytesFull
 			if !stopped {
 				switch ev.Stop {
-				case engine.StopEOS:
+				case engine.StopEOS, engine.StopToken:
 					res.finish = "stop"
 				case engine.StopLength, engine.StopContext:
 					res.finish = "length"
@@ -95,9 +85,8 @@ func (s *Server) generate(ctx context.Context, g *genParams, emit func(string) e
 		}
 		last = now
 		res.tokens++
-		if g.stopIDs[ev.Token] {
+		if g.stopIDs[ev.Token] { // the scheduler ends the request (Request.StopTokens)
 			stopped, res.finish = true, "stop"
-			cancel()
 			continue
 		}
 		text, stop := dec.Add(ev.Token)

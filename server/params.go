@@ -228,6 +228,7 @@ func parseStop(p *commonParams, g *genParams) *apiError {
 				return badRequest("stop", "stop token id %v is not a token id", v)
 			}
 			g.stopIDs[int(v)] = true
+			g.req.StopTokens = append(g.req.StopTokens, int(v))
 		default:
 			return badRequest("stop", "stop must be a string or an array of strings and token ids")
 		}

@@ -5,11 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -17,30 +18,57 @@ import (
 	"github.com/thinkv/thinkv/internal/sharedtest"
 )
 
-// busy reports a long queue whatever the scheduler holds.
-type busy struct{ *engine.Scheduler }
-
-func (b busy) Stats() engine.Stats {
-	st := b.Scheduler.Stats()
-	st.Queued = 5
-	return st
-}
-
+// TestServeQueueFull sends many concurrent requests to a server whose
+// scheduler queues at most 3 and runs one at a time: the queue never holds
+// more than 3 (the scheduler refuses past it under its lock), the refused
+// requests get 429 with Retry-After, and the others complete.
 func TestServeQueueFull(t *testing.T) {
 	e := storiesEngine(t)
-	ts := newTestServer(t, e, engine.SchedulerConfig{}, nil)
-	s, err := New(Config{Engine: e, Scheduler: busy{ts.sched}, MaxQueue: 5, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
+	const maxQueue, n = 3, 24
+	ts := newTestServer(t, e, engine.SchedulerConfig{MaxSeqs: 1, MaxQueue: maxQueue}, nil)
+	stop := make(chan struct{})
+	maxQueued := make(chan int, 1)
+	go func() {
+		most := 0
+		defer func() { maxQueued <- most }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			most = max(most, ts.sched.Stats().Queued)
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			resp, err := http.Post(ts.http.URL+"/v1/completions", "application/json",
+				strings.NewReader(`{"prompt":"Once upon a time","max_tokens":64,"temperature":0}`))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 429 && resp.Header.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+			mu.Lock()
+			codes[resp.StatusCode]++
+			mu.Unlock()
+		})
 	}
-	ts.http.Config.Handler = s
-	resp, err := http.Post(ts.http.URL+"/v1/completions", "application/json", strings.NewReader(`{"prompt":"a"}`))
-	if err != nil {
-		t.Fatal(err)
+	wg.Wait()
+	close(stop)
+	if most := <-maxQueued; most > maxQueue {
+		t.Errorf("the queue held %d requests, more than %d", most, maxQueue)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
-		t.Errorf("status %d, Retry-After %q: want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	if codes[200]+codes[429] != n || codes[429] == 0 || codes[200] == 0 {
+		t.Errorf("status codes %v: want 200s and 429s", codes)
 	}
 }
 
@@ -136,3 +164,38 @@ func TestServeMetrics(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestServeStopTokenIDs ends a greedy completion at a stop token id: the
+// scheduler ends the request there (finish_reason "stop") and runs no step
+// after it.
+func TestServeStopTokenIDs(t *testing.T) {
+	e := storiesEngine(t)
+	prompt := e.Tok.Encode("Once upon a time", e.Tok.AddBOS())
+	res, err := e.Generate(engine.Request{Prompt: prompt, MaxNew: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Tokens) < 6 {
+		t.Fatalf("greedy run stops after %d tokens", len(res.Tokens))
+	}
+	stop := res.Tokens[4]
+	i := 0
+	for res.Tokens[i] != stop {
+		i++
+	}
+	ts := newTestServer(t, e, engine.SchedulerConfig{}, nil)
+	status, body := ts.post(t, "/v1/completions",
+		`{"prompt":"Once upon a time","max_tokens":24,"temperature":0,"stop_token_ids":[`+itoa(stop)+`]}`)
+	if status != 200 {
+		t.Fatalf("%d %v", status, body)
+	}
+	choice := body["choices"].([]any)[0].(map[string]any)
+	usage := body["usage"].(map[string]any)
+	if choice["finish_reason"] != "stop" || usage["completion_tokens"].(float64) != float64(i+1) {
+		t.Errorf("finish %v after %v tokens, want stop after %d", choice["finish_reason"], usage["completion_tokens"], i+1)
+	}
+	waitIdle(t, ts.sched)
+	if steps := ts.sched.Stats().Steps; steps != int64(i+1) {
+		t.Errorf("%d steps, want %d: the scheduler ran on past the stop token", steps, i+1)
+	}
+}

@@ -11,6 +11,7 @@ package server
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -36,12 +37,14 @@ type Config struct {
 	Press     string        // the default press spec ("" or "none": full cache)
 	KVType    kvcache.DType // the cache type of requests without a prefix
 	APIKey    string        // if set, every endpoint but /health needs "Authorization: Bearer APIKey"
-	// MaxQueue bounds the requests waiting for admission: past it a request
-	// is answered 429 with Retry-After. ≤ 0: 64.
-	MaxQueue     int
+	// The scheduler bounds the requests waiting for admission
+	// (engine.SchedulerConfig.MaxQueue): one it refuses with
+	// engine.ErrQueueFull is answered 429 with Retry-After.
 	MaxBodyBytes int64 // ≤ 0: 8 MiB
 	// PrefixBytes bounds the KV bytes of stored prefixes (least recently
-	// used evicted first); ≤ 0: 256 MiB.
+	// used evicted first); ≤ 0: 256 MiB. Each stored prefix also holds its
+	// bytes of the scheduler's KV budget (Scheduler.Reserve), so prefixes
+	// and running requests together stay within it.
 	PrefixBytes int64
 	Logger      *slog.Logger // nil: slog.Default()
 	// ChatTemplate renders /v1/chat/completions messages (chat.EncodePrompt);
@@ -54,6 +57,7 @@ type Config struct {
 type Scheduler interface {
 	Submit(ctx context.Context, req engine.Request) (*engine.Stream, error)
 	Stats() engine.Stats
+	Reserve(n int64) (*engine.Hold, error)
 }
 
 // Server is the HTTP API. It is an http.Handler.
@@ -79,9 +83,6 @@ func New(cfg Config) (*Server, error) {
 		base := filepath.Base(filepath.Clean(cfg.ModelPath))
 		cfg.ModelName = strings.TrimSuffix(base, filepath.Ext(base))
 	}
-	if cfg.MaxQueue <= 0 {
-		cfg.MaxQueue = 64
-	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 8 << 20
 	}
@@ -92,7 +93,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, e: cfg.Engine, sched: cfg.Scheduler, mux: http.NewServeMux(), log: cfg.Logger}
-	s.prefixes = newPrefixStore(cfg.PrefixBytes)
+	s.prefixes = newPrefixStore(cfg.PrefixBytes, cfg.Scheduler)
 	s.metrics = newMetrics(s)
 	s.mux.HandleFunc("POST /v1/completions", s.handleCompletions)
 	s.mux.HandleFunc("POST /v1/chat/completions", s.handleChat)
@@ -194,6 +195,45 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 		"id": s.cfg.ModelName, "object": "model", "created": 0, "owned_by": "thinkv",
 		"context_length": s.e.Model.Context,
 	}}})
+}
+
+// submit queues req on the scheduler. A request on a stored prefix holds
+// the prefix until it ends (when ctx is done: the caller cancels ctx once
+// the stream has ended), so an eviction meanwhile leaves its bytes held;
+// one whose prefix has been evicted is answered 404. Stored prefixes no
+// request uses are evicted, least recently used first, while the request
+// could not fit beside the prefixes' holds (it would wait for ever).
+// ErrQueueFull is answered 429 with Retry-After, ErrClosed 503, and any
+// other refusal 400.
+func (s *Server) submit(ctx context.Context, req engine.Request) (*engine.Stream, *apiError) {
+	if req.Prefix != nil {
+		done, ok := s.prefixes.acquire(req.Prefix)
+		if !ok {
+			return nil, errf(http.StatusNotFound, "invalid_request_error", "thinkv.prefix", "prefix_not_found",
+				"the prefix was evicted before the request was queued: create it again")
+		}
+		context.AfterFunc(ctx, done)
+	}
+	need := s.e.Reservation(req)
+	for {
+		st := s.sched.Stats()
+		if need <= st.KVBudget-st.Pinned || !s.prefixes.evictIdle() {
+			break
+		}
+	}
+	st, err := s.sched.Submit(ctx, req)
+	switch {
+	case errors.Is(err, engine.ErrQueueFull):
+		e := errf(http.StatusTooManyRequests, "rate_limit_error", "", "queue_full",
+			"the server's queue is full: retry later")
+		e.RetryAfter = 1
+		return nil, e
+	case errors.Is(err, engine.ErrClosed):
+		return nil, errf(http.StatusServiceUnavailable, "server_error", "", "shutting_down", "the server is shutting down")
+	case err != nil:
+		return nil, badRequest("", "%v", err)
+	}
+	return st, nil
 }
 
 // budget spells an unlimited KV budget as +Inf.

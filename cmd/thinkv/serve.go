@@ -43,14 +43,14 @@ func runServe(args []string, stdout io.Writer) error {
 	pf := &pressFlag{spec: "none"}
 	fs.Var(pf, "press", "default cache compression of every request (a request's \"thinkv\": {\"press\": SPEC} overrides it)")
 	kvType := fs.String("kv-type", "f16", "KV-cache storage type: f16 or f32")
-	kvBudget := fs.String("kv-budget", "0", "most KV-cache `BYTES` the running requests reserve together (suffixes K, M, G, Ki, Mi, Gi; 0: no limit)")
+	kvBudget := fs.String("kv-budget", "0", "most KV-cache `BYTES` the running requests and the stored prefixes reserve together (suffixes K, M, G, Ki, Mi, Gi; 0: no limit)")
 	var maxSeqs, maxQueue int
 	fs.intVar(&maxSeqs, "max-seqs", 16, 1, engine.PrefillBatch, "most requests running at once")
 	fs.intVar(&maxQueue, "max-queue", 64, 1, 1<<20, "most requests waiting for admission; past it requests get 429")
 	apiKey := fs.String("api-key", "", "require Authorization: Bearer KEY (default: $THINKV_API_KEY; none if unset)")
 	alias := fs.String("alias", "", "model name the API serves (default: the model file's base name)")
 	tmplFlag := fs.String("chat-template", "", "chat template of /v1/chat/completions: a built-in name ("+strings.Join(chat.Builtins(), ", ")+"), a .jinja file, or \"fallback\" (role: content lines); default: the model's own, else fallback")
-	prefixBytes := fs.String("prefix-bytes", "256Mi", "most KV-cache `BYTES` the stored prefixes (/v1/thinkv/prefixes) hold, least recently used evicted first")
+	prefixBytes := fs.String("prefix-bytes", "256Mi", "most KV-cache `BYTES` the stored prefixes (/v1/thinkv/prefixes) hold, least recently used evicted first; they count in --kv-budget too")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -84,11 +84,11 @@ func runServe(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sched := e.NewScheduler(engine.SchedulerConfig{KVBudget: budget, MaxSeqs: maxSeqs})
+	sched := e.NewScheduler(engine.SchedulerConfig{KVBudget: budget, MaxSeqs: maxSeqs, MaxQueue: maxQueue})
 	defer sched.Close()
 	log := slog.New(slog.NewTextHandler(errOut, nil))
 	srv, err := server.New(server.Config{Engine: e, Scheduler: sched, ModelName: *alias, ModelPath: mf.path,
-		Press: pf.spec, KVType: typ, APIKey: *apiKey, MaxQueue: maxQueue, PrefixBytes: pbytes, Logger: log,
+		Press: pf.spec, KVType: typ, APIKey: *apiKey, PrefixBytes: pbytes, Logger: log,
 		ChatTemplate: tmpl})
 	if err != nil {
 		return err

@@ -47,7 +47,7 @@ func TestServeQueueFull(t *testing.T) {
 	for range n {
 		wg.Go(func() {
 			resp, err := http.Post(ts.http.URL+"/v1/completions", "application/json",
-				strings.NewReader(`{"prompt":"Once upon a time","max_tokens":64,"temperature":0}`))
+				strings.NewReader(`{"prompt":"Once upon a time","max_tokens":256,"temperature":0}`))
 			if err != nil {
 				t.Error(err)
 				return

@@ -83,6 +83,16 @@ type Request struct {
 	StopTokens []int
 	// OnToken, if set, is called with each generated token as it is chosen.
 	OnToken func(id int)
+	// Logprobs > 0 makes each token's Event carry the log-probability of
+	// the chosen token (Event.Logprob) and of the Logprobs most likely
+	// tokens (Event.TopLogprobs, at most the vocabulary). The distribution
+	// is the model's, the log-softmax of its raw logits, before the
+	// sampler's temperature, logit bias and penalties, as OpenAI reports
+	// logprobs. ≤ 0: none, unless LogprobChosen.
+	Logprobs int
+	// LogprobChosen makes each token's Event carry its Logprob even when
+	// Logprobs asks for no alternatives.
+	LogprobChosen bool
 }
 
 // context returns the tokens the request's sequence holds before it

@@ -241,7 +241,7 @@ func (sm *Sampler) draw(logits []float32) int {
 	var sum float64
 	switch {
 	case sm.s.TopK > 0 && sm.s.TopK < n:
-		idx = sm.ranked(sm.topK(logits, sm.s.TopK))
+		idx = sm.ranked(topK(sm.keys[:sm.s.TopK], logits))
 		p, sum = sm.weigh(logits, idx)
 		if cut {
 			p, idx, sum = sm.cut(p, idx, sum)
@@ -372,10 +372,11 @@ func (sm *Sampler) ranked(keys []uint64) []int {
 	return idx
 }
 
-// topK returns the keys of the k best tokens, unordered: a min-heap of the
-// best so far, which most tokens fail to enter at the first comparison.
-func (sm *Sampler) topK(logits []float32, k int) []uint64 {
-	h := sm.keys[:k]
+// topK returns, in h, the keys of the len(h) best tokens (0 < len(h) ≤
+// len(logits)), unordered: a min-heap of the best so far, which most tokens
+// fail to enter at the first comparison.
+func topK(h []uint64, logits []float32) []uint64 {
+	k := len(h)
 	for i := range h {
 		h[i] = rankKey(logits[i], i)
 	}

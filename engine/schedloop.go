@@ -141,6 +141,7 @@ func (s *Scheduler) admit() {
 			q.obs.Prompt = len(q.req.Prompt) // it accumulates across the chunks
 		}
 		q.sampler = NewSampler(q.req.Sampling, m.Vocab)
+		q.lp = newLogprober(&q.req, m.Vocab)
 		s.running = append(s.running, q)
 		s.mu.Lock()
 		s.stats.Running = len(s.running)
@@ -252,7 +253,11 @@ func (q *seq) decoding() bool { return q.done == len(q.req.Prompt) }
 func (s *Scheduler) sample(q *seq, logits []float32) {
 	next := q.sampler.Sample(logits)
 	q.usage.Tokens++
-	q.st.push(Event{Token: next, Piece: s.e.Tok.Piece(q.prev, next)})
+	ev := Event{Token: next, Piece: s.e.Tok.Piece(q.prev, next)}
+	if q.lp != nil {
+		ev.Logprob, ev.TopLogprobs = q.lp.of(logits, next)
+	}
+	q.st.push(ev)
 	q.prev, q.pending = next, next
 	switch {
 	case s.e.Tok.IsEOG(next) || next == s.e.Tok.BOS():
@@ -288,7 +293,7 @@ func (s *Scheduler) finish(q *seq, stop string, err error) {
 		s.stats.Reserved = s.reserved - s.pinned
 		s.mu.Unlock()
 	}
-	q.cache, q.obs, q.sampler = nil, nil, nil
+	q.cache, q.obs, q.sampler, q.lp = nil, nil, nil, nil
 	q.st.push(Event{Done: true, Stop: stop, Usage: q.usage, Err: err})
 }
 

@@ -134,10 +134,11 @@ type seq struct {
 	cache   *kvcache.Cache
 	obs     *kvcache.Observation
 	sampler *Sampler
-	done    int  // prompt tokens prefilled
-	pending int  // the token to run next while decoding
-	prev    int  // the token before the next one, for its piece
-	ended   bool // the final event was sent
+	lp      *logprober // nil: no logprobs asked
+	done    int        // prompt tokens prefilled
+	pending int        // the token to run next while decoding
+	prev    int        // the token before the next one, for its piece
+	ended   bool       // the final event was sent
 	usage   Usage
 
 	submitted, admitted, prefillStart, decodeStart time.Time

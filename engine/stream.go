@@ -9,9 +9,14 @@ import (
 type Event struct {
 	Token int    // the generated token id (when !Done)
 	Piece string // its text, as Tokenizer.Piece gives it after the previous token (when !Done)
-	Done  bool   // the final event: Stop, Usage and Err are set
-	Stop  string // why the request ended: one of the Stop constants
-	Usage Usage  // what the request used, on the final event
+	// Logprob is the token's log-probability, and TopLogprobs the most
+	// likely tokens' best first, when the request asks for them
+	// (Request.Logprobs, Request.LogprobChosen; else 0 and nil).
+	Logprob     float32
+	TopLogprobs []TokenLogprob
+	Done        bool   // the final event: Stop, Usage and Err are set
+	Stop        string // why the request ended: one of the Stop constants
+	Usage       Usage  // what the request used, on the final event
 	// Err is set on the final event when the request did not complete: the
 	// model's or press's error (Stop "error"), or the context's cause or
 	// ErrClosed (Stop "cancelled").

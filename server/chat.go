@@ -83,7 +83,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 	id, created := newID("chatcmpl-"), time.Now().Unix()
 	first := true
-	chunk := func(text string, finish *string) any {
+	chunk := func(text string, toks []tokenLogprob, finish *string) any {
 		// The first chunk announces the role, as OpenAI's do.
 		d := &chatDelta{}
 		if finish == nil {
@@ -92,13 +92,21 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		if first {
 			d.Role, first = "assistant", false
 		}
-		return chatJSON{ID: id, Object: "chat.completion.chunk", Created: created, Model: s.cfg.ModelName,
+		c := chatJSON{ID: id, Object: "chat.completion.chunk", Created: created, Model: s.cfg.ModelName,
 			Choices: []chatChoice{{Delta: d, FinishReason: finish}}}
+		if g.logprobs && finish == nil {
+			c.Choices[0].Logprobs = s.chatLogprobs(toks)
+		}
+		return c
 	}
 	s.respond(w, r, g, chunk, func(res *genResult) any {
-		return chatJSON{ID: id, Object: "chat.completion", Created: created, Model: s.cfg.ModelName,
+		c := chatJSON{ID: id, Object: "chat.completion", Created: created, Model: s.cfg.ModelName,
 			Choices: []chatChoice{{Message: &chatDelta{Role: "assistant", Content: &res.text}, FinishReason: &res.finish}},
 			Usage:   usageOf(res, g)}
+		if g.logprobs {
+			c.Choices[0].Logprobs = s.chatLogprobs(res.logprobs)
+		}
+		return c
 	})
 }
 
@@ -109,7 +117,7 @@ func (s *Server) chatParams(req *chatRequest, g *genParams) *apiError {
 		raw  json.RawMessage
 		def  []string
 	}{
-		{"top_logprobs", req.TopLogprobs, []string{"0"}}, {"tools", req.Tools, []string{"[]"}},
+		{"tools", req.Tools, []string{"[]"}},
 		{"tool_choice", req.ToolChoice, []string{`"none"`, `"auto"`}},
 		{"response_format", req.ResponseFormat, []string{`{"type":"text"}`}},
 		{"functions", req.Functions, []string{"[]"}}, {"function_call", req.FunctionCall, []string{`"none"`, `"auto"`}},
@@ -121,6 +129,9 @@ func (s *Server) chatParams(req *chatRequest, g *genParams) *apiError {
 		}
 	}
 	if e := s.common(&req.commonParams, g); e != nil {
+		return e
+	}
+	if e := parseChatLogprobs(req.Logprobs, req.TopLogprobs, g); e != nil {
 		return e
 	}
 	if len(req.Messages) == 0 {

@@ -70,14 +70,20 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	base := completionJSON{ID: newID("cmpl-"), Object: "text_completion", Created: time.Now().Unix(), Model: s.cfg.ModelName}
-	chunk := func(text string, finish *string) any {
+	chunk := func(text string, toks []tokenLogprob, finish *string) any {
 		c := base
 		c.Choices = []completionChoice{{Text: text, FinishReason: finish}}
+		if g.logprobs && finish == nil {
+			c.Choices[0].Logprobs = s.completionLogprobs(toks)
+		}
 		return c
 	}
 	s.respond(w, r, g, chunk, func(res *genResult) any {
 		c := base
 		c.Choices = []completionChoice{{Text: res.text, FinishReason: &res.finish}}
+		if g.logprobs {
+			c.Choices[0].Logprobs = s.completionLogprobs(res.logprobs)
+		}
 		c.Usage = usageOf(res, g)
 		return c
 	})
@@ -95,6 +101,9 @@ func (s *Server) completionParams(req *completionRequest, g *genParams) *apiErro
 		}
 	}
 	if e := s.common(&req.commonParams, g); e != nil {
+		return e
+	}
+	if e := parseCompletionLogprobs(req.Logprobs, g); e != nil {
 		return e
 	}
 	n, e := maxNew(&req.commonParams, 16)
@@ -137,12 +146,13 @@ func (s *Server) parsePrompt(raw json.RawMessage, g *genParams) *apiError {
 }
 
 // respond runs g and answers: one JSON object (final), or server-sent
-// events, one chunk per piece of text (chunk), then a chunk with the finish
-// reason, the usage if asked, and [DONE].
+// events, one chunk per piece of text with the logprobs of the tokens it
+// completes (chunk), then a chunk with the finish reason, the usage if
+// asked, and [DONE].
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, g *genParams,
-	chunk func(text string, finish *string) any, final func(*genResult) any) {
+	chunk func(text string, toks []tokenLogprob, finish *string) any, final func(*genResult) any) {
 	if !g.stream {
-		res, err := s.generate(r.Context(), g, func(string) error { return nil })
+		res, err := s.generate(r.Context(), g, func(string, []tokenLogprob) error { return nil })
 		if err != nil {
 			s.fail(w, r, err, false)
 			return
@@ -152,18 +162,20 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, g *genParams,
 		return
 	}
 	sse := &sseWriter{w: w, rc: http.NewResponseController(w)}
-	res, err := s.generate(r.Context(), g, func(text string) error { return sse.send(chunk(text, nil)) })
+	res, err := s.generate(r.Context(), g, func(text string, toks []tokenLogprob) error {
+		return sse.send(chunk(text, toks, nil))
+	})
 	if err != nil {
 		s.fail(w, r, err, sse.started)
 		return
 	}
 	setTokens(r, res.tokens)
-	if err := sse.send(chunk("", &res.finish)); err != nil {
+	if err := sse.send(chunk("", nil, &res.finish)); err != nil {
 		return
 	}
 	if g.usage {
 		var m map[string]any
-		b, _ := json.Marshal(chunk("", nil))
+		b, _ := json.Marshal(chunk("", nil, nil))
 		json.Unmarshal(b, &m)
 		m["choices"], m["usage"] = []any{}, usageOf(res, g)
 		sse.send(m)

@@ -29,7 +29,7 @@ func TestServeErrors(t *testing.T) {
 		{"bad press", "/v1/completions", `{"prompt":"a","thinkv":{"press":"nosuch"}}`, 400, "press"},
 		{"malformed", "/v1/completions", `{"prompt":`, 400, "malformed JSON"},
 		{"unknown field", "/v1/completions", `{"prompt":"a","frobnicate":1}`, 400, `unknown field "frobnicate"`},
-		{"unsupported", "/v1/completions", `{"prompt":"a","logprobs":3}`, 400, `"logprobs" is not supported`},
+		{"logprobs", "/v1/completions", `{"prompt":"a","logprobs":6}`, 400, "logprobs must be an integer from 0 to 5"},
 		{"wrong type", "/v1/completions", `{"prompt":"a","max_tokens":"x"}`, 400, "max_tokens"},
 		{"two prompts", "/v1/completions", `{"prompt":["a","b"]}`, 400, "one prompt"},
 		{"max tokens", "/v1/completions", `{"prompt":"a","max_tokens":0}`, 400, "at least 1"},

@@ -19,6 +19,10 @@ type genResult struct {
 	tokens       int
 	kvBytes      int64
 	kvBytesFull  int64
+	// logprobs are the tokens' logprobs when asked (genParams.logprobs):
+	// those of the tokens whose text is in the answer, a stop token's and
+	// the end of generation's left out.
+	logprobs []tokenLogprob
 }
 
 // generate submits g and reads its stream through a tokenizer.StreamDecoder
@@ -26,9 +30,13 @@ type genResult struct {
 // releases: valid UTF-8, and never a part of a stop string. A stop string
 // ends the request (its sequence is cancelled and its cache freed at the
 // next step); the scheduler ends it at a stop token (Request.StopTokens).
-// emit returning an error (the client has gone) cancels the request too. A request that cannot be queued returns an
-// *apiError before emit is called.
-func (s *Server) generate(ctx context.Context, g *genParams, emit func(string) error) (*genResult, error) {
+// emit returning an error (the client has gone) cancels the request too. A
+// request that cannot be queued returns an *apiError before emit is called.
+//
+// With logprobs each emit also gets the logprobs of the tokens taken since
+// the last (their text is released then or held back), and a last emit, with
+// no text if need be, those of the tokens left.
+func (s *Server) generate(ctx context.Context, g *genParams, emit func(string, []tokenLogprob) error) (*genResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	start := time.Now()
@@ -40,12 +48,14 @@ func (s *Server) generate(ctx context.Context, g *genParams, emit func(string) e
 	dec := newDecoder(s.e.Tok, g.req.Prompt, g.stops)
 	var b strings.Builder
 	var emitErr error
-	send := func(text string) {
+	sent, offset, prev := 0, 0, g.req.Prompt[len(g.req.Prompt)-1] // logprobs emitted; text offset; previous token
+	send := func(text string, final bool) {
 		b.WriteString(text)
-		if text != "" && emitErr == nil {
-			if emitErr = emit(text); emitErr != nil {
+		if (text != "" || final && sent < len(res.logprobs)) && emitErr == nil {
+			if emitErr = emit(text, res.logprobs[sent:]); emitErr != nil {
 				cancel()
 			}
+			sent = len(res.logprobs)
 		}
 	}
 	stopped, last := false, start
@@ -89,8 +99,14 @@ func (s *Server) generate(ctx context.Context, g *genParams, emit func(string) e
 			stopped, res.finish = true, "stop"
 			continue
 		}
+		if g.logprobs && !s.e.Tok.IsEOG(ev.Token) && ev.Token != s.e.Tok.BOS() {
+			res.logprobs = append(res.logprobs, tokenLogprob{text: ev.Piece, prev: prev, offset: offset,
+				logprob: ev.Logprob, top: ev.TopLogprobs})
+			offset += len(ev.Piece)
+		}
+		prev = ev.Token
 		text, stop := dec.Add(ev.Token)
-		send(text)
+		send(text, false)
 		if stop {
 			stopped, res.finish = true, "stop"
 			cancel()
@@ -99,7 +115,7 @@ func (s *Server) generate(ctx context.Context, g *genParams, emit func(string) e
 	// The text held back (a possible start of a stop string, an incomplete
 	// character) is part of the answer once nothing can follow it.
 	text, stop := dec.Flush()
-	send(text)
+	send(text, true)
 	if stop {
 		res.finish = "stop"
 	}

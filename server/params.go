@@ -20,7 +20,8 @@ import (
 // ignored (user, metadata, store, service_tier, prompt_cache_key,
 // prompt_cache_retention, safety_identifier), and those thinkv does not
 // implement are refused with a message unless absent or at their default
-// (see refuse).
+// (see refuse). Logprobs is the endpoint's to read: an integer for
+// completions, a boolean for chat.
 type commonParams struct {
 	Model               string          `json:"model"`
 	MaxTokens           *int            `json:"max_tokens"`
@@ -116,7 +117,10 @@ type genParams struct {
 	stopIDs map[int]bool // stop token ids
 	stream  bool
 	usage   bool // stream_options.include_usage
-	prefix  int  // tokens in the prefix cache, if any
+	// logprobs: the answer reports tokens' logprobs (req.LogprobChosen,
+	// with req.Logprobs alternatives).
+	logprobs bool
+	prefix   int // tokens in the prefix cache, if any
 }
 
 // common checks the shared fields and fills everything of g but the prompt
@@ -125,17 +129,6 @@ func (s *Server) common(p *commonParams, g *genParams) *apiError {
 	if p.Model != "" && p.Model != s.cfg.ModelName {
 		return errf(http.StatusNotFound, "invalid_request_error", "model", "model_not_found",
 			"the model %q does not exist: this server serves %q", p.Model, s.cfg.ModelName)
-	}
-	for _, f := range []struct {
-		name string
-		raw  json.RawMessage
-		def  []string
-	}{
-		{"logprobs", p.Logprobs, []string{"false", "0"}},
-	} {
-		if e := refuse(f.name, f.raw, f.def...); e != nil {
-			return e
-		}
 	}
 	if p.N != nil && *p.N != 1 {
 		return badRequest("n", "n = %d: thinkv generates one choice per request (n = 1)", *p.N)

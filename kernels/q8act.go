@@ -177,7 +177,7 @@ func (m *Matrix) MulActs(p *Pool, out []float32, a *Acts) {
 
 // q8Group is the multiple of rows a worker's share of a product is made
 // of: a multiple of every tier's tile heights.
-const q8Group = 4
+const q8Group = 8
 
 // q8Task is one MulActs call as a pool Task over groups of q8Group rows.
 type q8Task struct {
@@ -233,6 +233,11 @@ func q8Product(m *Matrix, out []float32, a *Acts, lo, hi int) {
 		for ; r+k.vecRows <= hi; r += k.vecRows {
 			for t := 0; t < n; t++ {
 				k.vec(w(r), rb, q(t), ab, d(t), db, nb, o(r, t), ob)
+			}
+		}
+		for ; r+R <= hi; r += R {
+			for t := 0; t < n; t++ {
+				k.mainCol(w(r), rb, q(t), ab, d(t), db, nb, o(r, t), ob)
 			}
 		}
 	} else {

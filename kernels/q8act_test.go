@@ -124,7 +124,7 @@ func TestMulActsTiers(t *testing.T) {
 			colss = []int{256, 512, 1280}
 		}
 		for _, cols := range colss {
-			for _, rows := range []int{1, 2, 3, 4, 5, 7, 8, 9, 13} {
+			for _, rows := range []int{1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 21, 29} {
 				for _, n := range []int{1, 2, 3, 4, 5, 8, 9} {
 					m, a := randWeights(r, typ, rows, cols), randActs(r, n, cols)
 					want := make([]float32, n*rows)

@@ -438,6 +438,314 @@ func kkernel(tr tier, w kwtype, R, T int) {
 	sum(R, T, acc, t1, s)
 }
 
+// row8 is the address of byte off of weight row r of an 8-row tile: rows
+// at SI, SI+R8, R11 = SI+2×R8, R11+R8, R12 = SI+4×R8, R12+R8, R13 =
+// SI+6×R8 and R13+R8.
+func row8(r, off int) string {
+	o := ""
+	if off != 0 {
+		o = fmt.Sprint(off)
+	}
+	return o + [...]string{"(SI)", "(SI)(R8*1)", "(R11)", "(R11)(R8*1)", "(R12)", "(R12)(R8*1)", "(R13)", "(R13)(R8*1)"}[r]
+}
+
+// vkernel writes a tier's matrix-vector tile for Q8_0 or Q4_0 weights:
+// 8 rows × 1 token. Per block the eight rows' scales are gathered (through
+// general registers) into one vector, converted and multiplied by the
+// token's scale at once, s = dw×da for all eight rows, and stored to the
+// frame, from where each row's product takes its s broadcast (a load, no
+// shuffle); Q4_0's 16 bytes are loaded into both 128-bit lanes and shifted
+// by 0 and 4 in one step. The lanes and the order of the float steps are
+// those of the other kernels, so the results are the same bit for bit.
+func vkernel(tr tier, w wtype) {
+	const R = 8
+	name := fmt.Sprintf("q8%s%s_%dx1", tr.name, w.name, R)
+	fmt.Fprintf(&out, "\n// func %s(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)\n", name)
+	fmt.Fprintf(&out, "TEXT ·%s(SB), NOSPLIT, $32-72\n", name)
+	p("MOVQ w+0(FP), SI")
+	p("MOVQ wstride+8(FP), R8")
+	p("MOVQ a+16(FP), DI")
+	p("MOVQ ad+32(FP), BX")
+	p("MOVQ nb+48(FP), CX")
+	p("LEAQ (SI)(R8*2), R11")
+	p("LEAQ (R11)(R8*2), R12")
+	p("LEAQ (R12)(R8*2), R13")
+	// Y0, Y1: scratch (and the final sums); Y2: da; Y3: the token's 32
+	// quants; Y4: the correction (VNNI: -K×(lane sums of a), K in Y5 as
+	// bytes, 8 or 128; AVX2 Q4_0: 8×(pair sums of a)); Y6: zero; Y7: the
+	// rows' scales, then (AVX2) a row's s; Y8: the shifts that take Q4_0's
+	// low nibbles to the low 128-bit lane and the high ones to the high;
+	// Y9: nibble mask. VNNI: the rows' weights in Y10..Y13 in turn, their
+	// accumulators in Y16..Y23 and products in Y24..Y31; AVX2: weights in
+	// Y1, products in Y0 and accumulators in Y8..Y15 (Q8_0) or Y10..Y15
+	// and then, for rows 6 and 7, Y2 and Y6 (Q4_0).
+	const da, a, c, k, zero, dw, shift, mask = 2, 3, 4, 5, 6, 7, 8, 9
+	wr := func(r int) int { return 10 + r%4 }
+	acc := func(r int) int { return 16 + r }
+	tp := func(r int) int { return 24 + r }
+	xor, mov := "VPXORD", "VMOVDQA32"
+	if !tr.vnni {
+		xor, mov = "VPXOR", "VMOVDQA"
+		wr = func(int) int { return 1 }
+		tp = func(int) int { return 0 }
+		acc = func(r int) int { return 8 + r }
+		if w.q4 {
+			acc = func(r int) int { return [...]int{10, 11, 12, 13, 14, 15, 2, 6}[r] }
+		}
+	}
+	for r := 0; r < R; r++ {
+		p("%s %[2]s, %[2]s, %[2]s", xor, y(acc(r)))
+	}
+	if w.q4 {
+		p("VMOVDQU q8nibble<>(SB), %s", y(mask))
+		p("VMOVDQU q8nibshift<>(SB), %s", y(shift))
+	}
+	if tr.vnni {
+		if w.q4 {
+			p("VMOVDQU q8eights<>(SB), %s", y(k))
+		} else {
+			p("VMOVDQU q8k80<>(SB), %s", y(k))
+		}
+		p("VPXORD %[1]s, %[1]s, %[1]s", y(zero))
+	}
+	p("TESTQ CX, CX")
+	p("JZ %s_sum", name)
+	fmt.Fprintf(&out, "\n%s_block:\n", name)
+	// The eight f16 scales, four to a general register.
+	for h, regs := range [2][2]string{{"AX", "DX"}, {"R9", "R10"}} {
+		p("MOVWQZX %s, %s", row8(4*h, 0), regs[0])
+		for i := 1; i < 4; i++ {
+			p("MOVWQZX %s, %s", row8(4*h+i, 0), regs[1])
+			p("SHLQ $%d, %s", 16*i, regs[1])
+			p("ORQ %s, %s", regs[1], regs[0])
+		}
+	}
+	p("VMOVQ AX, %s", x(dw))
+	p("VPINSRQ $1, R9, %s, %s", x(dw), x(dw))
+	p("VCVTPH2PS %s, %s", x(dw), y(dw))
+	if tr.vnni || !w.q4 {
+		p("VBROADCASTSS (BX), %s", y(da))
+		p("VMULPS %s, %s, %s", y(da), y(dw), y(dw))
+	} else {
+		p("VBROADCASTSS (BX), Y0")
+		p("VMULPS Y0, %s, %s", y(dw), y(dw))
+	}
+	p("VMOVUPS %s, (SP)", y(dw))
+	switch {
+	case tr.vnni:
+		p("VMOVDQU (DI), %s", y(a))
+		p("VPSUBB %s, %s, %s", y(a), y(zero), y(0))
+		p("VPXORD %[1]s, %[1]s, %[1]s", y(c))
+		p("VPDPBUSD %s, %s, %s", y(0), y(k), y(c))
+	case w.q4:
+		p("VMOVDQU (DI), %s", y(a))
+		p("VMOVDQU q8eights<>(SB), Y0")
+		p("VPMADDUBSW %s, Y0, %s", y(a), y(c))
+	default:
+		p("VMOVDQU (DI), %s", y(a))
+	}
+	for r := 0; r < R; r++ {
+		if w.q4 {
+			p("VBROADCASTI128 %s, %s", row8(r, 2), y(wr(r)))
+			p("VPSRLVQ %s, %s, %s", y(shift), y(wr(r)), y(wr(r)))
+			p("VPAND %s, %s, %s", y(mask), y(wr(r)), y(wr(r)))
+		} else if tr.vnni {
+			p("VPXORD %s, %s, %s", row8(r, 2), y(k), y(wr(r)))
+		} else {
+			p("VPABSB %s, %s", row8(r, 2), y(wr(r)))
+		}
+		switch {
+		case tr.vnni:
+			p("%s %s, %s", mov, y(c), y(tp(r)))
+			p("VPDPBUSD %s, %s, %s", y(a), y(wr(r)), y(tp(r)))
+		case w.q4:
+			p("VPMADDUBSW %s, %s, %s", y(a), y(wr(r)), y(tp(r)))
+			p("VPSUBW %s, %s, %s", y(c), y(tp(r)), y(tp(r)))
+			p("VPMADDWD q8ones<>(SB), %s, %s", y(tp(r)), y(tp(r)))
+		default:
+			p("VPSIGNB %s, %s, %s", row8(r, 2), y(a), y(tp(r)))
+			p("VPMADDUBSW %s, %s, %s", y(tp(r)), y(wr(r)), y(tp(r)))
+			p("VPMADDWD q8ones<>(SB), %s, %s", y(tp(r)), y(tp(r)))
+		}
+		p("VCVTDQ2PS %s, %s", y(tp(r)), y(tp(r)))
+		if tr.vnni {
+			p("VMULPS.BCST %d(SP), %s, %s", 4*r, y(tp(r)), y(tp(r)))
+		} else {
+			p("VBROADCASTSS %d(SP), %s", 4*r, y(dw))
+			p("VMULPS %s, %s, %s", y(dw), y(tp(r)), y(tp(r)))
+		}
+		p("VADDPS %s, %s, %s", y(tp(r)), y(acc(r)), y(acc(r)))
+	}
+	p("ADDQ $%d, SI", w.bb)
+	p("ADDQ $%d, R11", w.bb)
+	p("ADDQ $%d, R12", w.bb)
+	p("ADDQ $%d, R13", w.bb)
+	p("ADDQ $32, DI")
+	p("ADDQ $4, BX")
+	p("DECQ CX")
+	p("JNZ %s_block", name)
+	fmt.Fprintf(&out, "\n%s_sum:\n", name)
+	vsum(R, acc)
+}
+
+// vkkernel writes a tier's matrix-vector tile for Q4_K weights: 8 rows ×
+// 1 token. Per super-block the eight rows' d are gathered into one vector
+// (at 32 in the frame), each row's dmin×m_j stored as 8 floats (at 64+32r)
+// and its six-bit scales as 8 dwords, each the scale in both words (at
+// 320+32r, decoded through the bytes at 576), so that a block's scale is
+// one broadcast load. Per activation block s = d×da is formed for the
+// eight rows at once and stored at 0, from where each row's product takes
+// its s broadcast. The block sums' offset from the scales is at 592. The
+// float steps are those of kkernel's, in the same order.
+func vkkernel(tr tier) {
+	const R = 8
+	w := q4_k
+	name := fmt.Sprintf("q8%s%s_%dx1", tr.name, w.name, R)
+	fmt.Fprintf(&out, "\n// func %s(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)\n", name)
+	fmt.Fprintf(&out, "TEXT ·%s(SB), NOSPLIT, $600-72\n", name)
+	p("MOVQ w+0(FP), SI")
+	p("MOVQ wstride+8(FP), R8")
+	p("MOVQ a+16(FP), DI")
+	p("MOVQ ad+32(FP), BX")
+	p("MOVQ nb+48(FP), CX")
+	p("MOVQ CX, AX")
+	p("SHLQ $2, AX")
+	p("MOVQ AX, 592(SP)")
+	p("SHRQ $3, CX")
+	p("LEAQ (SI)(R8*2), R11")
+	p("LEAQ (R11)(R8*2), R12")
+	p("LEAQ (R12)(R8*2), R13")
+	// Y0, Y1: scratch (and the final sums); Y2: da; Y3: the token's block;
+	// Y4: nibble mask. VNNI: the rows' weights in Y10..Y13 and scales in
+	// Y5..Y8 in turn, their accumulators in Y16..Y23 and products in
+	// Y24..Y31; AVX2: weights in Y1, scales in Y5, s in Y6, products in
+	// Y0 and accumulators in Y8..Y15.
+	const da, a, mask = 2, 3, 4
+	wr := func(r int) int { return 10 + r%4 }
+	sc := func(r int) int { return 5 + r%4 }
+	acc := func(r int) int { return 16 + r }
+	tp := func(r int) int { return 24 + r }
+	xor := "VPXORD"
+	if !tr.vnni {
+		xor = "VPXOR"
+		wr = func(int) int { return 1 }
+		sc = func(int) int { return 5 }
+		tp = func(int) int { return 0 }
+		acc = func(r int) int { return 8 + r }
+	}
+	for r := 0; r < R; r++ {
+		p("%s %[2]s, %[2]s, %[2]s", xor, y(acc(r)))
+	}
+	p("VMOVDQU q8nibble<>(SB), %s", y(mask))
+	p("TESTQ CX, CX")
+	p("JZ %s_sum", name)
+	fmt.Fprintf(&out, "\n%s_superblock:\n", name)
+	for h, regs := range [2][2]string{{"AX", "DX"}, {"R9", "R10"}} {
+		p("MOVWQZX %s, %s", row8(4*h, 0), regs[0])
+		for i := 1; i < 4; i++ {
+			p("MOVWQZX %s, %s", row8(4*h+i, 0), regs[1])
+			p("SHLQ $%d, %s", 16*i, regs[1])
+			p("ORQ %s, %s", regs[1], regs[0])
+		}
+	}
+	p("VMOVQ AX, X0")
+	p("VPINSRQ $1, R9, X0, X0")
+	p("VCVTPH2PS X0, Y0")
+	p("VMOVUPS Y0, 32(SP)")
+	for r := 0; r < R; r++ {
+		// Scales 0..3: bytes 0..3 & 63; 4..7: bytes 8..11 & 15 | (bytes
+		// 0..3 >> 6) << 4. Minimums likewise from bytes 4..7 and the high
+		// nibbles of 8..11.
+		for k := 0; k < 2; k++ {
+			p("MOVL %s, AX", row8(r, 4+4*k))
+			p("MOVL AX, DX")
+			p("ANDL $0x3f3f3f3f, DX")
+			p("MOVL DX, %d(SP)", 576+8*k)
+			p("SHRL $2, AX")
+			p("ANDL $0x30303030, AX")
+			p("MOVL %s, DX", row8(r, 12))
+			if k == 1 {
+				p("SHRL $4, DX")
+			}
+			p("ANDL $0x0f0f0f0f, DX")
+			p("ORL DX, AX")
+			p("MOVL AX, %d(SP)", 580+8*k)
+		}
+		p("VPMOVZXBD 576(SP), Y1")
+		p("VPSLLD $16, Y1, Y0")
+		p("VPOR Y0, Y1, Y1")
+		p("VMOVDQU Y1, %d(SP)", 320+32*r)
+		p("VPMOVZXBD 584(SP), Y1")
+		p("VCVTDQ2PS Y1, Y1")
+		p("VPBROADCASTW %s, X0", row8(r, 2))
+		p("VCVTPH2PS X0, Y0")
+		p("VMULPS Y0, Y1, Y1")
+		p("VMOVUPS Y1, %d(SP)", 64+32*r)
+	}
+	for b := 0; b < 8; b++ {
+		p("VBROADCASTSS %d(BX), %s", 4*b, y(da))
+		p("VMULPS 32(SP), %s, Y1", y(da))
+		p("VMOVUPS Y1, (SP)")
+		p("VMOVDQU %d(DI), %s", 32*b, y(a))
+		for r := 0; r < R; r++ {
+			if b%2 == 0 {
+				p("VPAND %s, %s, %s", row8(r, 16+32*(b/2)), y(mask), y(wr(r)))
+			} else {
+				p("VMOVDQU %s, %s", row8(r, 16+32*(b/2)), y(wr(r)))
+				p("VPSRLW $4, %s, %s", y(wr(r)), y(wr(r)))
+				p("VPAND %s, %s, %s", y(wr(r)), y(mask), y(wr(r)))
+			}
+			p("VPBROADCASTD %d(SP), %s", 320+32*r+4*b, y(sc(r)))
+			p("VPMADDUBSW %s, %s, %s", y(a), y(wr(r)), y(tp(r)))
+			p("VPMADDWD %s, %s, %s", y(sc(r)), y(tp(r)), y(tp(r)))
+			p("VCVTDQ2PS %s, %s", y(tp(r)), y(tp(r)))
+			if tr.vnni {
+				p("VMULPS.BCST %d(SP), %s, %s", 4*r, y(tp(r)), y(tp(r)))
+			} else {
+				p("VBROADCASTSS %d(SP), Y6", 4*r)
+				p("VMULPS Y6, %s, %s", y(tp(r)), y(tp(r)))
+			}
+			p("VADDPS %s, %s, %s", y(tp(r)), y(acc(r)), y(acc(r)))
+		}
+	}
+	// acc[j] -= (dmin×m_j) × sa[j], the super-block's 8 block sums.
+	p("MOVQ 592(SP), AX")
+	p("ADDQ BX, AX")
+	p("VMOVUPS (AX), %s", y(da))
+	for r := 0; r < R; r++ {
+		p("VMULPS %d(SP), %s, Y0", 64+32*r, y(da))
+		p("VSUBPS Y0, %s, %s", y(acc(r)), y(acc(r)))
+	}
+	p("ADDQ $%d, SI", w.bb)
+	p("ADDQ $%d, R11", w.bb)
+	p("ADDQ $%d, R12", w.bb)
+	p("ADDQ $%d, R13", w.bb)
+	p("ADDQ $256, DI")
+	p("ADDQ $32, BX")
+	p("DECQ CX")
+	p("JNZ %s_superblock", name)
+	fmt.Fprintf(&out, "\n%s_sum:\n", name)
+	vsum(R, acc)
+}
+
+// vsum writes the R outputs of an R×1 tile whose accumulators are acc(r):
+// each one's horizontal sum, in the order of q8Sum.
+func vsum(R int, acc func(int) int) {
+	p("MOVQ out+56(FP), DX")
+	for r := 0; r < R; r++ {
+		p("VMOVAPS %s, Y1", y(acc(r)))
+		p("VEXTRACTF128 $1, Y1, X0")
+		p("VADDPS X0, X1, X1")
+		p("VPERMILPS $0x4e, X1, X0")
+		p("VADDPS X0, X1, X1")
+		p("VPERMILPS $0xb1, X1, X0")
+		p("VADDSS X0, X1, X1")
+		p("VMOVSS X1, %d(DX)", 4*r)
+	}
+	p("VZEROUPPER")
+	p("RET")
+}
+
 func main() {
 	out.WriteString(`// Code generated by q8gen.go; DO NOT EDIT.
 
@@ -485,6 +793,12 @@ DATA q8thirtytwos<>+8(SB)/8, $0x2020202020202020
 DATA q8thirtytwos<>+16(SB)/8, $0x2020202020202020
 DATA q8thirtytwos<>+24(SB)/8, $0x2020202020202020
 GLOBL q8thirtytwos<>(SB), RODATA|NOPTR, $32
+
+DATA q8nibshift<>+0(SB)/8, $0
+DATA q8nibshift<>+8(SB)/8, $0
+DATA q8nibshift<>+16(SB)/8, $4
+DATA q8nibshift<>+24(SB)/8, $4
+GLOBL q8nibshift<>(SB), RODATA|NOPTR, $32
 `)
 	// q6kscale: for activation block b, VPSHUFB masks that put Q6_K scale
 	// byte 2b (low 128-bit lane) or 2b+1 (high lane) in the high byte of
@@ -508,11 +822,19 @@ GLOBL q8thirtytwos<>(SB), RODATA|NOPTR, $32
 		}
 	}
 	for _, tr := range tiers {
+		for _, w := range []wtype{q8_0, q4_0} {
+			vkernel(tr, w)
+		}
+	}
+	for _, tr := range tiers {
 		for _, w := range []kwtype{q4_k, q6_k} {
 			for _, sh := range tr.shapes {
 				kkernel(tr, w, sh[0], sh[1])
 			}
 		}
+	}
+	for _, tr := range tiers {
+		vkkernel(tr)
 	}
 	os.Stdout.WriteString(out.String())
 }

@@ -728,6 +728,120 @@ func vkkernel(tr tier) {
 	vsum(R, acc)
 }
 
+// vk6kernel writes a tier's matrix-vector tile for Q6_K weights: 8 rows ×
+// 1 token. Per super-block the eight rows' d are gathered into one vector
+// (at 32 in the frame); per activation block s = d×da is formed for the
+// eight rows at once and stored at 0, from where each row's product takes
+// its s broadcast. The weights and scales are unpacked as kkernel does and
+// the float steps are its, in the same order.
+func vk6kernel(tr tier) {
+	const R = 8
+	w := q6_k
+	name := fmt.Sprintf("q8%s%s_%dx1", tr.name, w.name, R)
+	fmt.Fprintf(&out, "\n// func %s(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)\n", name)
+	fmt.Fprintf(&out, "TEXT ·%s(SB), NOSPLIT, $64-72\n", name)
+	p("MOVQ w+0(FP), SI")
+	p("MOVQ wstride+8(FP), R8")
+	p("MOVQ a+16(FP), DI")
+	p("MOVQ ad+32(FP), BX")
+	p("MOVQ nb+48(FP), CX")
+	p("SHRQ $3, CX")
+	p("LEAQ (SI)(R8*2), R11")
+	p("LEAQ (R11)(R8*2), R12")
+	p("LEAQ (R12)(R8*2), R13")
+	// Y0, Y1: scratch (and the final sums; Y1 holds da); Y2: 32×(pair
+	// sums of a); Y3: the token's block; Y4: nibble mask. VNNI: the rows'
+	// low bits in Y10..Y13, high bits in Y7..Y8 and scales in Y5..Y6 in
+	// turn, their accumulators in Y16..Y23 and products in Y24..Y31; AVX2:
+	// low bits in Y1, high bits in Y7, scales in Y5, s in Y6, products in
+	// Y0 and accumulators in Y8..Y15.
+	const c16, a, mask = 2, 3, 4
+	wr := func(r int) int { return 10 + r%4 }
+	sc := func(r int) int { return 5 + r%2 }
+	hb := func(r int) int { return 7 + r%2 }
+	acc := func(r int) int { return 16 + r }
+	tp := func(r int) int { return 24 + r }
+	xor := "VPXORD"
+	if !tr.vnni {
+		xor = "VPXOR"
+		wr = func(int) int { return 1 }
+		sc = func(int) int { return 5 }
+		hb = func(int) int { return 7 }
+		tp = func(int) int { return 0 }
+		acc = func(r int) int { return 8 + r }
+	}
+	for r := 0; r < R; r++ {
+		p("%s %[2]s, %[2]s, %[2]s", xor, y(acc(r)))
+	}
+	p("VMOVDQU q8nibble<>(SB), %s", y(mask))
+	p("TESTQ CX, CX")
+	p("JZ %s_sum", name)
+	fmt.Fprintf(&out, "\n%s_superblock:\n", name)
+	for h, regs := range [2][2]string{{"AX", "DX"}, {"R9", "R10"}} {
+		p("MOVWQZX %s, %s", row8(4*h, 208), regs[0])
+		for i := 1; i < 4; i++ {
+			p("MOVWQZX %s, %s", row8(4*h+i, 208), regs[1])
+			p("SHLQ $%d, %s", 16*i, regs[1])
+			p("ORQ %s, %s", regs[1], regs[0])
+		}
+	}
+	p("VMOVQ AX, X0")
+	p("VPINSRQ $1, R9, X0, X0")
+	p("VCVTPH2PS X0, Y0")
+	p("VMOVUPS Y0, 32(SP)")
+	for b := 0; b < 8; b++ {
+		p("VBROADCASTSS %d(BX), Y1", 4*b)
+		p("VMULPS 32(SP), Y1, Y1")
+		p("VMOVUPS Y1, (SP)")
+		p("VMOVDQU %d(DI), %s", 32*b, y(a))
+		p("VMOVDQU q8thirtytwos<>(SB), Y0")
+		p("VPMADDUBSW %s, Y0, %s", y(a), y(c16))
+		h, g := b/4, b%4
+		for r := 0; r < R; r++ {
+			p("VMOVDQU %s, %s", row8(r, 64*h+32*(g%2)), y(wr(r)))
+			if g >= 2 {
+				p("VPSRLW $4, %s, %s", y(wr(r)), y(wr(r)))
+			}
+			p("VPAND %s, %s, %s", y(mask), y(wr(r)), y(wr(r)))
+			p("VMOVDQU %s, %s", row8(r, 128+32*h), y(hb(r)))
+			switch g {
+			case 0:
+				p("VPSLLW $4, %s, %s", y(hb(r)), y(hb(r)))
+			case 1:
+				p("VPSLLW $2, %s, %s", y(hb(r)), y(hb(r)))
+			case 3:
+				p("VPSRLW $2, %s, %s", y(hb(r)), y(hb(r)))
+			}
+			p("VPAND q8k30<>(SB), %s, %s", y(hb(r)), y(hb(r)))
+			p("VPOR %s, %s, %s", y(hb(r)), y(wr(r)), y(wr(r)))
+			p("VBROADCASTI128 %s, %s", row8(r, 192), y(sc(r)))
+			p("VPSHUFB q6kscale<>+%d(SB), %s, %s", 32*b, y(sc(r)), y(sc(r)))
+			p("VPSRAW $8, %s, %s", y(sc(r)), y(sc(r)))
+			p("VPMADDUBSW %s, %s, %s", y(a), y(wr(r)), y(tp(r)))
+			p("VPSUBW %s, %s, %s", y(c16), y(tp(r)), y(tp(r)))
+			p("VPMADDWD %s, %s, %s", y(sc(r)), y(tp(r)), y(tp(r)))
+			p("VCVTDQ2PS %s, %s", y(tp(r)), y(tp(r)))
+			if tr.vnni {
+				p("VMULPS.BCST %d(SP), %s, %s", 4*r, y(tp(r)), y(tp(r)))
+			} else {
+				p("VBROADCASTSS %d(SP), Y6", 4*r)
+				p("VMULPS Y6, %s, %s", y(tp(r)), y(tp(r)))
+			}
+			p("VADDPS %s, %s, %s", y(tp(r)), y(acc(r)), y(acc(r)))
+		}
+	}
+	p("ADDQ $%d, SI", w.bb)
+	p("ADDQ $%d, R11", w.bb)
+	p("ADDQ $%d, R12", w.bb)
+	p("ADDQ $%d, R13", w.bb)
+	p("ADDQ $256, DI")
+	p("ADDQ $32, BX")
+	p("DECQ CX")
+	p("JNZ %s_superblock", name)
+	fmt.Fprintf(&out, "\n%s_sum:\n", name)
+	vsum(R, acc)
+}
+
 // vsum writes the R outputs of an R×1 tile whose accumulators are acc(r):
 // each one's horizontal sum, in the order of q8Sum.
 func vsum(R int, acc func(int) int) {
@@ -835,6 +949,7 @@ GLOBL q8nibshift<>(SB), RODATA|NOPTR, $32
 	}
 	for _, tr := range tiers {
 		vkkernel(tr)
+		vk6kernel(tr)
 	}
 	os.Stdout.WriteString(out.String())
 }

@@ -1,5 +1,7 @@
 package kernels
 
+import "encoding/binary"
+
 // The other common ggml block formats: Q4_1, Q5_0 and Q5_1 (blocks of 32
 // elements) and the K-quants Q2_K, Q3_K, Q4_K, Q5_K and Q6_K (super-blocks
 // of QK_K = 256 elements split into sub-blocks whose scales, and for some
@@ -77,14 +79,6 @@ const (
 	BlockBytesQ6_K = 210
 )
 
-// half reads the little-endian f16 at b[0:2] as a float32.
-func half(b []byte) float32 { return F16ToF32(uint16(b[0]) | uint16(b[1])<<8) }
-
-// qh32 reads a little-endian uint32.
-func qh32(b []byte) uint32 {
-	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
-}
-
 // scaleMinK4 unpacks the 6-bit scale and minimum of sub-block j (0..7) from
 // the 12 packed bytes of a Q4_K or Q5_K super-block.
 func scaleMinK4(j int, s []byte) (sc, m uint8) {
@@ -111,7 +105,7 @@ func DequantizeQ4_1(dst []float32, src []byte) {
 	checkBlocks("DequantizeQ4_1", len(dst), QK4_1, BlockBytesQ4_1, len(src))
 	for len(dst) > 0 {
 		blk, out := src[:BlockBytesQ4_1], dst[:QK4_1]
-		d, m := half(blk), half(blk[2:])
+		d, m := scale(blk), scale(blk[2:])
 		for i, b := range blk[4:BlockBytesQ4_1] {
 			out[i] = float32(b&15)*d + m
 			out[i+16] = float32(b>>4)*d + m
@@ -126,7 +120,7 @@ func DequantizeQ5_0(dst []float32, src []byte) {
 	checkBlocks("DequantizeQ5_0", len(dst), QK5_0, BlockBytesQ5_0, len(src))
 	for len(dst) > 0 {
 		blk, out := src[:BlockBytesQ5_0], dst[:QK5_0]
-		d, qh := half(blk), qh32(blk[2:])
+		d, qh := scale(blk), binary.LittleEndian.Uint32(blk[2:])
 		for i, b := range blk[6:BlockBytesQ5_0] {
 			lo := int(b&15) | int(qh>>i&1)<<4
 			hi := int(b>>4) | int(qh>>(i+16)&1)<<4
@@ -143,7 +137,7 @@ func DequantizeQ5_1(dst []float32, src []byte) {
 	checkBlocks("DequantizeQ5_1", len(dst), QK5_1, BlockBytesQ5_1, len(src))
 	for len(dst) > 0 {
 		blk, out := src[:BlockBytesQ5_1], dst[:QK5_1]
-		d, m, qh := half(blk), half(blk[2:]), qh32(blk[4:])
+		d, m, qh := scale(blk), scale(blk[2:]), binary.LittleEndian.Uint32(blk[4:])
 		for i, b := range blk[8:BlockBytesQ5_1] {
 			lo := b&15 | byte(qh>>i&1)<<4
 			hi := b>>4 | byte(qh>>(i+16)&1)<<4
@@ -162,7 +156,7 @@ func DequantizeQ2_K(dst []float32, src []byte) {
 	for len(dst) > 0 {
 		blk, out := src[:BlockBytesQ2_K], dst[:QK_K]
 		sc, qs := blk[:16], blk[16:80]
-		d, dmin := half(blk[80:]), half(blk[82:])
+		d, dmin := scale(blk[80:]), scale(blk[82:])
 		for e := range QK_K {
 			h, s, l := e/128, e%128/32, e%32
 			j := e / 16
@@ -181,7 +175,7 @@ func DequantizeQ3_K(dst []float32, src []byte) {
 	for len(dst) > 0 {
 		blk, out := src[:BlockBytesQ3_K], dst[:QK_K]
 		hm, qs, scales := blk[:32], blk[32:96], scalesQ3K(blk[96:108])
-		d := half(blk[108:])
+		d := scale(blk[108:])
 		for e := range QK_K {
 			h, s, l := e/128, e%128/32, e%32
 			q := int(qs[32*h+l]>>(2*s)&3) - 4 + 4*int(hm[l]>>(4*h+s)&1)
@@ -198,7 +192,7 @@ func DequantizeQ4_K(dst []float32, src []byte) {
 	checkBlocks("DequantizeQ4_K", len(dst), QK_K, BlockBytesQ4_K, len(src))
 	for len(dst) > 0 {
 		blk, out := src[:BlockBytesQ4_K], dst[:QK_K]
-		d, dmin := half(blk), half(blk[2:])
+		d, dmin := scale(blk), scale(blk[2:])
 		scales, qs := blk[4:16], blk[16:BlockBytesQ4_K]
 		for j := range 8 {
 			sc, m := scaleMinK4(j, scales)
@@ -220,7 +214,7 @@ func DequantizeQ5_K(dst []float32, src []byte) {
 	checkBlocks("DequantizeQ5_K", len(dst), QK_K, BlockBytesQ5_K, len(src))
 	for len(dst) > 0 {
 		blk, out := src[:BlockBytesQ5_K], dst[:QK_K]
-		d, dmin := half(blk), half(blk[2:])
+		d, dmin := scale(blk), scale(blk[2:])
 		scales, qh, qs := blk[4:16], blk[16:48], blk[48:BlockBytesQ5_K]
 		for j := range 8 {
 			sc, m := scaleMinK4(j, scales)
@@ -244,7 +238,7 @@ func DequantizeQ6_K(dst []float32, src []byte) {
 	for len(dst) > 0 {
 		blk, out := src[:BlockBytesQ6_K], dst[:QK_K]
 		ql, qh, sc := blk[:128], blk[128:192], blk[192:208]
-		d := half(blk[208:])
+		d := scale(blk[208:])
 		for e := range QK_K {
 			h, g, l := e/128, e%128/32, e%32
 			lo := ql[64*h+32*(g%2)+l] >> (4 * (g / 2)) & 15

@@ -17,7 +17,7 @@ func dotQ4_KAVX2(w []byte, x []float32) float32 {
 		n := min(len(x)/QK_K, kChunk)
 		for b := range n {
 			blk := w[b*BlockBytesQ4_K : b*BlockBytesQ4_K+16]
-			d, dmin := half(blk), half(blk[2:])
+			d, dmin := scale(blk), scale(blk[2:])
 			for j := range 8 {
 				s, m := scaleMinK4(j, blk[4:16])
 				sc[16*b+j] = d * float32(s)
@@ -39,7 +39,7 @@ func dotQ6_KAVX2(w []byte, x []float32) float32 {
 		n := min(len(x)/QK_K, kChunk)
 		for b := range n {
 			blk := w[b*BlockBytesQ6_K : (b+1)*BlockBytesQ6_K]
-			d := half(blk[208:])
+			d := scale(blk[208:])
 			for j, s := range blk[192:208] {
 				sc[16*b+j] = d * float32(int8(s))
 			}

@@ -1,5 +1,7 @@
 package kernels
 
+import "encoding/binary"
+
 // Dot products of rows stored in the formats of kquant.go with float32
 // vectors. Each function panics unless len(x) is a whole number of blocks
 // and w holds exactly those blocks. Within a (sub-)block the integer values
@@ -19,7 +21,7 @@ func DotQ4_1(w []byte, x []float32) float32 {
 			qx += float32(b&15)*lo + float32(b>>4)*hi
 			sx += lo + hi
 		}
-		sum += half(blk)*qx + half(blk[2:])*sx
+		sum += scale(blk)*qx + scale(blk[2:])*sx
 		w, x = w[BlockBytesQ4_1:], x[QK4_1:]
 	}
 	return sum
@@ -31,14 +33,14 @@ func DotQ5_0(w []byte, x []float32) float32 {
 	var sum float32
 	for len(x) > 0 {
 		blk, xs := w[:BlockBytesQ5_0], x[:QK5_0]
-		qh := qh32(blk[2:])
+		qh := binary.LittleEndian.Uint32(blk[2:])
 		var qx float32
 		for i, b := range blk[6:BlockBytesQ5_0] {
 			lo := int(b&15) | int(qh>>i&1)<<4
 			hi := int(b>>4) | int(qh>>(i+16)&1)<<4
 			qx += float32(lo-16)*xs[i] + float32(hi-16)*xs[i+16]
 		}
-		sum += half(blk) * qx
+		sum += scale(blk) * qx
 		w, x = w[BlockBytesQ5_0:], x[QK5_0:]
 	}
 	return sum
@@ -50,7 +52,7 @@ func DotQ5_1(w []byte, x []float32) float32 {
 	var sum float32
 	for len(x) > 0 {
 		blk, xs := w[:BlockBytesQ5_1], x[:QK5_1]
-		qh := qh32(blk[4:])
+		qh := binary.LittleEndian.Uint32(blk[4:])
 		var qx, sx float32
 		for i, b := range blk[8:BlockBytesQ5_1] {
 			lo := b&15 | byte(qh>>i&1)<<4
@@ -58,7 +60,7 @@ func DotQ5_1(w []byte, x []float32) float32 {
 			qx += float32(lo)*xs[i] + float32(hi)*xs[i+16]
 			sx += xs[i] + xs[i+16]
 		}
-		sum += half(blk)*qx + half(blk[2:])*sx
+		sum += scale(blk)*qx + scale(blk[2:])*sx
 		w, x = w[BlockBytesQ5_1:], x[QK5_1:]
 	}
 	return sum
@@ -83,7 +85,7 @@ func DotQ2_K(w []byte, x []float32) float32 {
 			qx += float32(sc[j]&15) * a
 			mx += float32(sc[j]>>4) * b
 		}
-		sum += half(blk[80:])*qx - half(blk[82:])*mx
+		sum += scale(blk[80:])*qx - scale(blk[82:])*mx
 		w, x = w[BlockBytesQ2_K:], x[QK_K:]
 	}
 	return sum
@@ -107,7 +109,7 @@ func DotQ3_K(w []byte, x []float32) float32 {
 			}
 			qx += float32(scales[j]) * a
 		}
-		sum += half(blk[108:]) * qx
+		sum += scale(blk[108:]) * qx
 		w, x = w[BlockBytesQ3_K:], x[QK_K:]
 	}
 	return sum
@@ -147,7 +149,7 @@ func dotQ4_KGeneric(w []byte, x []float32) float32 {
 			qx += float32(sc0)*(a0+a1) + float32(sc1)*(b0+b1)
 			mx += float32(m0)*sa + float32(m1)*sb
 		}
-		sum += half(blk)*qx - half(blk[2:])*mx
+		sum += scale(blk)*qx - scale(blk[2:])*mx
 		w, x = w[BlockBytesQ4_K:], x[QK_K:]
 	}
 	return sum
@@ -173,7 +175,7 @@ func DotQ5_K(w []byte, x []float32) float32 {
 			qx += float32(sc) * a
 			mx += float32(m) * s
 		}
-		sum += half(blk)*qx - half(blk[2:])*mx
+		sum += scale(blk)*qx - scale(blk[2:])*mx
 		w, x = w[BlockBytesQ5_K:], x[QK_K:]
 	}
 	return sum
@@ -213,7 +215,7 @@ func dotQ6_KGeneric(w []byte, x []float32) float32 {
 					float32(int8(s[4]))*a2 + float32(int8(s[6]))*a3
 			}
 		}
-		sum += half(blk[208:]) * qx
+		sum += scale(blk[208:]) * qx
 		w, x = w[BlockBytesQ6_K:], x[QK_K:]
 	}
 	return sum

@@ -24,9 +24,6 @@ func q8avx2Q8_0_2x4(w *byte, wstride uintptr, a *int8, astride uintptr, ad *floa
 func q8avx2Q8_0_2x1(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)
 
 //go:noescape
-func q8avx2Q8_0_4x1(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)
-
-//go:noescape
 func q8avx2Q8_0_1x4(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)
 
 //go:noescape
@@ -37,9 +34,6 @@ func q8avx2Q4_0_2x4(w *byte, wstride uintptr, a *int8, astride uintptr, ad *floa
 
 //go:noescape
 func q8avx2Q4_0_2x1(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)
-
-//go:noescape
-func q8avx2Q4_0_4x1(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)
 
 //go:noescape
 func q8avx2Q4_0_1x4(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)
@@ -102,9 +96,6 @@ func q8avx2Q4_K_2x4(w *byte, wstride uintptr, a *int8, astride uintptr, ad *floa
 func q8avx2Q4_K_2x1(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)
 
 //go:noescape
-func q8avx2Q4_K_4x1(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)
-
-//go:noescape
 func q8avx2Q4_K_1x4(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)
 
 //go:noescape
@@ -115,9 +106,6 @@ func q8avx2Q6_K_2x4(w *byte, wstride uintptr, a *int8, astride uintptr, ad *floa
 
 //go:noescape
 func q8avx2Q6_K_2x1(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)
-
-//go:noescape
-func q8avx2Q6_K_4x1(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)
 
 //go:noescape
 func q8avx2Q6_K_1x4(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)

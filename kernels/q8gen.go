@@ -925,7 +925,7 @@ GLOBL q8nibshift<>(SB), RODATA|NOPTR, $32
 	}
 	out.WriteString("GLOBL q6kscale<>(SB), RODATA|NOPTR, $256\n")
 	tiers := []tier{
-		{"avx2", false, [][2]int{{2, 4}, {2, 1}, {4, 1}, {1, 4}, {1, 1}}},
+		{"avx2", false, [][2]int{{2, 4}, {2, 1}, {1, 4}, {1, 1}}},
 		{"vnni", true, [][2]int{{4, 4}, {4, 1}, {1, 4}, {1, 1}}},
 	}
 	for _, tr := range tiers {

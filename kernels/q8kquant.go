@@ -49,7 +49,7 @@ func dotQ4_KQ8Generic(w []byte, q []int8, d, sa []float32) float32 {
 	w, q, sa = w[:nsb*BlockBytesQ4_K], q[:nsb*QK_K], sa[:len(d)]
 	for sb := range nsb {
 		blk := w[sb*BlockBytesQ4_K : (sb+1)*BlockBytesQ4_K]
-		dd, dmin := half(blk), half(blk[2:])
+		dd, dmin := scale(blk), scale(blk[2:])
 		for j := range 8 {
 			sc, _ := scaleMinK4(j, blk[4:16])
 			nib := (*[32]byte)(blk[16+32*(j/2):])
@@ -82,7 +82,7 @@ func dotQ6_KQ8Generic(w []byte, q []int8, d []float32) float32 {
 	w, q = w[:nsb*BlockBytesQ6_K], q[:nsb*QK_K]
 	for sb := range nsb {
 		blk := w[sb*BlockBytesQ6_K : (sb+1)*BlockBytesQ6_K]
-		dd := half(blk[208:])
+		dd := scale(blk[208:])
 		for b := range 8 {
 			h, g := b/4, b%4
 			ql := (*[32]byte)(blk[64*h+32*(g%2):])

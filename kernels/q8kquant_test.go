@@ -90,7 +90,7 @@ func weightMagnitudes(m *Matrix, j int) []float64 {
 	row := m.row(j)
 	for sb := 0; sb < m.Cols/QK_K; sb++ {
 		blk := row[sb*BlockBytesQ4_K:]
-		d, dmin := float64(half(blk)), float64(half(blk[2:]))
+		d, dmin := float64(scale(blk)), float64(scale(blk[2:]))
 		for k := range QK_K {
 			sub := k / 32
 			sc, mn := scaleMinK4(sub, blk[4:16])

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/thinkv/thinkv/engine"
@@ -128,49 +127,10 @@ func (s *Server) generate(ctx context.Context, g *genParams, emit func(string, [
 // tokens generated after prompt. They continue the prompt, so the first
 // one keeps its leading space, as Tokenizer.Piece (and the engine's
 // Event.Piece) keeps it after any token but BOS.
-//
-// The decoder drops that space, as Decode does at the start of a text,
-// unless a token with text came before: it is started on a one-character
-// token that begins no stop string, and that character is discarded.
 func newDecoder(tok *tokenizer.Tokenizer, prompt []int, stops []string) *tokenizer.StreamDecoder {
 	d := tok.NewStreamDecoder(stops...)
-	if !tok.AddSpacePrefix() || (len(prompt) > 0 && prompt[len(prompt)-1] == tok.BOS()) {
-		return d
-	}
-	for c, id := range asciiTokens(tok) {
-		if id > 0 && !startsStop(byte(c), stops) {
-			d.Add(id)
-			break
-		}
+	if len(prompt) == 0 || prompt[len(prompt)-1] != tok.BOS() {
+		d.Continue()
 	}
 	return d
-}
-
-// startsStop reports whether a stop string begins with c.
-func startsStop(c byte, stops []string) bool {
-	for _, s := range stops {
-		if s != "" && s[0] == c {
-			return true
-		}
-	}
-	return false
-}
-
-// asciiIDs caches asciiTokens per tokenizer.
-var asciiIDs sync.Map // *tokenizer.Tokenizer → *[128]int
-
-// asciiTokens returns, for each printable ASCII character, a token whose
-// text is that character alone, or 0 for none.
-func asciiTokens(tok *tokenizer.Tokenizer) *[128]int {
-	if v, ok := asciiIDs.Load(tok); ok {
-		return v.(*[128]int)
-	}
-	var ids [128]int
-	for id := tok.VocabSize() - 1; id > 0; id-- {
-		if p := tok.Piece(-1, id); len(p) == 1 && p[0] > ' ' && p[0] < 0x7f {
-			ids[p[0]] = id
-		}
-	}
-	v, _ := asciiIDs.LoadOrStore(tok, &ids)
-	return v.(*[128]int)
 }

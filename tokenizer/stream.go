@@ -89,6 +89,11 @@ func (d *StreamDecoder) Reset() {
 	d.raw, d.held = d.raw[:0], d.held[:0]
 }
 
+// Continue marks the stream as the continuation of a text already begun
+// (a prompt), so that its first token keeps its leading space, as
+// Tokenizer.Piece keeps it after any token but BOS. Call it before Add.
+func (d *StreamDecoder) Continue() { d.started = true }
+
 // decodeRaw moves the whole characters at the start of raw to held,
 // invalid bytes as U+FFFD; at the end of the stream, all of raw.
 func (d *StreamDecoder) decodeRaw(end bool) {

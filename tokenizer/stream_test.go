@@ -146,6 +146,28 @@ func TestStreamDecoderStops(t *testing.T) {
 	}
 }
 
+// TestStreamDecoderContinue: a stream that continues a prompt keeps its
+// first token's leading space, as Piece does after any token but BOS.
+func TestStreamDecoderContinue(t *testing.T) {
+	tok := loadLlama2C(t, "tokenizers/llama2-spm/tokenizer.bin", 32000)
+	prompt := tok.Encode("Once upon", true)
+	ids := tok.Encode(" a time there was", false)
+	d := tok.NewStreamDecoder()
+	d.Continue()
+	var got, want string
+	prev := prompt[len(prompt)-1]
+	for _, id := range ids {
+		s, _ := d.Add(id)
+		got += s
+		want += tok.Piece(prev, id)
+		prev = id
+	}
+	s, _ := d.Flush()
+	if got+s != want || !strings.HasPrefix(want, " ") {
+		t.Errorf("continued stream %q, pieces %q", got+s, want)
+	}
+}
+
 // TestStreamDecoderSpacePrefix: with SentencePiece's dummy prefix, the
 // stream drops the first token's leading space as Decode does.
 func TestStreamDecoderSpacePrefix(t *testing.T) {

@@ -104,6 +104,21 @@ func (r *Request) context() int {
 	return len(r.Prompt)
 }
 
+// CacheType is the storage type of the request's cache: the prefix's when
+// it goes on from one, else KVType.
+func (r *Request) CacheType() kvcache.DType {
+	if r.Prefix != nil {
+		return r.Prefix.Config().Type
+	}
+	return r.KVType
+}
+
+// cacheConfig is the configuration of a cache for this engine's model.
+func (e *Engine) cacheConfig(typ kvcache.DType, capacity int) kvcache.Config {
+	m := e.Model
+	return kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: typ, Capacity: capacity}
+}
+
 // checkPrefix refuses a prefix the model cannot go on from.
 func (e *Engine) checkPrefix(r *Request) error {
 	if r.Prefix == nil {
@@ -160,7 +175,7 @@ func (e *Engine) NewSequence(promptLen, capacity int, typ kvcache.DType) (*kvcac
 		return nil, nil, err
 	}
 	capacity = min(capacity, m.Context)
-	c, err := kvcache.New(kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: typ, Capacity: capacity})
+	c, err := kvcache.New(e.cacheConfig(typ, capacity))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -233,11 +248,7 @@ func (e *Engine) Generate(req Request) (*Result, error) {
 	if err := e.checkPrefix(&req); err != nil {
 		return nil, err
 	}
-	typ := req.KVType
-	if req.Prefix != nil {
-		typ = req.Prefix.Config().Type
-	}
-	if err := e.Check(req.context(), req.MaxNew, typ); err != nil {
+	if err := e.Check(req.context(), req.MaxNew, req.CacheType()); err != nil {
 		return nil, err
 	}
 	s := e.NewScheduler(SchedulerConfig{MaxSeqs: 1, TokenBudget: min(PrefillBatch, n)})

@@ -50,7 +50,7 @@ func (e *Engine) SequenceLimit(promptLen, maxNew int) int {
 func (e *Engine) MemoryNeed(promptLen, maxNew int, typ kvcache.DType) MemoryNeed {
 	m := e.Model
 	tokens := e.SequenceLimit(promptLen, maxNew)
-	cfg := kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: typ}
+	cfg := e.cacheConfig(typ, 0)
 	return MemoryNeed{
 		Weights: e.WeightBytes(),
 		Tokens:  tokens,

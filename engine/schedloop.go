@@ -120,8 +120,7 @@ func (s *Scheduler) admit() {
 			c = q.req.Prefix.Fork()
 			err = c.SetLimit(q.limit)
 		} else {
-			c, err = kvcache.New(kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim,
-				Type: q.req.KVType, Capacity: q.limit})
+			c, err = kvcache.New(s.e.cacheConfig(q.req.KVType, q.limit))
 		}
 		if err == nil {
 			// Room for the whole prompt now, as a single Forward would make:

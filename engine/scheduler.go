@@ -170,8 +170,7 @@ func (e *Engine) reservation(req Request, bound func(press.Press, kvcache.Config
 	}
 	n := len(req.Prompt)
 	newTokens := min(max(req.MaxNew, 0), max(m.Context-n, 0)+1)
-	cfg := kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: req.KVType,
-		Capacity: e.SequenceLimit(n, req.MaxNew)}
+	cfg := e.cacheConfig(req.KVType, e.SequenceLimit(n, req.MaxNew))
 	return bound(req.Press, cfg, n, newTokens)
 }
 
@@ -207,7 +206,7 @@ func (s *Scheduler) Submit(ctx context.Context, req Request) (*Stream, error) {
 			name = "press " + req.Press.String()
 		}
 		return nil, fmt.Errorf("a request of %d prompt and up to %d new tokens (%s, %s cache) may need %s of KV cache, more than the scheduler's whole budget of %s",
-			n, req.MaxNew, name, req.KVType, memlimit.FormatBytes(reserve), memlimit.FormatBytes(s.cfg.KVBudget))
+			n, req.MaxNew, name, req.CacheType(), memlimit.FormatBytes(reserve), memlimit.FormatBytes(s.cfg.KVBudget))
 	}
 	q := &seq{ctx: ctx, req: req, st: newStream(), reserve: reserve, limit: s.e.SequenceLimit(req.context(), req.MaxNew),
 		prev: req.Prompt[n-1], submitted: time.Now()}

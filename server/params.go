@@ -272,11 +272,7 @@ func (s *Server) finish(g *genParams, n int, untilContext bool) *apiError {
 		n = ctx - total + 1
 	}
 	g.req.MaxNew = n
-	typ := g.req.KVType
-	if g.req.Prefix != nil {
-		typ = g.req.Prefix.Config().Type
-	}
-	if err := s.e.CheckMemory(total, n, typ); err != nil {
+	if err := s.e.CheckMemory(total, n, g.req.CacheType()); err != nil {
 		return badRequest("max_tokens", "%v", err)
 	}
 	return nil

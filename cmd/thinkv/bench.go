@@ -199,7 +199,7 @@ func bench(e *engine.Engine, o benchOptions) (*benchReport, error) {
 	cfg := kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: o.typ}
 	r := &benchReport{
 		SizeBytes: e.WeightBytes(), Params: m.ParamCount(), KVType: o.typ.String(), Press: o.pressSpec,
-		Batch: o.batch, Tier: kernels.Tier(), Reps: o.reps, TokenBytes: cfg.TokenBytes(), WeightRead: weightReadBytes(m),
+		Batch: o.batch, Tier: kernels.Tier(), Reps: o.reps, TokenBytes: cfg.TokenBytes(), WeightRead: weightReadBytes(e),
 	}
 	rng := rand.New(rand.NewPCG(o.seed, 2))
 	ids := func(n int) []int {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/thinkv/thinkv/engine"
 	"io"
 	"math"
 	"path/filepath"
@@ -43,19 +44,12 @@ func (r *benchReport) roofline() {
 }
 
 // weightReadBytes returns the bytes of weights one decoded token reads:
-// every layer's matrices, norms and biases, the final norm, the output head
-// (the whole embedding when tied to it) and one row of the embedding.
-func weightReadBytes(m *model.Model) int64 {
-	n := int64(len(m.Output.Data)) + 4*int64(len(m.Norm)+len(m.RopeFactors))
+// all of them (engine.WeightBytes, the embedding counted once when the
+// output head is tied to it), but only one row of an untied embedding.
+func weightReadBytes(e *engine.Engine) int64 {
+	n, m := e.WeightBytes(), e.Model
 	if m.Output != m.Embed {
-		n += int64(len(m.Embed.Data) / m.Embed.Rows)
-	}
-	for i := range m.Layers {
-		l := &m.Layers[i]
-		for _, w := range []*kernels.Matrix{l.Wq, l.Wk, l.Wv, l.Wo, l.Gate, l.Up, l.Down} {
-			n += int64(len(w.Data))
-		}
-		n += 4 * int64(len(l.AttnNorm)+len(l.FFNNorm)+len(l.Bq)+len(l.Bk)+len(l.Bv))
+		n -= int64(len(m.Embed.Data) - len(m.Embed.Data)/m.Embed.Rows)
 	}
 	return n
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"github.com/thinkv/thinkv/engine"
 	"io"
 	"math"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/thinkv/thinkv/engine"
 	"github.com/thinkv/thinkv/gguf"
 	"github.com/thinkv/thinkv/kernels"
 	"github.com/thinkv/thinkv/model"

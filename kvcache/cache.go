@@ -135,7 +135,7 @@ func (c *Cache) Reserve() int {
 // Headroom returns the room for tokens to come that a head reallocated now
 // should have, before any LimitReserve cap: every token still to come, but no
 // more than the tokens processed so far (at least 64).
-func (c *Cache) Headroom() int { return min(max(c.Remaining(), 0), max(c.next, growMin)) }
+func (c *Cache) Headroom() int { return min(max(c.Remaining(), 0), max(c.next, GrowMin)) }
 
 // LimitReserve caps Reserve at n: for policies that evict a token for each one
 // decoded, so their heads never grow by more than n.

@@ -81,7 +81,7 @@ func (c *Cache) Clone() *Cache {
 // its forks may be used from different goroutines at the same time.
 func (c *Cache) Fork() *Cache {
 	d := &Cache{cfg: c.cfg, heads: make([]Head, len(c.heads)), next: c.next, reserve: c.reserve}
-	room := min(growMin, max(c.Remaining(), 0)) // positions of the first tokens to come
+	room := min(GrowMin, max(c.Remaining(), 0)) // positions of the first tokens to come
 	for i := range c.heads {
 		h := &c.heads[i]
 		for _, r := range []*rows{&h.kp, &h.kf, &h.vp, &h.vf} {

@@ -23,14 +23,15 @@ type Head struct {
 	c       *Cache // the cache the head belongs to, for its token limit
 }
 
-// growMin is the fewest rows a segment grows to when tokens arrive.
-const growMin = 64
+// GrowMin is the fewest rows a segment grows to when tokens arrive (press
+// bounds bytes with the same rule).
+const GrowMin = 64
 
 // growRows returns the rows a block of have rows grows to when it must hold
-// need: twice as many, at least growMin, but no more than bound, the most it
+// need: twice as many, at least GrowMin, but no more than bound, the most it
 // can ever be asked to hold (and never fewer than need).
 func growRows(have, need, bound int) int {
-	return max(need, min(max(2*have, growMin), bound))
+	return max(need, min(max(2*have, GrowMin), bound))
 }
 
 func newHead(c *Cache, typ DType, d int) Head {

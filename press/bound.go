@@ -154,8 +154,8 @@ func newLayout(cfg kvcache.Config, prompt, newTokens int) *layout {
 	return ls
 }
 
-// growMin is the fewest rows a cache segment grows to (kvcache's growth).
-const growMin = 64
+// growMin is the fewest rows a cache segment grows to.
+const growMin = kvcache.GrowMin
 
 // headroom is Cache.Headroom() after prefill: every token to come, but no
 // more than the prompt (at least 64).

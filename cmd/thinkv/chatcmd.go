@@ -82,7 +82,7 @@ func runChat(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer e.Close()
-	tmpl, err := chatTemplateFile(e, mf.path, *tmplFlag)
+	tmpl, err := chatTemplate(e, mf.path, *tmplFlag)
 	if err != nil {
 		return err
 	}
@@ -94,20 +94,6 @@ func runChat(args []string, stdout io.Writer) error {
 	c.reset()
 	defer c.out.Flush()
 	return c.loop()
-}
-
-// chatTemplateFile is chatTemplate, with any existing file (not only a
-// .jinja one) read as a template.
-func chatTemplateFile(e *engine.Engine, modelPath, name string) (*chat.Template, error) {
-	if st, err := os.Stat(name); name != "" && err == nil && st.Mode().IsRegular() && !strings.HasSuffix(name, ".jinja") {
-		src, err := os.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		tok := e.Tok
-		return chat.Parse(name, string(src), tok.Token(tok.BOS()), tok.Token(tok.EOS()))
-	}
-	return chatTemplate(e, modelPath, name)
 }
 
 // loop reads user turns, one line each, until /quit, the end of the input,

@@ -138,7 +138,7 @@ func chatTemplate(e *engine.Engine, modelPath, name string) (*chat.Template, err
 	switch {
 	case name == "fallback":
 		return nil, nil
-	case strings.HasSuffix(name, ".jinja"):
+	case strings.HasSuffix(name, ".jinja") || isFile(name):
 		src, err := os.ReadFile(name)
 		if err != nil {
 			return nil, err
@@ -161,6 +161,12 @@ func chatTemplate(e *engine.Engine, modelPath, name string) (*chat.Template, err
 		return nil, nil
 	}
 	return t, err
+}
+
+// isFile reports whether path names an existing regular file.
+func isFile(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
 }
 
 // parseBytes reads a byte count: digits with an optional K, M, G (powers of

@@ -60,7 +60,7 @@ func runChat(args []string, stdout io.Writer) error {
 	kvType := fs.String("kv-type", "f16", "KV-cache storage type: f16 or f32")
 	pf := &pressFlag{spec: "none"}
 	fs.Var(pf, "press", "cache compression of every answer (see thinkv presses)")
-	tmplFlag := fs.String("chat-template", "", "chat template: a built-in name ("+strings.Join(chat.Builtins(), ", ")+"), a .jinja file, or \"fallback\" (role: content lines); default: the model's own, else fallback")
+	tmplFlag := fs.String("chat-template", "", "chat template: a built-in name ("+strings.Join(chat.Builtins(), ", ")+"), a template file, or \"fallback\" (role: content lines); default: the model's own, else fallback")
 	if err := fs.parse(args); err != nil {
 		return err
 	}

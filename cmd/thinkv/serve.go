@@ -49,7 +49,7 @@ func runServe(args []string, stdout io.Writer) error {
 	fs.intVar(&maxQueue, "max-queue", 64, 1, 1<<20, "most requests waiting for admission; past it requests get 429")
 	apiKey := fs.String("api-key", "", "require Authorization: Bearer KEY (default: $THINKV_API_KEY; none if unset)")
 	alias := fs.String("alias", "", "model name the API serves (default: the model file's base name)")
-	tmplFlag := fs.String("chat-template", "", "chat template of /v1/chat/completions: a built-in name ("+strings.Join(chat.Builtins(), ", ")+"), a .jinja file, or \"fallback\" (role: content lines); default: the model's own, else fallback")
+	tmplFlag := fs.String("chat-template", "", "chat template of /v1/chat/completions: a built-in name ("+strings.Join(chat.Builtins(), ", ")+"), a template file, or \"fallback\" (role: content lines); default: the model's own, else fallback")
 	prefixBytes := fs.String("prefix-bytes", "256Mi", "most KV-cache `BYTES` the stored prefixes (/v1/thinkv/prefixes) hold, least recently used evicted first; they count in --kv-budget too")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -130,7 +130,7 @@ func serve(ctx context.Context, h http.Handler, addr string, log *slog.Logger, r
 	return nil
 }
 
-// chatTemplate picks the chat template: name (a built-in, a .jinja file, or
+// chatTemplate picks the chat template: name (a built-in, a template file, or
 // "fallback" for none), else the model's own, else none (the server's
 // fallback).
 func chatTemplate(e *engine.Engine, modelPath, name string) (*chat.Template, error) {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -94,7 +95,7 @@ func (s *Server) generate(ctx context.Context, g *genParams, emit func(string, [
 		}
 		last = now
 		res.tokens++
-		if g.stopIDs[ev.Token] { // the scheduler ends the request (Request.StopTokens)
+		if slices.Contains(g.req.StopTokens, ev.Token) { // the scheduler ends the request
 			stopped, res.finish = true, "stop"
 			continue
 		}

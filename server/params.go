@@ -112,11 +112,10 @@ func refuse(name string, raw json.RawMessage, defaults ...string) *apiError {
 
 // genParams is a request ready to submit, and how to end it early.
 type genParams struct {
-	req     engine.Request
-	stops   []string     // stop strings
-	stopIDs map[int]bool // stop token ids
-	stream  bool
-	usage   bool // stream_options.include_usage
+	req    engine.Request
+	stops  []string // stop strings
+	stream bool
+	usage  bool // stream_options.include_usage
 	// logprobs: the answer reports tokens' logprobs (req.LogprobChosen,
 	// with req.Logprobs alternatives).
 	logprobs bool
@@ -193,7 +192,6 @@ func maxNew(p *commonParams, def int) (int, *apiError) {
 // parseStop reads stop (a string, or an array of strings and token ids) and
 // stop_token_ids.
 func parseStop(p *commonParams, g *genParams) *apiError {
-	g.stopIDs = map[int]bool{}
 	var items []any
 	if len(p.Stop) > 0 && string(p.Stop) != "null" {
 		var one string
@@ -220,7 +218,6 @@ func parseStop(p *commonParams, g *genParams) *apiError {
 			if v != float64(int(v)) || v < 0 {
 				return badRequest("stop", "stop token id %v is not a token id", v)
 			}
-			g.stopIDs[int(v)] = true
 			g.req.StopTokens = append(g.req.StopTokens, int(v))
 		default:
 			return badRequest("stop", "stop must be a string or an array of strings and token ids")

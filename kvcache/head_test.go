@@ -137,6 +137,33 @@ func (m *mirror) prune(values bool, kept []int, recent, extra int) {
 	*pc, *fc = old, n-old+extra
 }
 
+// pack mirrors Head.Pack: the full-segment tokens but the last recent move
+// to the pruned segment of keys (values) if their channels were pruned,
+// which grows as a full segment does; the full segment keeps its rows.
+func (m *mirror) pack(recent int) {
+	all := rangeN(len(m.pos))
+	for _, seg := range []struct {
+		flags []bool
+		kept  []int
+		pc    *int
+	}{{m.kPruned, m.keyKept, &m.kpCap}, {m.vPruned, m.valKept, &m.vpCap}} {
+		if seg.kept == nil {
+			continue
+		}
+		pruned := count(seg.flags, all)
+		move := len(m.pos) - pruned - max(recent, 0)
+		if move <= 0 {
+			continue
+		}
+		for i := pruned; i < pruned+move; i++ {
+			seg.flags[i] = true
+		}
+		if need := pruned + move; need > *seg.pc {
+			*seg.pc = max(need, min(max(2**seg.pc, 64), m.capacity))
+		}
+	}
+}
+
 func (m *mirror) bytes() int64 {
 	return int64(m.size * (m.kpCap*len(m.keyKept) + m.kfCap*m.d + m.vpCap*len(m.valKept) + m.vfCap*m.d))
 }
@@ -204,6 +231,8 @@ func TestAttendMatchesZeroFilled(t *testing.T) {
 		{"f32 d128", kvcache.F32, 128, 90, "keep pruneK evict pruneV keep append evict append"},
 		{"f16 d8", kvcache.F16, 8, 50, "keep pruneK pruneV append evict"},
 		{"f16 d128", kvcache.F16, 128, 80, "evict pruneK keep pruneV append append evict"},
+		{"f32 d8 pack", kvcache.F32, 8, 40, "pruneK append append pack append pack evict pruneV append pack keep append pack"},
+		{"f16 d64 pack", kvcache.F16, 64, 70, "pack pruneV append append append pack append evict pack pruneK append pack"},
 	}
 	for ci, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -255,6 +284,15 @@ func TestAttendMatchesZeroFilled(t *testing.T) {
 						m.prune(op == "pruneV", kept, recent, extra)
 					case "append":
 						add()
+					case "pack":
+						recent := rng.IntN(4)
+						nk, nv := h.Split()
+						gotK, gotV := h.Pack(recent)
+						m.pack(recent)
+						mk, mv := h.Split()
+						if mk-nk != gotK || mv-nv != gotV {
+							t.Fatalf("Pack returned (%d,%d), the split moved by (%d,%d)", gotK, gotV, mk-nk, mv-nv)
+						}
 					}
 					check(t, h, m, rng, op)
 				}

@@ -18,6 +18,10 @@ type Scratch struct {
 	qg       []float32 // queries gathered to the pruned key channels
 	acc      []float32 // per query, the pruned-value part of the output
 	row      []float32 // D floats, unused: kept so that ScratchBytes (which model.StateBytes mirrors) is unchanged
+	// The codecs' own scratch (see codec.prepare and codec.accum): nothing
+	// for f16 and f32; grown on first use, then kept.
+	qbuf, gbuf, vbuf []float32
+	qf, qp           queries // the queries and the gathered ones, prepared
 }
 
 // NewScratch makes scratch for up to queries queries of head dimension d.
@@ -39,47 +43,35 @@ func ScratchBytes(queries, d int) int64 {
 	return 4 * (q*keyBlock + 2*q + 2*q*dd + dd)
 }
 
-// span returns the storage of rows [i, i+n) of r, or of its first got < n
-// rows when they cross from the shared part into r's own: f16 or f32 (the
-// other nil) holds got rows of r.width elements.
-func (r *rows) span(i, n int) (f16 []uint16, f32 []float32, got int) {
+// span returns the bytes of rows [i, i+n) of r, or of its first got < n
+// rows when they cross from the shared part into r's own.
+func (r *rows) span(i, n int) (data []byte, got int) {
 	b, j := r.at(i)
 	got = n
 	if b != r {
 		got = min(n, r.sn-i)
 	}
-	lo, hi := j*r.width, (j+got)*r.width
-	if r.typ == F16 {
-		return b.f16[lo:hi], nil, got
-	}
-	return nil, b.f32[lo:hi], got
+	return b.data[j*r.rb : (j+got)*r.rb], got
 }
 
 // dots sets dst[j·ldd+i−i0] = scale·(row i · qⱼ) for rows [i0, i1) of r and
-// the queries q (rows of r.width), reading each row once for all queries.
-func (r *rows) dots(dst []float32, ldd int, i0, i1 int, q []float32, scale float32) {
+// the prepared queries q (rows of r.width), reading each row once for all
+// queries.
+func (r *rows) dots(dst []float32, ldd int, i0, i1 int, q *queries, scale float32) {
 	for i := i0; i < i1; {
-		f16, f32, got := r.span(i, i1-i)
-		if f16 != nil {
-			kernels.AttnDotsF16(dst[i-i0:], ldd, f16, q, r.width, scale)
-		} else {
-			kernels.AttnDotsF32(dst[i-i0:], ldd, f32, q, r.width, scale)
-		}
+		data, got := r.span(i, i1-i)
+		r.c.dots(dst[i-i0:], ldd, data, q, scale)
 		i += got
 	}
 }
 
 // accum adds Σᵢ p[j·ldp+i−i0]·(row i) to out[j·ldo:j·ldo+r.width] for the m
-// outputs j and the rows [i0, i1) of r, reading each row once for up to
-// four outputs.
-func (r *rows) accum(out []float32, ldo int, p []float32, ldp, m, i0, i1 int) {
+// outputs j and the rows [i0, i1) of r, reading each row once for a group
+// of outputs; tmp is the codec's scratch.
+func (r *rows) accum(out []float32, ldo int, p []float32, ldp, m, i0, i1 int, tmp *[]float32) {
 	for i := i0; i < i1; {
-		f16, f32, got := r.span(i, i1-i)
-		if f16 != nil {
-			kernels.AttnAccumF16(out, ldo, p[i-i0:], ldp, m, f16, r.width)
-		} else {
-			kernels.AttnAccumF32(out, ldo, p[i-i0:], ldp, m, f32, r.width)
-		}
+		data, got := r.span(i, i1-i)
+		r.c.accum(out, ldo, p[i-i0:], ldp, m, data, r.width, tmp)
 		i += got
 	}
 }
@@ -126,6 +118,14 @@ func (h *Head) attend(out, q []float32, lim []int, scale float32, lse, probs []f
 		s.max[j], s.sum[j] = float32(math.Inf(-1)), 0
 		total = max(total, lim[j])
 	}
+	qf, qp := &s.qf, &s.qp
+	*qf, *qp = queries{f: q, m: m, width: d}, queries{f: qg, m: m, width: kt}
+	if total > nk {
+		h.kf.c.prepare(qf, &s.qbuf)
+	}
+	if nk > 0 {
+		h.kp.c.prepare(qp, &s.gbuf)
+	}
 	out = out[:m*d]
 	clear(out)
 	clear(acc)
@@ -135,10 +135,10 @@ func (h *Head) attend(out, q []float32, lim []int, scale float32, lse, probs []f
 		nb := b1 - b0
 		l := s.logits[:m*keyBlock]
 		if b0 < nk {
-			h.kp.dots(l, keyBlock, b0, min(b1, nk), qg, scale)
+			h.kp.dots(l, keyBlock, b0, min(b1, nk), qp, scale)
 		}
 		if b1 > nk {
-			h.kf.dots(l[max(nk-b0, 0):], keyBlock, max(b0, nk)-nk, b1-nk, q, scale)
+			h.kf.dots(l[max(nk-b0, 0):], keyBlock, max(b0, nk)-nk, b1-nk, qf, scale)
 		}
 		off := 0 // where query j's weights start in probs
 		for j := 0; j < m; j++ {
@@ -172,10 +172,10 @@ func (h *Head) attend(out, q []float32, lim []int, scale float32, lse, probs []f
 			}
 		}
 		if b0 < nv {
-			h.vp.accum(acc, vt, l, keyBlock, m, b0, min(b1, nv))
+			h.vp.accum(acc, vt, l, keyBlock, m, b0, min(b1, nv), &s.vbuf)
 		}
 		if b1 > nv {
-			h.vf.accum(out, d, l[max(nv-b0, 0):], keyBlock, m, max(b0, nv)-nv, b1-nv)
+			h.vf.accum(out, d, l[max(nv-b0, 0):], keyBlock, m, max(b0, nv)-nv, b1-nv, &s.vbuf)
 		}
 	}
 	off := 0
@@ -197,20 +197,26 @@ func (h *Head) attend(out, q []float32, lim []int, scale float32, lse, probs []f
 	}
 }
 
-// Logits writes q·K[i]·scale for the first n cached tokens into dst[:n];
-// exp(dst[i] − lse) is then token i's attention weight. row is scratch of D floats.
+// Logits writes q·K[i]·scale for the first n cached tokens into dst[:n], as
+// AttendBlock computes them: exp(dst[i] − lse) is then token i's attention
+// weight. row is scratch of D floats.
 func (h *Head) Logits(dst, q []float32, n int, scale float32, row []float32) {
-	nk := h.kp.n()
-	qg := row[:len(h.KeyKept)]
-	for t, c := range h.KeyKept {
-		qg[t] = q[c]
-	}
-	for i := 0; i < n; i++ {
-		if i < nk {
-			dst[i] = h.kp.dot(i, qg) * scale
-		} else {
-			dst[i] = h.kf.dot(i-nk, q) * scale
+	nk := min(h.kp.n(), n)
+	if nk > 0 {
+		qg := row[:len(h.KeyKept)]
+		for t, c := range h.KeyKept {
+			qg[t] = q[c]
 		}
+		qp := queries{f: qg, m: 1, width: len(qg)}
+		var buf []float32
+		h.kp.c.prepare(&qp, &buf)
+		h.kp.dots(dst, n, 0, nk, &qp, scale)
+	}
+	if n > nk {
+		qf := queries{f: q[:h.d], m: 1, width: h.d}
+		var buf []float32
+		h.kf.c.prepare(&qf, &buf)
+		h.kf.dots(dst[nk:], n, 0, n-nk, &qf, scale)
 	}
 }
 

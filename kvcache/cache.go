@@ -21,6 +21,18 @@ const (
 	F32
 )
 
+// codecs holds each type's codec, indexed by DType.
+var codecs = [...]codec{F16: f16Codec{}, F32: f32Codec{}}
+
+// valid reports whether t is one of the storage types.
+func (t DType) valid() bool { return t >= 0 && int(t) < len(codecs) }
+
+func (t DType) codec() codec { return codecs[t] }
+
+// RowBytes returns the bytes one stored row (a key or a value) of width
+// channels takes in this type.
+func (t DType) RowBytes(width int) int64 { return int64(t.codec().rowBytes(width)) }
+
 // Size returns the bytes of one element.
 func (t DType) Size() int64 {
 	if t == F32 {
@@ -59,10 +71,10 @@ type Config struct {
 }
 
 // TokenBytes returns the bytes one token takes in an uncompressed cache with
-// this configuration: a key and a value of HeadDim elements for every layer
-// and KV head, Layers·KVHeads·2·HeadDim·Type.Size().
+// this configuration: a key and a value of HeadDim channels for every layer
+// and KV head, Layers·KVHeads·2·Type.RowBytes(HeadDim).
 func (cfg Config) TokenBytes() int64 {
-	return int64(cfg.Layers) * int64(cfg.KVHeads) * 2 * int64(cfg.HeadDim) * cfg.Type.Size()
+	return int64(cfg.Layers) * int64(cfg.KVHeads) * 2 * cfg.Type.RowBytes(cfg.HeadDim)
 }
 
 // Cache is the KV cache of one sequence.
@@ -75,7 +87,7 @@ type Cache struct {
 
 // New makes an empty cache.
 func New(cfg Config) (*Cache, error) {
-	if cfg.Layers <= 0 || cfg.KVHeads <= 0 || cfg.HeadDim <= 0 || cfg.Capacity <= 0 {
+	if cfg.Layers <= 0 || cfg.KVHeads <= 0 || cfg.HeadDim <= 0 || cfg.Capacity <= 0 || !cfg.Type.valid() {
 		return nil, fmt.Errorf("kvcache: bad config %+v", cfg)
 	}
 	c := &Cache{cfg: cfg, heads: make([]Head, cfg.Layers*cfg.KVHeads), reserve: -1}

@@ -1,10 +1,6 @@
 package kvcache
 
-import (
-	"fmt"
-
-	"github.com/thinkv/thinkv/kernels"
-)
+import "fmt"
 
 // Head is the cache of one KV head of one layer of one sequence.
 //
@@ -117,18 +113,23 @@ func (h *Head) Value(dst []float32, i int) {
 	readSplit(dst[:h.d], i, &h.vp, &h.vf, h.ValKept)
 }
 
+// readSplit writes token i of the segments p (pruned to channels kept) and
+// f into dst (D values), zero-filled in the pruned channels.
 func readSplit(dst []float32, i int, p, f *rows, kept []int) {
 	if np := p.n(); i >= np {
 		f.read(dst, i-np)
 		return
 	}
-	clear(dst)
-	b, i := p.at(i)
-	for j, c := range kept {
-		if b.typ == F16 {
-			dst[c] = kernels.F16ToF32(b.f16[i*b.width+j])
+	// Decode the kept channels into dst's front, then spread them out from
+	// the back: kept[j] ≥ j, so each value moves up into a slot already read.
+	p.read(dst, i)
+	j := len(kept) - 1
+	for c := len(dst) - 1; c >= 0; c-- {
+		if j >= 0 && kept[j] == c {
+			dst[c] = dst[j]
+			j--
 		} else {
-			dst[c] = b.f32[i*b.width+j]
+			dst[c] = 0
 		}
 	}
 }

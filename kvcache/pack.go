@@ -40,20 +40,9 @@ func pack(p, f *rows, kept []int, recent, bound int) int {
 // appendCols appends rows [i0, i1) of src, restricted to channels cols, to
 // r's own rows (r.width must be len(cols)).
 func (r *rows) appendCols(src *rows, i0, i1 int, cols []int) {
+	buf := make([]float32, src.width+r.width)
 	for i := i0; i < i1; i++ {
-		b, j := src.at(i)
-		lo := j * src.width
-		if src.typ == F16 {
-			row := b.f16[lo : lo+src.width]
-			for _, c := range cols {
-				r.f16 = append(r.f16, row[c])
-			}
-			continue
-		}
-		row := b.f32[lo : lo+src.width]
-		for _, c := range cols {
-			r.f32 = append(r.f32, row[c])
-		}
+		r.pushCols(buf, src.row(i), cols)
 	}
 }
 
@@ -64,10 +53,5 @@ func (r *rows) dropFront(m int) {
 		return
 	}
 	r.unshare()
-	lo := m * r.width
-	if r.typ == F16 {
-		r.f16 = r.f16[:copy(r.f16, r.f16[lo:])]
-		return
-	}
-	r.f32 = r.f32[:copy(r.f32, r.f32[lo:])]
+	r.data = r.data[:copy(r.data, r.data[m*r.rb:])]
 }

@@ -172,7 +172,6 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // encoder writes little-endian values, keeping the first error.
 type encoder struct {
 	w   io.Writer
-	buf [32 << 10]byte
 	err error
 }
 
@@ -194,27 +193,8 @@ func (e *encoder) u64(x uint64) {
 	e.write(b[:])
 }
 
-// rows writes the block's own elements (not its shared part).
-func (e *encoder) rows(r *rows) {
-	b := e.buf[:0]
-	flush := func() {
-		e.write(b)
-		b = e.buf[:0]
-	}
-	for _, x := range r.f16 {
-		if len(b)+2 > len(e.buf) {
-			flush()
-		}
-		b = binary.LittleEndian.AppendUint16(b, x)
-	}
-	for _, x := range r.f32 {
-		if len(b)+4 > len(e.buf) {
-			flush()
-		}
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
-	}
-	flush()
-}
+// rows writes the block's own rows (not its shared part).
+func (e *encoder) rows(r *rows) { e.write(r.data) }
 
 // ErrIdentity is wrapped by the error ReadCache returns for a file written
 // with a different model identity.
@@ -343,24 +323,14 @@ func (d *decoder) channels(k uint32, dim int, what string) []int {
 	return out
 }
 
-// block reads count rows of width elements into an exactly sized block.
+// block reads count rows of width values into an exactly sized block.
 func (d *decoder) block(typ DType, width int, count uint32, what string) rows {
-	if !d.fits(uint64(count)*uint64(width), uint64(typ.Size()), fmt.Sprintf("%s (%d rows of %d)", what, count, width)) {
+	rb := typ.RowBytes(width)
+	if !d.fits(uint64(count), uint64(rb), fmt.Sprintf("%s (%d rows of %d)", what, count, width)) {
 		return newRows(typ, width, 0)
 	}
 	r := newRows(typ, width, int(count))
-	p := d.take(uint64(count)*uint64(width)*uint64(typ.Size()), what)
-	if typ == F16 {
-		r.f16 = r.f16[:len(p)/2]
-		for j := range r.f16 {
-			r.f16[j] = binary.LittleEndian.Uint16(p[2*j:])
-		}
-	} else {
-		r.f32 = r.f32[:len(p)/4]
-		for j := range r.f32 {
-			r.f32[j] = math.Float32frombits(binary.LittleEndian.Uint32(p[4*j:]))
-		}
-	}
+	r.data = append(r.data, d.take(uint64(count)*uint64(rb), what)...)
 	return r
 }
 
@@ -383,7 +353,7 @@ func decodePayload(p, identity []byte) (*Cache, error) {
 	switch {
 	case layers == 0 || kvHeads == 0 || dim == 0:
 		return nil, fmt.Errorf("kvcache: corrupt cache file: %d layers, %d KV heads, head dimension %d", layers, kvHeads, dim)
-	case typ > byte(F32):
+	case !DType(typ).valid():
 		return nil, fmt.Errorf("kvcache: corrupt cache file: unknown element type %d", typ)
 	case capacity == 0 || capacity > math.MaxInt:
 		return nil, fmt.Errorf("kvcache: corrupt cache file: capacity %d", capacity)

@@ -1,46 +1,46 @@
 package kvcache
 
-import "github.com/thinkv/thinkv/kernels"
+import "slices"
 
-// rows is a growable block of fixed-width vectors stored as f32 or f16.
-// Its capacity is set when it is made and changes only through growTo and
-// reserve (Head grows it as tokens arrive).
+// rows is a growable block of fixed-width vectors, stored as bytes by its
+// type's codec: row i is data[i·rb:(i+1)·rb]. Its capacity is set when it is
+// made and changes only through growTo and reserve (Head grows it as tokens
+// arrive).
 //
 // After Cache.Fork the block is in two parts: shared, a frozen block holding
 // the first sn rows, which other caches may reference too and which is never
-// written again, and the block's own rows after them (f32 or f16), to which
-// tokens are appended. Every method below sees the two parts as one block of
-// n() rows; those that would write to a row of the shared part (removeRow)
-// first copy it into an owned block (copy-on-write). Without a fork, shared is
-// nil, sn is 0 and the block is its own rows alone.
+// written again, and the block's own rows after them, to which tokens are
+// appended. Every method below sees the two parts as one block of n() rows;
+// those that would write to a row of the shared part (removeRow) first copy
+// it into an owned block (copy-on-write). Without a fork, shared is nil, sn
+// is 0 and the block is its own rows alone.
 type rows struct {
 	typ    DType
+	c      codec // typ's
 	width  int
-	f32    []float32
-	f16    []uint16
-	shared *rows // frozen prefix (nil: none); itself has no shared part
-	sn     int   // rows in shared
+	rb     int    // bytes per row: c.rowBytes(width)
+	data   []byte // own rows
+	shared *rows  // frozen prefix (nil: none); itself has no shared part
+	sn     int    // rows in shared
 }
 
 func newRows(typ DType, width, capRows int) rows {
-	r := rows{typ: typ, width: width}
-	if typ == F16 {
-		r.f16 = make([]uint16, 0, width*capRows)
-	} else {
-		r.f32 = make([]float32, 0, width*capRows)
-	}
-	return r
+	c := typ.codec()
+	rb := c.rowBytes(width)
+	return rows{typ: typ, c: c, width: width, rb: rb, data: make([]byte, 0, rb*capRows)}
+}
+
+// empty returns a block like r (type and width) holding no rows.
+func (r *rows) empty() rows {
+	return rows{typ: r.typ, c: r.c, width: r.width, rb: r.rb}
 }
 
 // n returns the number of stored vectors.
 func (r *rows) n() int {
-	if r.width == 0 {
+	if r.rb == 0 {
 		return 0
 	}
-	if r.typ == F16 {
-		return r.sn + len(r.f16)/r.width
-	}
-	return r.sn + len(r.f32)/r.width
+	return r.sn + len(r.data)/r.rb
 }
 
 // at returns the block holding row i (the shared part or r itself) and the
@@ -52,6 +52,12 @@ func (r *rows) at(i int) (*rows, int) {
 	return r, i - r.sn
 }
 
+// row returns the bytes of row i.
+func (r *rows) row(i int) []byte {
+	b, j := r.at(i)
+	return b.data[j*r.rb : (j+1)*r.rb]
+}
+
 // bytes returns the bytes allocated for the block: the shared part's and
 // the block's own.
 func (r *rows) bytes() int64 {
@@ -59,12 +65,7 @@ func (r *rows) bytes() int64 {
 }
 
 // ownBytes returns the bytes allocated for the block's own rows.
-func (r *rows) ownBytes() int64 {
-	if r.typ == F16 {
-		return 2 * int64(cap(r.f16))
-	}
-	return 4 * int64(cap(r.f32))
-}
+func (r *rows) ownBytes() int64 { return int64(cap(r.data)) }
 
 // sharedBytes returns the bytes of the shared part (0 without one).
 func (r *rows) sharedBytes() int64 {
@@ -76,81 +77,42 @@ func (r *rows) sharedBytes() int64 {
 
 // capRows returns how many rows fit without reallocating.
 func (r *rows) capRows() int {
-	if r.width == 0 {
+	if r.rb == 0 {
 		return 0
 	}
-	if r.typ == F16 {
-		return r.sn + cap(r.f16)/r.width
-	}
-	return r.sn + cap(r.f32)/r.width
+	return r.sn + cap(r.data)/r.rb
 }
 
 // growTo reallocates the block's own rows so that it holds exactly capRows
 // rows in all (shared part included), keeping its contents; it does nothing
 // if it already holds that many.
 func (r *rows) growTo(capRows int) {
-	want := (capRows - r.sn) * r.width
-	if r.typ == F16 && cap(r.f16) < want {
-		r.f16 = append(make([]uint16, 0, want), r.f16...)
-	} else if r.typ != F16 && cap(r.f32) < want {
-		r.f32 = append(make([]float32, 0, want), r.f32...)
+	if want := (capRows - r.sn) * r.rb; cap(r.data) < want {
+		r.data = append(make([]byte, 0, want), r.data...)
 	}
 }
 
 // heldBytes returns the bytes of the stored rows (not of spare capacity).
 func (r *rows) heldBytes() int64 {
-	var b int64
-	if r.shared != nil {
-		b = r.shared.heldBytes()
-	}
-	if r.typ == F16 {
-		return b + 2*int64(len(r.f16))
-	}
-	return b + 4*int64(len(r.f32))
+	return int64(r.n()) * int64(r.rb)
 }
 
-// push appends x[:width], converting to the storage type.
+// add extends the own rows by one row and returns its bytes, reallocating
+// (by append's rule) only if there is no room.
+func (r *rows) add() []byte {
+	n := len(r.data)
+	r.data = slices.Grow(r.data, r.rb)[:n+r.rb]
+	return r.data[n:]
+}
+
+// push appends x[:width], encoded in the storage type.
 func (r *rows) push(x []float32) {
-	x = x[:r.width]
-	if r.typ == F16 {
-		for _, v := range x {
-			r.f16 = append(r.f16, kernels.F32ToF16(v))
-		}
-		return
-	}
-	r.f32 = append(r.f32, x...)
-}
-
-// dot returns row i dotted with q[:width].
-func (r *rows) dot(i int, q []float32) float32 {
-	r, i = r.at(i)
-	lo := i * r.width
-	if r.typ == F16 {
-		return kernels.DotF16(r.f16[lo:lo+r.width], q)
-	}
-	return kernels.Dot(r.f32[lo:lo+r.width], q)
-}
-
-// axpy adds w times row i to out[:width].
-func (r *rows) axpy(out []float32, w float32, i int) {
-	r, i = r.at(i)
-	lo := i * r.width
-	if r.typ == F16 {
-		kernels.AxpyF16(out[:r.width], w, r.f16[lo:lo+r.width])
-		return
-	}
-	kernels.Axpy(out[:r.width], w, r.f32[lo:lo+r.width])
+	r.c.encode(r.add(), x[:r.width])
 }
 
 // read writes row i, as float32, into dst[:width].
 func (r *rows) read(dst []float32, i int) {
-	r, i = r.at(i)
-	lo := i * r.width
-	if r.typ == F16 {
-		kernels.F16sToF32s(dst[:r.width], r.f16[lo:lo+r.width])
-		return
-	}
-	copy(dst[:r.width], r.f32[lo:lo+r.width])
+	r.c.decode(dst[:r.width], r.row(i))
 }
 
 // gather returns a new block holding rows idx (in that order) restricted to
@@ -161,30 +123,29 @@ func (r *rows) gather(idx, cols []int, extra int) rows {
 		width = len(cols)
 	}
 	out := newRows(r.typ, width, len(idx)+extra)
+	if cols == nil {
+		for _, i := range idx {
+			out.data = append(out.data, r.row(i)...)
+		}
+		return out
+	}
+	buf := make([]float32, r.width+width)
 	for _, i := range idx {
-		b, j := r.at(i)
-		lo := j * r.width
-		if r.typ == F16 {
-			src := b.f16[lo : lo+r.width]
-			if cols == nil {
-				out.f16 = append(out.f16, src...)
-				continue
-			}
-			for _, c := range cols {
-				out.f16 = append(out.f16, src[c])
-			}
-			continue
-		}
-		src := b.f32[lo : lo+r.width]
-		if cols == nil {
-			out.f32 = append(out.f32, src...)
-			continue
-		}
-		for _, c := range cols {
-			out.f32 = append(out.f32, src[c])
-		}
+		out.pushCols(buf, r.row(i), cols)
 	}
 	return out
+}
+
+// pushCols appends the row stored in src (a row of a block of the same type,
+// len(buf) − r.width wide) restricted to channels cols (r.width of them),
+// decoding and re-encoding it in buf.
+func (r *rows) pushCols(buf []float32, src []byte, cols []int) {
+	full, picked := buf[:len(buf)-r.width], buf[len(buf)-r.width:]
+	r.c.decode(full, src)
+	for j, c := range cols {
+		picked[j] = full[c]
+	}
+	r.push(picked)
 }
 
 // removeRow deletes row i, shifting later rows down. A row of the shared
@@ -194,12 +155,7 @@ func (r *rows) removeRow(i int) {
 		r.unshare()
 	}
 	i -= r.sn
-	lo, hi := i*r.width, (i+1)*r.width
-	if r.typ == F16 {
-		r.f16 = append(r.f16[:lo], r.f16[hi:]...)
-		return
-	}
-	r.f32 = append(r.f32[:lo], r.f32[hi:]...)
+	r.data = append(r.data[:i*r.rb], r.data[(i+1)*r.rb:]...)
 }
 
 // reserve makes room for extra more rows without reallocating later,
@@ -214,11 +170,7 @@ func (r *rows) unshare() {
 		return
 	}
 	s := r.shared
-	if r.typ == F16 {
-		r.f16 = append(append(make([]uint16, 0, len(s.f16)+cap(r.f16)), s.f16...), r.f16...)
-	} else {
-		r.f32 = append(append(make([]float32, 0, len(s.f32)+cap(r.f32)), s.f32...), r.f32...)
-	}
+	r.data = append(append(make([]byte, 0, len(s.data)+cap(r.data)), s.data...), r.data...)
 	r.shared, r.sn = nil, 0
 }
 
@@ -230,23 +182,18 @@ func (r *rows) unshare() {
 // block is a copy holding exactly the rows. With no own rows it changes
 // nothing: the own part keeps its spare room, which stays this block's alone.
 func (r *rows) freeze() {
-	own := len(r.f32)
-	if r.typ == F16 {
-		own = len(r.f16)
-	}
-	if own == 0 {
+	if len(r.data) == 0 {
 		return
 	}
-	fz := &rows{typ: r.typ, width: r.width}
-	switch {
-	case r.shared == nil && r.typ == F16 && cap(r.f16) == len(r.f16):
-		fz.f16 = r.f16
-	case r.shared == nil && r.typ != F16 && cap(r.f32) == len(r.f32):
-		fz.f32 = r.f32
-	default:
+	fz := new(rows)
+	if r.shared == nil && cap(r.data) == len(r.data) {
+		*fz = r.empty()
+		fz.data = r.data
+	} else {
 		*fz = r.flat(0)
 	}
-	*r = rows{typ: r.typ, width: r.width, shared: fz, sn: fz.n()}
+	*r = r.empty()
+	r.shared, r.sn = fz, fz.n()
 }
 
 // flat returns an owned copy of the block without a shared part, holding its
@@ -254,16 +201,16 @@ func (r *rows) freeze() {
 func (r *rows) flat(spare int) rows {
 	out := newRows(r.typ, r.width, r.n()+spare)
 	if s := r.shared; s != nil {
-		out.f16 = append(out.f16, s.f16...)
-		out.f32 = append(out.f32, s.f32...)
+		out.data = append(out.data, s.data...)
 	}
-	out.f16 = append(out.f16, r.f16...)
-	out.f32 = append(out.f32, r.f32...)
+	out.data = append(out.data, r.data...)
 	return out
 }
 
 // fork returns a block sharing r's shared part (call freeze first) with no
 // own rows.
 func (r *rows) fork() rows {
-	return rows{typ: r.typ, width: r.width, shared: r.shared, sn: r.sn}
+	f := r.empty()
+	f.shared, f.sn = r.shared, r.sn
+	return f
 }

@@ -107,8 +107,12 @@ type segment struct {
 	// every head of the layer.
 	spare int
 	// width is the channels of a pruned row (the head dimension while the
-	// segment is not pruned, when no row is pruned).
+	// segment is not pruned, when no row is pruned): with adaptive budgets,
+	// the mean over the layer's heads (see unequalWidths).
 	width int
+	// unequal is set when the layer's heads keep different channels in
+	// their pruned rows (adaptive ThinK).
+	unequal bool
 }
 
 // elems returns the most elements a head with n tokens holds in s, d the
@@ -185,11 +189,13 @@ func (ls *layout) limitReserve(budget int) {
 // at most min(hi, k) of them are full rows, at least k less the pruned rows.
 func (ls *layout) keep(l, k, extra int) {
 	s := &ls.layers[l]
+	before := *s
 	for _, g := range []*segment{&s.k, &s.v} {
 		g.lo, g.hi = max(0, k-(s.n-g.lo)), min(g.hi, k)
 		g.spare = extra
 	}
 	s.n = k
+	s.recordMixed(before, ls.cfg.HeadDim)
 	s.record(ls.cfg.HeadDim)
 }
 
@@ -290,4 +296,55 @@ func doubledMax(a, b, need int) int {
 			best = max(best, doubled(c, need))
 		}
 	}
+}
+
+// Heads of unequal widths (adaptive ThinK: think:…,adaptive=1).
+//
+// A layer's heads may keep different channels in their pruned rows, as long
+// as they keep KVHeads·width in all. The bound stays sound and as tight: in
+// every state the most a head holds is affine in its width w, (rows)·w +
+// (full elements), with the same coefficients for every head of the layer
+// (they count rows, which do not depend on widths), so the most the layer
+// holds is KVHeads times that of a head of the mean width. Two kinds of
+// moment need more care, where heads are reshaped one after the other and
+// some are in the state before while others are in the state after:
+//
+//   - pruning the unequal channels themselves: thinK.Compress prunes the
+//     heads keeping the fewest channels first, so the change each makes
+//     grows from head to head, and the layer's bytes peak at an end
+//     (pruneOrder);
+//   - keeping tokens (eviction after adaptive ThinK): the change a head
+//     makes may then shrink for wide heads and grow for narrow ones, so a
+//     half-done layer can hold more than before and after. recordMixed
+//     bounds it: Σ_h max(a·w_h + b, a'·w_h + b') ≤ max(a, a')·Σ_h w_h +
+//     KVHeads·max(b, b').
+//
+// Reserving room in the full segments (ReserveFull) changes every head by
+// the same amount, and decoding only grows segments, so nothing else needs it.
+
+// unequalWidths marks segment keys (values) of layer l as pruned to widths
+// that differ between heads, with mean width.
+func (ls *layout) unequalWidths(l int, values bool) {
+	if values {
+		ls.layers[l].v.unequal = true
+	} else {
+		ls.layers[l].k.unequal = true
+	}
+}
+
+// recordMixed records the most a layer whose heads go one by one from shape
+// before to s may hold in between, when its heads' widths differ (with
+// equal widths the larger of the two shapes bounds it already).
+func (s *layerShape) recordMixed(before layerShape, d int) {
+	if !s.k.unequal && !s.v.unequal {
+		return
+	}
+	var e int64
+	for _, g := range [][2]segment{{before.k, s.k}, {before.v, s.v}} {
+		a, b := g[0], g[1]
+		rows := max(before.n-a.hi, s.n-b.hi)
+		full := max(int64(a.hi+a.spare), int64(b.hi+b.spare)) * int64(d)
+		e += int64(rows)*int64(a.width) + full
+	}
+	s.peak = max(s.peak, e)
 }

@@ -2,7 +2,9 @@ package press
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -30,17 +32,25 @@ func sequence(t *testing.T, spec string, cfg kvcache.Config, heads, prompt, newT
 		t.Fatal(err)
 	}
 	d := cfg.HeadDim
-	vec := func(scale float64) []float32 {
+	// Under adaptive budgets, heads g of layers l with g+l even hold their
+	// keys and values in few channels (channel j scaled by 4^−j), so that
+	// heads keep very different numbers of channels, the narrow head first
+	// in some layers and last in others.
+	unequal := strings.Contains(spec, "adaptive=1")
+	vec := func(scale float64, l, g int) []float32 {
 		x := make([]float32, d)
 		for j := range x {
 			x[j] = float32(rng.NormFloat64() * scale)
+			if unequal && (g+l)%2 == 0 {
+				x[j] *= float32(math.Pow(4, -float64(j)))
+			}
 		}
 		return x
 	}
 	appendAll := func(pos int) {
 		for l := range cfg.Layers {
 			for g := range cfg.KVHeads {
-				c.Head(l, g).Append(pos, vec(2), vec(1))
+				c.Head(l, g).Append(pos, vec(2, l, g), vec(1, l, g))
 			}
 		}
 	}
@@ -90,17 +100,53 @@ func sequence(t *testing.T, spec string, cfg kvcache.Config, heads, prompt, newT
 			obs.ColSums[l][i] = float32(rng.ExpFloat64())
 		}
 	}
-	// A composition's parts each leave a state of the cache.
-	compress := p.Compress
-	if cp, ok := p.(composed); ok {
-		compress = func(c *kvcache.Cache, obs *kvcache.Observation, heads int) error {
-			return cp.compress(c, obs, heads, func() { check("between parts") })
-		}
+	// A composition's parts each leave a state of the cache, and each part
+	// reshapes heads one after the other: every half-done state is checked.
+	parts, _ := p.(composed)
+	if parts == nil {
+		parts = composed{p.(policy)}
 	}
-	if err := compress(c, obs, heads); err != nil {
+	prev, part := headBytes(c), 0
+	mixed := func() {
+		next := headBytes(c)
+		var order [][2]int // (layer, head) in the order the part reshapes them
+		for l := range cfg.Layers {
+			heads := iota(0, cfg.KVHeads)
+			var tk *thinK
+			if part < len(parts) {
+				tk, _ = parts[part].(*thinK)
+			}
+			if tk != nil {
+				kept := make([]int, cfg.KVHeads)
+				for g := range kept {
+					kept[g] = len(c.Head(l, g).KeyKept)
+					if tk.values {
+						kept[g] = len(c.Head(l, g).ValKept)
+					}
+				}
+				heads = pruneOrder(kept)
+			}
+			for _, g := range heads {
+				order = append(order, [2]int{l, g})
+			}
+		}
+		b := sum(prev)
+		for _, lg := range order {
+			i := lg[0]*cfg.KVHeads + lg[1]
+			b += next[i] - prev[i]
+			if b > bound {
+				t.Fatalf("%s P=%d N=%d: part %d half done: %d bytes > MaxBytes %d", spec, prompt, newTokens, part, b, bound)
+			}
+			peak = max(peak, b)
+		}
+		prev = next
+		part++
+	}
+	if err := parts.compress(c, obs, heads, func() { check("between parts"); mixed() }); err != nil {
 		t.Fatal(err)
 	}
 	compressed = true
+	mixed() // reserving the full segments' headroom, if done
 	check("after Compress")
 	for step := range newTokens {
 		if err := c.Grow(1); err != nil {
@@ -133,6 +179,26 @@ func sequence(t *testing.T, spec string, cfg kvcache.Config, heads, prompt, newT
 	return peak
 }
 
+// headBytes returns every head's bytes, layer by layer.
+func headBytes(c *kvcache.Cache) []int64 {
+	cfg := c.Config()
+	out := make([]int64, 0, cfg.Layers*cfg.KVHeads)
+	for l := range cfg.Layers {
+		for g := range cfg.KVHeads {
+			out = append(out, c.Head(l, g).Bytes())
+		}
+	}
+	return out
+}
+
+func sum(x []int64) int64 {
+	var s int64
+	for _, v := range x {
+		s += v
+	}
+	return s
+}
+
 var (
 	boundPrompts = []int{1, 31, 64, 65, 200, 1000}
 	boundNew     = []int{0, 1, 63, 64, 300}
@@ -150,6 +216,11 @@ var (
 		"pyramidkv:budget=48,window=16+think:ratio=0.75,recent=16",
 		"h2o:budget=48,recent=8+think:ratio=0.5,recent=16",
 		"streaming:sink=4,recent=44+think:ratio=0.5,recent=16",
+		"think:ratio=0.5,recent=16,adaptive=1",
+		"think-v:ratio=0.5,recent=16,adaptive=1,floor=0",
+		"snapkv:budget=48,window=16+think:ratio=0.5,recent=16,adaptive=1",
+		"snapkv:budget=48,window=16+think:ratio=0.5,recent=16,adaptive=1,floor=0+think-v:ratio=0.25,recent=16,adaptive=1",
+		"h2o:budget=48,recent=8+think:ratio=0.5,recent=16,adaptive=1,floor=0",
 	}
 )
 
@@ -214,17 +285,19 @@ func closedForm(spec string, cfg kvcache.Config, prompt, n int) (int64, bool) {
 			return 0, false // grows by doubling: checked against brute force instead
 		}
 		e = int64(layers) * perHead((48+min(1, n))*d, (48+min(1, n))*d)
-	case "think:ratio=0.5,recent=16", "think-v:ratio=0.5,recent=16":
+	case "think:ratio=0.5,recent=16", "think-v:ratio=0.5,recent=16",
+		"think:ratio=0.5,recent=16,adaptive=1", "think-v:ratio=0.5,recent=16,adaptive=1,floor=0":
+		// Adaptive budgets keep as many channels per layer: the same bytes.
 		kept := min(prompt, 16)
 		e = int64(layers) * perHead((prompt-kept)*d/2+(kept+n)*d, (prompt+n)*d)
-	case "snapkv:budget=48,window=16+think:ratio=0.5,recent=16":
+	case "snapkv:budget=48,window=16+think:ratio=0.5,recent=16", "snapkv:budget=48,window=16+think:ratio=0.5,recent=16,adaptive=1":
 		s := min(prompt, 48)
 		kept := min(s, 16)
 		e = int64(layers) * perHead((s-kept)*d/2+(kept+n)*d, (s+n)*d)
 		if prompt > 48 { // the state between the parts
 			e = max(e, int64(layers*2*(48+h)*d))
 		}
-	case "h2o:budget=48,recent=8+think:ratio=0.5,recent=16":
+	case "h2o:budget=48,recent=8+think:ratio=0.5,recent=16", "h2o:budget=48,recent=8+think:ratio=0.5,recent=16,adaptive=1,floor=0":
 		if prompt <= 48 {
 			return 0, false
 		}
@@ -259,8 +332,8 @@ func TestMaxBytesClosedForms(t *testing.T) {
 			}
 		}
 	}
-	if len(checked) != 9 {
-		t.Fatalf("closed forms checked for %d presses, want 9: %v", len(checked), checked)
+	if len(checked) != 13 {
+		t.Fatalf("closed forms checked for %d presses, want 13: %v", len(checked), checked)
 	}
 	// Nothing but the element size depends on the type.
 	p := mustParse(t, boundSpecs[7])
@@ -343,6 +416,9 @@ var oddChains = []string{
 	"snapkv:budget=48,window=16+h2o:budget=30,recent=4+think:ratio=0.5,recent=8",
 	"h2o:budget=150,recent=8+think:ratio=0.5,recent=16+think-v:ratio=0.5,recent=4",
 	"streaming:sink=4,recent=20+snapkv:budget=40,window=8",
+	"think:ratio=0.5,recent=40,adaptive=1,floor=0+snapkv:budget=48,window=8",
+	"think:ratio=0.5,recent=40,adaptive=1,floor=0+h2o:budget=48,recent=4",
+	"think-v:ratio=0.75,recent=30,adaptive=1,floor=0+think:ratio=0.5,recent=8,adaptive=1+streaming:sink=2,recent=90",
 }
 
 // TestMaxBytesOddChains checks the bound on real sequences, with random and
@@ -433,4 +509,93 @@ func sortedCopy(s []string) []string {
 	out := append([]string(nil), s...)
 	sort.Strings(out)
 	return out
+}
+
+// TestMaxBytesUnequalWidths: with eviction after adaptive ThinK, a layer half
+// done by the eviction can hold more than both the state before and the
+// state after (its narrow head, done first, grows; its wide head, not yet
+// done, has not shrunk). On such sequences the most held exceeds what the
+// shape at the mean width alone allows, and MaxBytes still bounds it.
+func TestMaxBytesUnequalWidths(t *testing.T) {
+	cfg := kvcache.Config{Layers: 1, KVHeads: 2, HeadDim: 8, Type: kvcache.F32}
+	const spec = "think:ratio=0.5,recent=8,adaptive=1,floor=0+snapkv:budget=48,window=8"
+	for _, pn := range [][2]int{{144, 144}, {200, 200}} {
+		prompt, n := pn[0], pn[1]
+		p := mustParse(t, spec)
+		bound := MaxBytes(p, cfg, prompt, n)
+		peak := sequence(t, spec, cfg, 4, prompt, n, 1, false, bound, 0)
+		// The layout of the same chain as if every head kept 4 channels.
+		ls := newLayout(cfg, prompt, n)
+		for _, part := range p.(composed) {
+			part.reshape(ls)
+			ls.layers[0].k.unequal = false
+		}
+		ls.decode()
+		equal := ls.layers[0].peak * int64(cfg.KVHeads) * cfg.Type.Size()
+		t.Logf("P=%d N=%d: most held %d, MaxBytes %d, bound at equal widths %d", prompt, n, peak, bound, equal)
+		// With equal widths the equal-width bound holds (the other tests):
+		// exceeding it shows the heads' widths differ and the half-done
+		// state is the peak.
+		if peak <= equal {
+			t.Errorf("P=%d N=%d: most held %d is within the equal-width bound %d: the case tests nothing", prompt, n, peak, equal)
+		}
+	}
+}
+
+// TestThinKPruneOrder: adaptive ThinK prunes the heads of a layer keeping
+// the fewest channels first. Here head 0 keeps 7 channels and head 1 one:
+// pruned in that order, the half-pruned layer would hold more than MaxBytes
+// (the wide head has grown past its full rows, the narrow one not yet
+// shrunk); in pruneOrder it never does.
+func TestThinKPruneOrder(t *testing.T) {
+	const prompt, n, d = 200, 40, 8
+	cfg := kvcache.Config{Layers: 1, KVHeads: 2, HeadDim: d, Type: kvcache.F32, Capacity: prompt + n}
+	const spec = "think:ratio=0.5,recent=16,adaptive=1,floor=0"
+	p := mustParse(t, spec)
+	c, _ := kvcache.New(cfg)
+	rng := rand.New(rand.NewPCG(3, 4))
+	if err := c.Grow(prompt); err != nil {
+		t.Fatal(err)
+	}
+	for pos := range prompt {
+		for g := range 2 {
+			k, v := make([]float32, d), make([]float32, d)
+			for j := range k {
+				k[j], v[j] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+				if g == 1 {
+					k[j] *= float32(math.Pow(4, -float64(j)))
+				}
+			}
+			c.Head(0, g).Append(pos, k, v)
+		}
+	}
+	c.Advance(prompt)
+	obs := &kvcache.Observation{Window: 32, Queries: [][]float32{make([]float32, 32*4*d)}}
+	for i := range obs.Queries[0] {
+		obs.Queries[0][i] = float32(rng.NormFloat64())
+	}
+	before := headBytes(c)
+	if err := p.Compress(c, obs, 4); err != nil {
+		t.Fatal(err)
+	}
+	after := headBytes(c)
+	if k0, k1 := len(c.Head(0, 0).KeyKept), len(c.Head(0, 1).KeyKept); k0 != 7 || k1 != 1 {
+		t.Fatalf("heads keep %d and %d channels, want 7 and 1", k0, k1)
+	}
+	bound := MaxBytes(p, cfg, prompt, n)
+	if ends := max(sum(before), sum(after)); ends > bound {
+		t.Fatalf("before %d, after %d bytes, MaxBytes %d", sum(before), sum(after), bound)
+	}
+	if inOrder := after[1] + before[0]; inOrder > bound {
+		t.Errorf("narrow head pruned first: %d bytes > MaxBytes %d", inOrder, bound)
+	}
+	if byIndex := after[0] + before[1]; byIndex <= bound {
+		t.Errorf("wide head pruned first: %d bytes ≤ MaxBytes %d: the case tests nothing", byIndex, bound)
+	}
+	if got := pruneOrder([]int{7, 1}); !slices.Equal(got, []int{1, 0}) {
+		t.Errorf("pruneOrder(7, 1) = %v, want [1 0]", got)
+	}
+	if got := pruneOrder([]int{3, 5, 3, 1}); !slices.Equal(got, []int{3, 0, 2, 1}) {
+		t.Errorf("pruneOrder(3, 5, 3, 1) = %v, want [3 0 2 1]", got)
+	}
 }

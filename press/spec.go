@@ -17,6 +17,12 @@ type param struct {
 	integer  bool
 	openHigh bool   // hi is exclusive
 	loKey    string // the value may not be below this other key's (a budget includes its window)
+	// quiet keys are left out of the spec at their default, so that specs
+	// written before the key existed keep their canonical form.
+	quiet bool
+	// only, "key=value", makes this key apply only when that other key has
+	// that value: otherwise giving it is an error and the spec leaves it out.
+	only string
 }
 
 func (p param) String() string {
@@ -39,6 +45,9 @@ func (p param) String() string {
 	lo := num(p.lo)
 	if p.loKey != "" {
 		lo = p.loKey
+	}
+	if p.only != "" {
+		def += ", only with " + p.only
 	}
 	return fmt.Sprintf("%s=%s in [%s, %s%s (%s)", p.key, kind, lo, num(p.hi), hi, def)
 }
@@ -89,13 +98,24 @@ var kinds = []kind{
 	{name: "streaming", doc: "StreamingLLM: attention sinks plus a window of recent tokens",
 		params: []param{{key: "sink", def: "4", lo: 0, hi: maxTokens, integer: true}, {key: "recent", def: "", lo: 1, hi: maxTokens, integer: true}},
 		build:  newStreaming},
-	{name: "think", doc: "ThinK: prune the key channels the observation window needs least",
-		params: []param{{key: "ratio", def: "", lo: 0, hi: 1, openHigh: true}, {key: "recent", def: "32", lo: 0, hi: maxTokens, integer: true}, windowParam},
+	{name: "think", doc: "ThinK: prune the key channels the observation window needs least" + adaptiveDoc,
+		params: thinkParams,
 		build:  func(a args) (policy, error) { return newThinK(a, false) }},
-	{name: "think-v", doc: "ThinK for values: prune the value channels contributing least to the window's attention output",
-		params: []param{{key: "ratio", def: "", lo: 0, hi: 1, openHigh: true}, {key: "recent", def: "32", lo: 0, hi: maxTokens, integer: true}, windowParam},
+	{name: "think-v", doc: "ThinK for values: prune the value channels contributing least to the window's attention output" + adaptiveDoc,
+		params: thinkParams,
 		build:  func(a args) (policy, error) { return newThinK(a, true) }},
 }
+
+// thinkParams are the keys of think and think-v. With adaptive=1 a layer
+// keeps as many channels as uniform ThinK (the same bytes), shared out
+// between its KV heads by their normalised scores, each head keeping at
+// least floor·T of them (T = the channels uniform ThinK keeps per head).
+// The default floor, 0.2, is AdaKV's safeguard for its per-head token budgets.
+var thinkParams = []param{{key: "ratio", def: "", lo: 0, hi: 1, openHigh: true}, {key: "recent", def: "32", lo: 0, hi: maxTokens, integer: true}, windowParam,
+	{key: "adaptive", def: "0", lo: 0, hi: 1, integer: true, quiet: true},
+	{key: "floor", def: "0.2", lo: 0, hi: 1, only: "adaptive=1"}}
+
+const adaptiveDoc = "; adaptive=1 shares the layer's channels out between its heads by normalised score, at least floor·(uniform count) each, same bytes"
 
 var windowParam = param{key: "window", def: "32", lo: 1, hi: 4096, integer: true}
 
@@ -190,6 +210,10 @@ func parseOne(s string) (policy, error) {
 			return nil, fmt.Errorf("%s: unknown key %q (valid: %s)", name, key, valid())
 		}
 	}
+	given := map[string]bool{}
+	for key := range a {
+		given[key] = true
+	}
 	for _, p := range k.params {
 		v, ok := a[p.key]
 		if !ok {
@@ -202,6 +226,9 @@ func parseOne(s string) (policy, error) {
 		if err := p.check(v); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
+	}
+	if err := a.prune(k.params, given); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	for _, p := range k.params {
 		if p.loKey != "" && a.float(p.key) < a.float(p.loKey) {
@@ -234,4 +261,39 @@ func (p param) check(v string) error {
 		return fmt.Errorf("%s=%s out of range: want %s", p.key, v, p)
 	}
 	return nil
+}
+
+// prune drops the keys that do not apply: a key given only with another
+// key's value (an error if given without it), and quiet keys at their
+// default. The spec then leaves them out; their default still applies.
+func (a args) prune(params []param, given map[string]bool) error {
+	for _, p := range params {
+		if p.only == "" {
+			continue
+		}
+		key, val, _ := strings.Cut(p.only, "=")
+		if same(a[key], val) {
+			continue
+		}
+		if given[p.key] {
+			return fmt.Errorf("%s=%s applies only with %s", p.key, a[p.key], p.only)
+		}
+		delete(a, p.key)
+	}
+	for _, p := range params {
+		if p.quiet && a.has(p.key) && same(a[p.key], p.def) {
+			delete(a, p.key)
+		}
+	}
+	return nil
+}
+
+// same reports whether two values are equal, as numbers when both are.
+func same(x, y string) bool {
+	fx, ex := strconv.ParseFloat(x, 64)
+	fy, ey := strconv.ParseFloat(y, 64)
+	if ex == nil && ey == nil {
+		return fx == fy
+	}
+	return x == y
 }

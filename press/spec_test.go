@@ -42,6 +42,10 @@ func TestParseErrors(t *testing.T) {
 		{"snapkv:budget=64,budget=65", []string{`key "budget" given twice`}},
 		{"snapkv:budget=64+none", []string{"none is the full cache and stands alone"}},
 		{"none+think:ratio=0.5", []string{"stands alone"}},
+		{"think:ratio=0.5,floor=0.3", []string{"floor=0.3 applies only with adaptive=1"}},
+		{"think-v:ratio=0.5,adaptive=0,floor=0.2", []string{"floor=0.2 applies only with adaptive=1"}},
+		{"think:ratio=0.5,adaptive=2", []string{"adaptive=2 out of range", "adaptive=integer in [0, 1] (default 0)"}},
+		{"think:ratio=0.5,adaptive=1,floor=1.5", []string{"floor=1.5 out of range", "floor=number in [0, 1] (default 0.2, only with adaptive=1)"}},
 	}
 	for _, tc := range cases {
 		p, err := Parse(tc.spec)
@@ -85,6 +89,10 @@ func TestParseRoundTrip(t *testing.T) {
 		{"snapkv:budget=128+think:ratio=0.5", "snapkv:budget=128,kernel=7,pool=max,window=32+think:ratio=0.5,recent=32,window=32"},
 		{"think:ratio=0.5+snapkv:budget=128,window=16", "think:ratio=0.5,recent=32,window=32+snapkv:budget=128,kernel=7,pool=max,window=16"},
 		{"h2o:budget=64,recent=8+think:ratio=0.4+think-v:ratio=0.2", "h2o:budget=64,recent=8+think:ratio=0.4,recent=32,window=32+think-v:ratio=0.2,recent=32,window=32"},
+		// adaptive=0 is the default and left out: specs from before it existed keep their form.
+		{"think:ratio=0.5,adaptive=0", "think:ratio=0.5,recent=32,window=32"},
+		{"think:ratio=0.5,adaptive=1", "think:adaptive=1,floor=0.2,ratio=0.5,recent=32,window=32"},
+		{"snapkv:budget=64+think-v:ratio=0.5,adaptive=1,floor=0", "snapkv:budget=64,kernel=7,pool=max,window=32+think-v:adaptive=1,floor=0,ratio=0.5,recent=32,window=32"},
 	}
 	for _, tc := range cases {
 		p := mustParse(t, tc.spec)

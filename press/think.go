@@ -11,16 +11,21 @@ import (
 // thinK prunes channels per KV head: keys (ThinK) scored by
 // mean_t q[t,j]² · mean_s k[s,j]², or values scored by the norm over the window
 // of channel j of the window's attention output. All cached tokens but the last
-// recent keep only the unpruned channels.
+// recent keep only the unpruned channels: T = D − Pruned(ratio, D) in every
+// head, or with adaptive set as many in all per layer, shared out between the
+// heads by their normalised scores with at least floorOf(floor, T) each
+// (adaptive.go).
 type thinK struct {
 	a              args
-	ratio          float64
+	ratio, floor   float64
 	recent, window int
 	values         bool
+	adaptive       bool
 }
 
 func newThinK(a args, values bool) (policy, error) {
-	return &thinK{a: a, ratio: a.float("ratio"), recent: a.int("recent"), window: a.int("window"), values: values}, nil
+	return &thinK{a: a, ratio: a.float("ratio"), recent: a.int("recent"), window: a.int("window"), values: values,
+		adaptive: a.int("adaptive") == 1, floor: a.float("floor")}, nil
 }
 
 // String returns the spec, "think:" or "think-v:" and every key.
@@ -49,7 +54,8 @@ func (p *thinK) Prunes() (keys, values bool) { return !p.values, p.values }
 // (values) max(0, P−R) pruned rows of T channels and min(P, R) +
 // min(N, max(P, 64)) full ones, growing to min(P, R) + N by the last decoded
 // token, the other half staying a full cache (P+N rows at the end). The
-// most is the larger of the prefill and the end.
+// most is the larger of the prefill and the end. Adaptive budgets keep as
+// many channels per layer, so the bound is the same (bound.go).
 func (p *thinK) MaxBytes(cfg kvcache.Config, prompt, newTokens int) int64 {
 	return boundOf(p, cfg, prompt, newTokens)
 }
@@ -60,7 +66,12 @@ func (p *thinK) reshape(ls *layout) {
 		return
 	}
 	for l := range ls.layers {
+		// Adaptive budgets keep as many channels per layer: the same shape at
+		// the mean width, with widths that differ between heads.
 		ls.prune(l, p.values, pruned, p.recent, ls.reserve())
+		if p.adaptive {
+			ls.unequalWidths(l, p.values)
+		}
 	}
 }
 
@@ -72,7 +83,8 @@ func Pruned(ratio float64, d int) int {
 }
 
 // Compress prunes, per head, the lowest-scoring channels of every token but
-// the last recent.
+// the last recent. The heads of a layer are scored first, then pruned, those
+// keeping the fewest channels first (pruneOrder).
 func (p *thinK) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) error {
 	cfg := c.Config()
 	pruned := Pruned(p.ratio, cfg.HeadDim)
@@ -80,15 +92,25 @@ func (p *thinK) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) 
 		return nil
 	}
 	var sc scratch
+	scores := make([][]float64, cfg.KVHeads)
 	for l := 0; l < cfg.Layers; l++ {
-		for g := 0; g < cfg.KVHeads; g++ {
+		for g := range scores {
 			h := c.Head(l, g)
 			v := view{obs: obs, layer: l, kv: g, heads: heads, group: heads / cfg.KVHeads, d: cfg.HeadDim, prompt: c.Next(), sc: &sc}
+			if p.values {
+				scores[g] = v.valueScores(h, p.window)
+			} else {
+				scores[g] = v.keyScores(h, p.window)
+			}
+		}
+		kept := p.allot(scores, cfg.HeadDim-pruned)
+		for _, g := range pruneOrder(kept) {
+			h, ch := c.Head(l, g), KeptChannels(scores[g], cfg.HeadDim-kept[g])
 			var err error
 			if p.values {
-				err = h.PruneValues(KeptChannels(v.valueScores(h, p.window), pruned), p.recent, c.Reserve())
+				err = h.PruneValues(ch, p.recent, c.Reserve())
 			} else {
-				err = h.PruneKeys(KeptChannels(v.keyScores(h, p.window), pruned), p.recent, c.Reserve())
+				err = h.PruneKeys(ch, p.recent, c.Reserve())
 			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", p, err)
@@ -96,6 +118,19 @@ func (p *thinK) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) 
 		}
 	}
 	return nil
+}
+
+// allot returns how many channels each head of a layer keeps: t each, or
+// with adaptive budgets t on average (allotByShare).
+func (p *thinK) allot(scores [][]float64, t int) []int {
+	if p.adaptive {
+		return allotByShare(scores, len(scores)*t, floorOf(p.floor, t))
+	}
+	kept := make([]int, len(scores))
+	for g := range kept {
+		kept[g] = t
+	}
+	return kept
 }
 
 // view locates one KV head of one layer in a prefill observation.

@@ -130,10 +130,12 @@ func runThinK(t *testing.T, f *fixture, spec string, ratio float64, recent, wind
 	}
 }
 
-// TestThinKGolden scores the stories260K K cache after "Once upon a time…"
-// (5 layers, 256 tokens, 4 KV heads × 8, post-RoPE) with the last position's
-// queries (8 heads × 8: a window of 1, groups of 2).
-func TestThinKGolden(t *testing.T) {
+// goldenCache returns the stories260K cache after "Once upon a time…" (5
+// layers, 256 tokens, 4 KV heads × 8, post-RoPE) with room for gen more
+// tokens, and the last position's queries (8 heads × 8: a window of 1,
+// groups of 2) as its observation.
+func goldenCache(t *testing.T, gen int) (*kvcache.Cache, *kvcache.Observation) {
+	t.Helper()
 	const layers, n, kvh, heads, d = 5, 256, 4, 8, 8
 	data, err := os.ReadFile(sharedtest.Path(t, "golden", "stories260K", "once_upon_a_time.kv_qlast.bin"))
 	if err != nil {
@@ -144,27 +146,34 @@ func TestThinKGolden(t *testing.T) {
 	}
 	at := func(i int) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:])) }
 	vOff, qOff := layers*n*kvh*d, 2*layers*n*kvh*d
-	for _, ratio := range []float64{0, 0.25, 0.5, 0.75, 0.99} {
-		const gen = 3
-		c, _ := kvcache.New(kvcache.Config{Layers: layers, KVHeads: kvh, HeadDim: d, Type: kvcache.F32, Capacity: n + gen})
-		obs := &kvcache.Observation{Window: 1, Queries: make([][]float32, layers)}
-		for l := range layers {
-			for p := range n {
-				for g := range kvh {
-					k, v := make([]float32, d), make([]float32, d)
-					for j := range d {
-						k[j] = at(((l*n+p)*kvh+g)*d + j)
-						v[j] = at(vOff + ((l*n+p)*kvh+g)*d + j)
-					}
-					c.Head(l, g).Append(p, k, v)
+	c, _ := kvcache.New(kvcache.Config{Layers: layers, KVHeads: kvh, HeadDim: d, Type: kvcache.F32, Capacity: n + gen})
+	obs := &kvcache.Observation{Window: 1, Queries: make([][]float32, layers)}
+	for l := range layers {
+		for p := range n {
+			for g := range kvh {
+				k, v := make([]float32, d), make([]float32, d)
+				for j := range d {
+					k[j] = at(((l*n+p)*kvh+g)*d + j)
+					v[j] = at(vOff + ((l*n+p)*kvh+g)*d + j)
 				}
-			}
-			for i := range heads * d {
-				obs.Queries[l] = append(obs.Queries[l], at(qOff+l*heads*d+i))
+				c.Head(l, g).Append(p, k, v)
 			}
 		}
-		c.Advance(n)
-		f := snapshot(c, heads, obs)
+		for i := range heads * d {
+			obs.Queries[l] = append(obs.Queries[l], at(qOff+l*heads*d+i))
+		}
+	}
+	c.Advance(n)
+	return c, obs
+}
+
+// TestThinKGolden scores the stories260K K cache after "Once upon a time…"
+// with the last position's queries (goldenCache).
+func TestThinKGolden(t *testing.T) {
+	for _, ratio := range []float64{0, 0.25, 0.5, 0.75, 0.99} {
+		const gen = 3
+		c, obs := goldenCache(t, gen)
+		f := snapshot(c, 8, obs)
 		runThinK(t, f, fmt.Sprintf("think:ratio=%g", ratio), ratio, 32, 32, gen, false)
 		if ratio == 0.5 {
 			t.Logf("layer 0 kept channels per KV head: %v %v %v %v",

@@ -115,7 +115,8 @@ var thinkParams = []param{{key: "ratio", def: "", lo: 0, hi: 1, openHigh: true},
 	{key: "adaptive", def: "0", lo: 0, hi: 1, integer: true, quiet: true},
 	{key: "floor", def: "0.2", lo: 0, hi: 1, only: "adaptive=1"}}
 
-const adaptiveDoc = "; adaptive=1 shares the layer's channels out between its heads by normalised score, at least floor·(uniform count) each, same bytes"
+const adaptiveDoc = "; adaptive=1 shares each layer's kept channels between its heads by normalised score" +
+	" (same bytes), floor = the fewest a head keeps, as a fraction of uniform ThinK's count"
 
 var windowParam = param{key: "window", def: "32", lo: 1, hi: 4096, integer: true}
 

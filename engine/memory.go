@@ -122,8 +122,8 @@ func (e *Engine) CheckMemory(promptLen, maxNew int, typ kvcache.DType) error {
 		what += ", the weights among it"
 	}
 	advice := "lower --ctx or -n, or use a compressing --press"
-	if typ == kvcache.F32 {
-		advice += " or --kv-type f16"
+	if d := e.Model.HeadDim; kvcache.F16.RowBytes(d) < typ.RowBytes(d) {
+		advice += " or --kv-type f16" // f32, or blocks padded past a small head dimension
 	}
 	return fmt.Errorf("this sequence needs about %s but %s is available (%s); %s",
 		need, memlimit.FormatBytes(avail), what, advice)

@@ -10,7 +10,10 @@ import (
 const keyBlock = 64
 
 // Scratch is the working memory of AttendBlock for up to a fixed number of
-// queries; each worker owns one, so attention allocates nothing.
+// queries; each worker owns one, so attention allocates nothing. Over a
+// cache of a blocked type (q8_0, q4_0) a Scratch also grows, on first use,
+// BlockScratchBytes more for the quantized queries and a block of
+// dequantized value rows, and keeps them.
 type Scratch struct {
 	queries  int
 	logits   []float32 // [queries × keyBlock]
@@ -41,6 +44,15 @@ func NewScratch(queries, d int) *Scratch {
 func ScratchBytes(queries, d int) int64 {
 	q, dd := int64(queries), int64(d)
 	return 4 * (q*keyBlock + 2*q + 2*q*dd + dd)
+}
+
+// BlockScratchBytes returns the most bytes a Scratch for queries queries of
+// head dimension d grows by over caches of the blocked types: the queries
+// and the queries gathered to the kept key channels as Q8 blocks, and
+// keyBlock dequantized value rows.
+func BlockScratchBytes(queries, d int) int64 {
+	w := kernels.ActsWords(queries, kernels.PaddedCols(d))
+	return 4 * (2*int64(w) + keyBlock*int64(d))
 }
 
 // span returns the bytes of rows [i, i+n) of r, or of its first got < n

@@ -10,14 +10,16 @@ import (
 
 // TestAttendBlockMatchesBruteForce checks blocked causal attention of several
 // queries at once — each with its own limit, across key blocks, over pruned and
-// full segments, f32 and f16 — against brute-force zero-filled attention, and
-// the log-normalisers and logits it reports.
+// full segments, every storage type — against brute-force zero-filled
+// attention (for q8_0 and q4_0 with the query quantized as attention does:
+// see mirror.attend), and the log-normalisers and logits it reports.
 func TestAttendBlockMatchesBruteForce(t *testing.T) {
 	for ci, tc := range []struct {
 		typ  kvcache.DType
 		d, n int
 	}{
 		{kvcache.F32, 8, 150}, {kvcache.F32, 128, 200}, {kvcache.F16, 8, 130}, {kvcache.F16, 64, 260},
+		{kvcache.Q8_0, 8, 140}, {kvcache.Q8_0, 128, 200}, {kvcache.Q4_0, 40, 150}, {kvcache.Q4_0, 64, 260},
 	} {
 		rng := rand.New(rand.NewPCG(uint64(ci), 3))
 		c, _ := kvcache.New(kvcache.Config{Layers: 1, KVHeads: 1, HeadDim: tc.d, Type: tc.typ, Capacity: tc.n})
@@ -70,10 +72,7 @@ func TestAttendBlockMatchesBruteForce(t *testing.T) {
 				wantL := make([]float64, n)
 				mx := math.Inf(-1)
 				for i := range wantL {
-					k := m.key(i)
-					for c := range k {
-						wantL[i] += float64(qj[c]) * k[c] * scale
-					}
+					wantL[i] = m.logit(qj, i, blocked(tc.typ)) * scale
 					mx = math.Max(mx, wantL[i])
 				}
 				assertClose(t, "Logits", logits, wantL, 1e-5)
@@ -95,7 +94,7 @@ func TestAttendBlockWeights(t *testing.T) {
 	for ci, tc := range []struct {
 		typ  kvcache.DType
 		d, n int
-	}{{kvcache.F16, 64, 300}, {kvcache.F32, 13, 140}, {kvcache.F16, 128, 200}} {
+	}{{kvcache.F16, 64, 300}, {kvcache.F32, 13, 140}, {kvcache.F16, 128, 200}, {kvcache.Q8_0, 64, 300}, {kvcache.Q4_0, 40, 200}} {
 		rng := rand.New(rand.NewPCG(uint64(ci), 9))
 		c, _ := kvcache.New(kvcache.Config{Layers: 1, KVHeads: 1, HeadDim: tc.d, Type: tc.typ, Capacity: tc.n + 4})
 		h := c.Head(0, 0)

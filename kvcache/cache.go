@@ -1,7 +1,8 @@
 // Package kvcache owns the key/value cache of one sequence: per layer and per
 // KV head (never repeated per query head), the original positions of the kept
 // tokens, keys split into a channel-pruned packed segment and a full segment,
-// values likewise, stored as f32 or f16, and attention over that layout.
+// values likewise, stored as f32, f16, or GGUF's q8_0 or q4_0 blocks (one
+// codec per type), and attention over that layout.
 //
 // Compression policies (package press) reshape a Cache after prefill through
 // Head.Keep, Head.PruneKeys and Head.PruneValues; the model only appends and attends.
@@ -15,14 +16,29 @@ import (
 // DType is the element type keys and values are stored in.
 type DType int
 
-// Storage types.
+// Storage types: IEEE half and single floats, and GGUF's 32-value blocks
+// with an f16 scale and 8-bit (q8_0: 34 bytes a block) or 4-bit (q4_0: 18
+// bytes) quants.
 const (
 	F16 DType = iota
 	F32
+	Q8_0
+	Q4_0
 )
 
 // codecs holds each type's codec, indexed by DType.
-var codecs = [...]codec{F16: f16Codec{}, F32: f32Codec{}}
+var codecs = [...]codec{F16: f16Codec{}, F32: f32Codec{}, Q8_0: q8_0Codec, Q4_0: q4_0Codec}
+
+// names holds each type's name, indexed by DType.
+var names = [...]string{F16: "f16", F32: "f32", Q8_0: "q8_0", Q4_0: "q4_0"}
+
+// blocks holds each type's values per block, indexed by DType.
+var blocks = [...]int{F16: 1, F32: 1, Q8_0: 32, Q4_0: 32}
+
+// Block returns the values a row of this type is stored in blocks of: 32
+// for q8_0 and q4_0 (a row of w channels takes ⌈w/32⌉ blocks, so channels
+// pruned from a partial block save nothing), 1 for f16 and f32.
+func (t DType) Block() int { return blocks[t] }
 
 // valid reports whether t is one of the storage types.
 func (t DType) valid() bool { return t >= 0 && int(t) < len(codecs) }
@@ -30,33 +46,38 @@ func (t DType) valid() bool { return t >= 0 && int(t) < len(codecs) }
 func (t DType) codec() codec { return codecs[t] }
 
 // RowBytes returns the bytes one stored row (a key or a value) of width
-// channels takes in this type.
+// channels takes in this type: 2·width for f16, 4·width for f32,
+// 34·⌈width/32⌉ for q8_0 and 18·⌈width/32⌉ for q4_0 (a row is padded with
+// zeros to whole blocks).
 func (t DType) RowBytes(width int) int64 { return int64(t.codec().rowBytes(width)) }
 
-// Size returns the bytes of one element.
+// Size returns the bytes of one element of f16 or f32, and 0 for the
+// blocked types, whose rows' bytes only RowBytes gives.
 func (t DType) Size() int64 {
-	if t == F32 {
+	switch t {
+	case F16:
+		return 2
+	case F32:
 		return 4
 	}
-	return 2
+	return 0
 }
 
 func (t DType) String() string {
-	if t == F32 {
-		return "f32"
+	if t.valid() {
+		return names[t]
 	}
-	return "f16"
+	return fmt.Sprintf("DType(%d)", int(t))
 }
 
-// ParseDType parses "f16" or "f32".
+// ParseDType parses a storage type's name: f16, f32, q8_0 or q4_0.
 func ParseDType(s string) (DType, error) {
-	switch strings.ToLower(s) {
-	case "f16":
-		return F16, nil
-	case "f32":
-		return F32, nil
+	for t, name := range names {
+		if strings.EqualFold(s, name) {
+			return DType(t), nil
+		}
 	}
-	return 0, fmt.Errorf("unknown KV type %q (valid: f16, f32)", s)
+	return 0, fmt.Errorf("unknown KV type %q (valid: %s)", s, strings.Join(names[:], ", "))
 }
 
 // Config sizes a Cache.

@@ -3,6 +3,7 @@ package kvcache_test
 import (
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/thinkv/thinkv/kvcache"
@@ -45,21 +46,18 @@ func TestReserve(t *testing.T) {
 // append S0 prompt tokens, evict to S, prune keys to T channels keeping the last
 // R full, optionally values to Tv, decode gen tokens — and checks
 //
-//	Bytes = Σ_layers Σ_heads size·[ keys (S−R)·T + (R+gen)·D  +  values (S−R)·Tv + (R+gen)·D ]
+//	Bytes = Σ_layers Σ_heads [ keys (S−R)·rb(T) + (R+gen)·rb(D)  +  values (S−R)·rb(Tv) + (R+gen)·rb(D) ]
 //
-// (values S·D + gen·D when not pruned), where gen = Reserve() at compression
+// where rb(w) is a row's bytes (rowBytesRef: 2w for f16, 4w for f32, 34 or
+// 18 per started block of 32 for q8_0 and q4_0), for every type (values
+// (S+gen)·rb(D) when not pruned), where gen = Reserve() at compression
 // time = Capacity − prompt length, or the LimitReserve cap, and R = min(R, S).
 // Values neither evicted nor pruned were never reallocated: they hold the rows
 // appending grew them to, min(Capacity, 64·2^⌈log2(n/64)⌉) for n tokens.
 // Decoding up to gen tokens must not change the rest. An empty cache holds
-// nothing; FullBytes is 2·D·Capacity·size per head.
+// nothing; FullBytes is 2·rb(D)·Capacity per head.
 func TestBytesClosedForm(t *testing.T) {
-	cases := []struct {
-		typ                      kvcache.DType
-		layers, kvh, d           int
-		prompt, capacity, s, r   int
-		t, tv, limit, decodeRows int
-	}{
+	cases := []bytesCase{
 		{kvcache.F16, 5, 4, 8, 450, 460, 128, 32, 4, 0, -1, 10},    // snapkv:budget=128+think:ratio=0.5
 		{kvcache.F32, 5, 4, 8, 450, 450, 128, 32, 4, 0, -1, 0},     // no room to decode
 		{kvcache.F16, 2, 2, 128, 300, 340, 300, 32, 77, 0, -1, 40}, // think only, no eviction
@@ -68,74 +66,89 @@ func TestBytesClosedForm(t *testing.T) {
 		{kvcache.F32, 1, 1, 8, 64, 80, 64, 0, 8, 0, -1, 16},        // R = 0, all channels "kept"
 	}
 	for ci, tc := range cases {
-		rng := rand.New(rand.NewPCG(uint64(ci), 7))
-		cfg := kvcache.Config{Layers: tc.layers, KVHeads: tc.kvh, HeadDim: tc.d, Type: tc.typ, Capacity: tc.capacity}
-		c, err := kvcache.New(cfg)
-		if err != nil {
-			t.Fatal(err)
+		for _, typ := range allTypes {
+			tc.typ = typ
+			tc.check(t, ci)
 		}
-		size := tc.typ.Size()
-		full := int64(tc.layers*tc.kvh) * 2 * int64(tc.d*tc.capacity) * size
-		if c.Bytes() != 0 || c.FullBytes() != full || kvcache.FullBytes(cfg) != full {
-			t.Fatalf("case %d: empty cache Bytes %d FullBytes %d, want 0 and %d", ci, c.Bytes(), c.FullBytes(), full)
-		}
-		for l := range tc.layers {
-			for g := range tc.kvh {
-				for p := range tc.prompt {
-					c.Head(l, g).Append(p, randVec(rng, tc.d), randVec(rng, tc.d))
-				}
+	}
+}
+
+// bytesCase is a case of TestBytesClosedForm (its typ is replaced by every type).
+type bytesCase struct {
+	typ                      kvcache.DType
+	layers, kvh, d           int
+	prompt, capacity, s, r   int
+	t, tv, limit, decodeRows int
+}
+
+func (tc bytesCase) check(t *testing.T, ci int) {
+	rng := rand.New(rand.NewPCG(uint64(ci), 7))
+	cfg := kvcache.Config{Layers: tc.layers, KVHeads: tc.kvh, HeadDim: tc.d, Type: tc.typ, Capacity: tc.capacity}
+	c, err := kvcache.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := func(w int) int64 { return rowBytesRef(tc.typ, w) }
+	full := int64(tc.layers*tc.kvh) * 2 * rb(tc.d) * int64(tc.capacity)
+	if c.Bytes() != 0 || c.FullBytes() != full || kvcache.FullBytes(cfg) != full {
+		t.Fatalf("case %d %v: empty cache Bytes %d FullBytes %d, want 0 and %d", ci, tc.typ, c.Bytes(), c.FullBytes(), full)
+	}
+	for l := range tc.layers {
+		for g := range tc.kvh {
+			for p := range tc.prompt {
+				c.Head(l, g).Append(p, randVec(rng, tc.d), randVec(rng, tc.d))
 			}
 		}
-		c.Advance(tc.prompt)
-		if tc.limit >= 0 {
-			c.LimitReserve(tc.limit)
-		}
-		gen := c.Reserve()
-		for l := range tc.layers {
-			for g := range tc.kvh {
-				h := c.Head(l, g)
-				if tc.s < tc.prompt {
-					if err := h.Keep(randSubset(rng, tc.prompt, tc.s), gen); err != nil {
-						t.Fatal(err)
-					}
-				}
-				if err := h.PruneKeys(randSubset(rng, tc.d, tc.t), tc.r, gen); err != nil {
+	}
+	c.Advance(tc.prompt)
+	if tc.limit >= 0 {
+		c.LimitReserve(tc.limit)
+	}
+	gen := c.Reserve()
+	for l := range tc.layers {
+		for g := range tc.kvh {
+			h := c.Head(l, g)
+			if tc.s < tc.prompt {
+				if err := h.Keep(randSubset(rng, tc.prompt, tc.s), gen); err != nil {
 					t.Fatal(err)
 				}
-				if tc.tv > 0 {
-					if err := h.PruneValues(randSubset(rng, tc.d, tc.tv), tc.r, gen); err != nil {
-						t.Fatal(err)
-					}
+			}
+			if err := h.PruneKeys(randSubset(rng, tc.d, tc.t), tc.r, gen); err != nil {
+				t.Fatal(err)
+			}
+			if tc.tv > 0 {
+				if err := h.PruneValues(randSubset(rng, tc.d, tc.tv), tc.r, gen); err != nil {
+					t.Fatal(err)
 				}
 			}
 		}
-		r := min(tc.r, tc.s)
-		keys := (tc.s-r)*tc.t + (r+gen)*tc.d
-		values := func(step int) int { return (tc.s + gen) * tc.d }
-		switch {
-		case tc.tv > 0:
-			values = func(int) int { return (tc.s-r)*tc.tv + (r+gen)*tc.d }
-		case tc.s == tc.prompt:
-			values = func(step int) int { return grown(tc.prompt+step, tc.capacity) * tc.d }
+	}
+	r := min(tc.r, tc.s)
+	keys := int64(tc.s-r)*rb(tc.t) + int64(r+gen)*rb(tc.d)
+	values := func(step int) int64 { return int64(tc.s+gen) * rb(tc.d) }
+	switch {
+	case tc.tv > 0:
+		values = func(int) int64 { return int64(tc.s-r)*rb(tc.tv) + int64(r+gen)*rb(tc.d) }
+	case tc.s == tc.prompt:
+		values = func(step int) int64 { return int64(grown(tc.prompt+step, tc.capacity)) * rb(tc.d) }
+	}
+	if tc.s == tc.prompt && tc.limit < 0 && gen != tc.capacity-tc.prompt {
+		t.Fatalf("case %d: Reserve %d, want Capacity−prompt %d", ci, gen, tc.capacity-tc.prompt)
+	}
+	for step := 0; step <= tc.decodeRows; step++ {
+		want := int64(tc.layers*tc.kvh) * (keys + values(step))
+		if got := c.Bytes(); got != want {
+			t.Fatalf("case %d %v after %d decoded tokens: Bytes %d, want closed form %d", ci, tc.typ, step, got, want)
 		}
-		if tc.s == tc.prompt && tc.limit < 0 && gen != tc.capacity-tc.prompt {
-			t.Fatalf("case %d: Reserve %d, want Capacity−prompt %d", ci, gen, tc.capacity-tc.prompt)
+		if step == tc.decodeRows || step == gen {
+			break
 		}
-		for step := 0; step <= tc.decodeRows; step++ {
-			want := int64(tc.layers*tc.kvh*(keys+values(step))) * size
-			if got := c.Bytes(); got != want {
-				t.Fatalf("case %d after %d decoded tokens: Bytes %d, want closed form %d", ci, step, got, want)
+		for l := range tc.layers {
+			for g := range tc.kvh {
+				c.Head(l, g).Append(tc.prompt+step, randVec(rng, tc.d), randVec(rng, tc.d))
 			}
-			if step == tc.decodeRows || step == gen {
-				break
-			}
-			for l := range tc.layers {
-				for g := range tc.kvh {
-					c.Head(l, g).Append(tc.prompt+step, randVec(rng, tc.d), randVec(rng, tc.d))
-				}
-			}
-			c.Advance(1)
 		}
+		c.Advance(1)
 	}
 }
 
@@ -231,12 +244,14 @@ func TestErrors(t *testing.T) {
 	if err := h.PruneValues([]int{0, 7}, 1, 0); err == nil {
 		t.Error("values pruned twice")
 	}
-	for _, s := range []string{"f16", "F32"} {
-		if _, err := kvcache.ParseDType(s); err != nil {
-			t.Error(err)
+	for s, want := range map[string]kvcache.DType{"f16": kvcache.F16, "F32": kvcache.F32, "q8_0": kvcache.Q8_0, "Q4_0": kvcache.Q4_0} {
+		if got, err := kvcache.ParseDType(s); err != nil || got != want || !strings.EqualFold(got.String(), s) {
+			t.Errorf("ParseDType(%q) = %v, %v", s, got, err)
 		}
 	}
-	if _, err := kvcache.ParseDType("q8"); err == nil {
-		t.Error("ParseDType accepted q8")
+	for _, s := range []string{"q8", "q4_1", ""} {
+		if _, err := kvcache.ParseDType(s); err == nil || !strings.Contains(err.Error(), "f16, f32, q8_0, q4_0") {
+			t.Errorf("ParseDType(%q): error %v, want one listing every type", s, err)
+		}
 	}
 }

@@ -224,7 +224,7 @@ func newFilled(t *testing.T, cfg kvcache.Config, rng *rand.Rand, n int) *kvcache
 // Bytes, HeldBytes, attention) and shares nothing with it: operating on one
 // leaves the other as it was.
 func TestCloneIsDeep(t *testing.T) {
-	for _, typ := range []kvcache.DType{kvcache.F16, kvcache.F32} {
+	for _, typ := range allTypes {
 		rng := rand.New(rand.NewPCG(1, uint64(typ)))
 		c := newFilled(t, kvcache.Config{Layers: 2, KVHeads: 2, HeadDim: 16, Type: typ, Capacity: 1000}, rng, 130)
 		operate(t, c, 3, 1)
@@ -266,7 +266,7 @@ type pair struct {
 // clones share nothing, an operation that changed a prefix shared with
 // another fork would show there.
 func TestForkMatchesClone(t *testing.T) {
-	for _, typ := range []kvcache.DType{kvcache.F16, kvcache.F32} {
+	for _, typ := range allTypes {
 		rng := rand.New(rand.NewPCG(5, uint64(typ)))
 		p := newFilled(t, kvcache.Config{Layers: 2, KVHeads: 2, HeadDim: 16, Type: typ, Capacity: 3000}, rng, 150)
 		operate(t, p, 3, 1) // keys pruned before the first fork
@@ -374,16 +374,23 @@ func TestForkConcurrent(t *testing.T) {
 
 // TestForkBytes measures N forks of a needle-model-shaped compressed prefix
 // against N clones, in closed form: 4 layers × 2 KV heads of dimension 64,
-// f16, a 2,048-token prompt prefilled with Grow (allocated exactly), keys
+// every storage type, a 2,048-token prompt prefilled with Grow (allocated exactly), keys
 // pruned by ThinK at ratio 0.5 (32 channels kept, the 32 most recent tokens
 // full) with the cache's Reserve as room; then N = 8 forks (or clones), each
 // extended by 64 tokens one at a time as decoding does.
 func TestForkBytes(t *testing.T) {
+	for _, typ := range allTypes {
+		testForkBytes(t, typ)
+	}
+}
+
+func testForkBytes(t *testing.T, typ kvcache.DType) {
 	const (
 		layers, kvh, d, prompt, recent, tail, n = 4, 2, 64, 2048, 32, 64, 8
-		heads, es                               = layers * kvh, 2
+		heads                                   = layers * kvh
 	)
-	cfg := kvcache.Config{Layers: layers, KVHeads: kvh, HeadDim: d, Type: kvcache.F16, Capacity: prompt + tail}
+	cfg := kvcache.Config{Layers: layers, KVHeads: kvh, HeadDim: d, Type: typ, Capacity: prompt + tail}
+	row, half := rowBytesRef(typ, d), rowBytesRef(typ, d/2) // a row's bytes, full and pruned
 	build := func() *kvcache.Cache {
 		rng := rand.New(rand.NewPCG(2048, 64))
 		c := newFilled(t, cfg, rng, prompt)
@@ -404,9 +411,9 @@ func TestForkBytes(t *testing.T) {
 	reserve := min(cfg.Capacity-prompt, prompt) // Reserve(): 64
 	// The compressed prefix, per head: pruned keys (2016 rows × 32), the
 	// recent full keys (32 × 64, with room for 64 more) and values (2048 × 64).
-	pruned, fullK, vals := int64((prompt-recent)*d/2*es), int64(recent*d*es), int64(prompt*d*es)
-	if want := heads * (pruned + fullK + int64(reserve*d*es) + vals); p.Bytes() != want {
-		t.Fatalf("compressed prefix: Bytes %d, want %d", p.Bytes(), want)
+	pruned, fullK, vals := int64(prompt-recent)*half, int64(recent)*row, int64(prompt)*row
+	if want := heads * (pruned + fullK + int64(reserve)*row + vals); p.Bytes() != want {
+		t.Fatalf("%v compressed prefix: Bytes %d, want %d", typ, p.Bytes(), want)
 	}
 	clone := p.Clone()
 	forks := make([]*kvcache.Cache, n)
@@ -425,7 +432,7 @@ func TestForkBytes(t *testing.T) {
 	// (allocated exactly), the 32 recent full keys copied without their
 	// spare room. Each fork's tail: 64 rows of full keys and of values.
 	prefix := heads * (pruned + fullK + vals)
-	tailBytes := heads * int64(2*tail*d*es)
+	tailBytes := heads * int64(2*tail) * row
 	for i, f := range forks {
 		if f.SharedBytes() != prefix || f.OwnBytes() != tailBytes || f.Bytes() != prefix+tailBytes || f.HeldBytes() != f.Bytes() {
 			t.Fatalf("fork %d: shared %d own %d Bytes %d HeldBytes %d, want %d + %d", i, f.SharedBytes(), f.OwnBytes(), f.Bytes(), f.HeldBytes(), prefix, tailBytes)
@@ -440,12 +447,12 @@ func TestForkBytes(t *testing.T) {
 	}
 	// A clone extended by 64 tokens: its full keys fit in their reserved room
 	// (32 + 64 rows); its values grow from 2048 to 2112 rows (the limit).
-	perClone := heads * (pruned + int64((recent+reserve)*d*es) + int64((prompt+tail)*d*es))
+	perClone := heads * (pruned + int64(recent+reserve)*row + int64(prompt+tail)*row)
 	if got := kvcache.TotalBytes(clones...); got != n*perClone || clones[0].Bytes() != perClone {
 		t.Fatalf("%d clones hold %d bytes (one %d), want %d each", n, got, clones[0].Bytes(), perClone)
 	}
-	t.Logf("%d forks of a %d-token ThinK-0.5 prefix (%d bytes), each extended by %d tokens (%d bytes): %d bytes together; %d clones: %d bytes (%.2f×); uncompressed: %d bytes",
-		n, prompt, prefix, tail, tailBytes, total, n, n*perClone, float64(n*perClone)/float64(total), n*cfg.TokenBytes()*(prompt+tail))
+	t.Logf("%v: %d forks of a %d-token ThinK-0.5 prefix (%d bytes), each extended by %d tokens (%d bytes): %d bytes together; %d clones: %d bytes (%.2f×); uncompressed: %d bytes",
+		typ, n, prompt, prefix, tail, tailBytes, total, n, n*perClone, float64(n*perClone)/float64(total), n*cfg.TokenBytes()*(prompt+tail))
 
 	var pos int
 	for l := range layers {
@@ -462,7 +469,7 @@ func TestForkBytes(t *testing.T) {
 	// own 64-token tail) merge into one new frozen block, exactly sized; its
 	// pruned keys, which had no tail, stay shared with everyone.
 	g := forks[0].Fork()
-	merged := heads * (pruned + int64((recent+tail)*d*es) + int64((prompt+tail)*d*es))
+	merged := heads * (pruned + int64(recent+tail)*row + int64(prompt+tail)*row)
 	if g.SharedBytes() != merged || g.OwnBytes() != 0 || forks[0].SharedBytes() != merged || forks[0].OwnBytes() != 0 {
 		t.Fatalf("fork of a fork: shared %d own %d (its parent %d, %d), want %d and 0", g.SharedBytes(), g.OwnBytes(), forks[0].SharedBytes(), forks[0].OwnBytes(), merged)
 	}

@@ -34,7 +34,7 @@ func appendAll(c *kvcache.Cache, rng *rand.Rand, p int) {
 // and both end with identical positions, keys, values and attention outputs.
 func TestGrowMatchesReserved(t *testing.T) {
 	const layers, kvh, d, n = 2, 2, 16, 300
-	for _, typ := range []kvcache.DType{kvcache.F16, kvcache.F32} {
+	for _, typ := range allTypes {
 		cfg := kvcache.Config{Layers: layers, KVHeads: kvh, HeadDim: d, Type: typ, Capacity: 1_000_000_000}
 		grow, _ := kvcache.New(cfg)
 		reserved, _ := kvcache.New(cfg)
@@ -42,7 +42,7 @@ func TestGrowMatchesReserved(t *testing.T) {
 			t.Fatal(err)
 		}
 		tok := cfg.TokenBytes()
-		if want := int64(layers*kvh*2*d) * typ.Size(); tok != want {
+		if want := int64(layers*kvh*2) * rowBytesRef(typ, d); tok != want {
 			t.Fatalf("TokenBytes %d, want %d", tok, want)
 		}
 		if grow.Bytes() != 0 || reserved.Bytes() != tok*n {
@@ -103,7 +103,12 @@ func TestGrowMatchesReserved(t *testing.T) {
 // the next token doubles it but not past Capacity, and a token beyond
 // Capacity is refused with a clear error that leaves the cache unchanged.
 func TestGrowLimit(t *testing.T) {
-	cfg := kvcache.Config{Layers: 1, KVHeads: 2, HeadDim: 8, Type: kvcache.F32, Capacity: 500}
+	for _, typ := range allTypes {
+		testGrowLimit(t, kvcache.Config{Layers: 1, KVHeads: 2, HeadDim: 8, Type: typ, Capacity: 500})
+	}
+}
+
+func testGrowLimit(t *testing.T, cfg kvcache.Config) {
 	c, _ := kvcache.New(cfg)
 	rng := rand.New(rand.NewPCG(5, 6))
 	tok := cfg.TokenBytes()
@@ -148,28 +153,33 @@ func TestGrowBound(t *testing.T) {
 		{1000, 50, 100},
 		{1000, 900, 1000}, // doubling 900 would pass 900 + 100
 	} {
-		cfg := kvcache.Config{Layers: 1, KVHeads: 1, HeadDim: 4, Type: kvcache.F16, Capacity: tc.capacity}
-		c, _ := kvcache.New(cfg)
-		rng := rand.New(rand.NewPCG(7, 8))
-		n := min(900, tc.capacity-20)
-		c.Grow(n)
-		for p := range n {
-			appendAll(c, rng, p)
+		for _, typ := range allTypes {
+			testGrowBound(t, kvcache.Config{Layers: 1, KVHeads: 1, HeadDim: 4, Type: typ, Capacity: tc.capacity}, tc.keep, tc.want)
 		}
-		c.Advance(n)
-		h := c.Head(0, 0)
-		idx := make([]int, tc.keep)
-		for i := range idx {
-			idx[i] = n - tc.keep + i
-		}
-		if err := h.Keep(idx, 0); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Grow(1); err != nil {
-			t.Fatal(err)
-		}
-		if want := cfg.TokenBytes() * int64(tc.want); c.Bytes() != want {
-			t.Errorf("%+v: Bytes %d after growing, want %d (%d rows)", tc, c.Bytes(), want, tc.want)
-		}
+	}
+}
+
+func testGrowBound(t *testing.T, cfg kvcache.Config, keep, want int) {
+	c, _ := kvcache.New(cfg)
+	rng := rand.New(rand.NewPCG(7, 8))
+	n := min(900, cfg.Capacity-20)
+	c.Grow(n)
+	for p := range n {
+		appendAll(c, rng, p)
+	}
+	c.Advance(n)
+	h := c.Head(0, 0)
+	idx := make([]int, keep)
+	for i := range idx {
+		idx[i] = n - keep + i
+	}
+	if err := h.Keep(idx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Grow(1); err != nil {
+		t.Fatal(err)
+	}
+	if b := cfg.TokenBytes() * int64(want); c.Bytes() != b {
+		t.Errorf("%v, capacity %d, %d kept: Bytes %d after growing, want %d (%d rows)", cfg.Type, cfg.Capacity, keep, c.Bytes(), b, want)
 	}
 }

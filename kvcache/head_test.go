@@ -7,17 +7,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/thinkv/thinkv/kernels"
 	"github.com/thinkv/thinkv/kvcache"
 )
 
 // mirror is an independent model of one Head: every token's key and value in
-// float64 (rounded to f16 first for f16 storage), a flag per token telling
-// whether its key/value lives in the pruned segment, the kept channel sets, and
-// the row capacity each of the four segments must have been allocated with.
+// float64 as the storage type rounds it (see stored: pruned rows are stored
+// again, their kept channels on their own), a flag per token telling whether
+// its key/value lives in the pruned segment, the kept channel sets, and the
+// row capacity each of the four segments must have been allocated with.
 type mirror struct {
-	d, size          int
-	f16              bool
+	d                int
+	typ              kvcache.DType
 	pos              []int
 	k, v             [][]float64
 	kPruned, vPruned []bool
@@ -30,16 +30,27 @@ type mirror struct {
 // newMirror mirrors a head of a cache of the given Capacity that is appended
 // to directly (Next stays 0): nothing is allocated until tokens arrive.
 func newMirror(typ kvcache.DType, d, capacity int) *mirror {
-	return &mirror{d: d, size: int(typ.Size()), f16: typ == kvcache.F16, capacity: capacity}
+	return &mirror{d: d, typ: typ, capacity: capacity}
 }
 
 func (m *mirror) round(x []float32) []float64 {
 	out := make([]float64, len(x))
-	for i, v := range x {
-		if m.f16 {
-			v = kernels.F16ToF32(kernels.F32ToF16(v))
-		}
+	for i, v := range stored(m.typ, x) {
 		out[i] = float64(v)
+	}
+	return out
+}
+
+// restore models a row moving into a pruned segment: its kept channels are
+// stored again, as a row of their own.
+func (m *mirror) restore(x []float64, kept []int) []float64 {
+	g := make([]float32, len(kept))
+	for j, c := range kept {
+		g[j] = float32(x[c])
+	}
+	out := make([]float64, len(x))
+	for j, v := range stored(m.typ, g) {
+		out[kept[j]] = float64(v)
 	}
 	return out
 }
@@ -124,15 +135,16 @@ func (m *mirror) filter(drop func(int) bool) {
 func (m *mirror) prune(values bool, kept []int, recent, extra int) {
 	n := len(m.pos)
 	old := max(0, n-recent)
-	flags, pc, fc := m.kPruned, &m.kpCap, &m.kfCap
+	flags, pc, fc, rows := m.kPruned, &m.kpCap, &m.kfCap, m.k
 	if values {
-		flags, pc, fc = m.vPruned, &m.vpCap, &m.vfCap
+		flags, pc, fc, rows = m.vPruned, &m.vpCap, &m.vfCap, m.v
 		m.valKept = kept
 	} else {
 		m.keyKept = kept
 	}
 	for i := range old {
 		flags[i] = true
+		rows[i] = m.restore(rows[i], kept)
 	}
 	*pc, *fc = old, n-old+extra
 }
@@ -146,7 +158,8 @@ func (m *mirror) pack(recent int) {
 		flags []bool
 		kept  []int
 		pc    *int
-	}{{m.kPruned, m.keyKept, &m.kpCap}, {m.vPruned, m.valKept, &m.vpCap}} {
+		rows  [][]float64
+	}{{m.kPruned, m.keyKept, &m.kpCap, m.k}, {m.vPruned, m.valKept, &m.vpCap, m.v}} {
 		if seg.kept == nil {
 			continue
 		}
@@ -157,6 +170,7 @@ func (m *mirror) pack(recent int) {
 		}
 		for i := pruned; i < pruned+move; i++ {
 			seg.flags[i] = true
+			seg.rows[i] = m.restore(seg.rows[i], seg.kept)
 		}
 		if need := pruned + move; need > *seg.pc {
 			*seg.pc = max(need, min(max(2**seg.pc, 64), m.capacity))
@@ -165,20 +179,25 @@ func (m *mirror) pack(recent int) {
 }
 
 func (m *mirror) bytes() int64 {
-	return int64(m.size * (m.kpCap*len(m.keyKept) + m.kfCap*m.d + m.vpCap*len(m.valKept) + m.vfCap*m.d))
+	rb := func(w int) int64 { return rowBytesRef(m.typ, w) }
+	return int64(m.kpCap)*rb(len(m.keyKept)) + int64(m.kfCap)*rb(m.d) + int64(m.vpCap)*rb(len(m.valKept)) + int64(m.vfCap)*rb(m.d)
 }
 
 // attend is the brute-force reference: softmax(q·K₀ᵀ·scale)·V₀ over the first
-// n tokens, K₀ and V₀ zero-filled in the pruned channels.
+// n tokens, K₀ and V₀ zero-filled in the pruned channels. For the blocked
+// types it dots the keys with the query as attention quantizes it: q8Query
+// of q for full rows, and of q gathered to the kept channels for pruned ones.
 func (m *mirror) attend(q []float32, n int, scale float64) (out, probs []float64) {
+	return m.attendQ(q, n, scale, blocked(m.typ))
+}
+
+// attendQ is attend, with the query quantized as attention over a blocked
+// type does (quantize) or exact.
+func (m *mirror) attendQ(q []float32, n int, scale float64, quantize bool) (out, probs []float64) {
 	probs = make([]float64, n)
 	mx := math.Inf(-1)
 	for i := range probs {
-		k := m.key(i)
-		for j := range m.d {
-			probs[i] += float64(q[j]) * k[j]
-		}
-		probs[i] *= scale
+		probs[i] = m.logit(q, i, quantize) * scale
 		mx = math.Max(mx, probs[i])
 	}
 	var sum float64
@@ -195,6 +214,49 @@ func (m *mirror) attend(q []float32, n int, scale float64) (out, probs []float64
 		}
 	}
 	return out, probs
+}
+
+// logit returns q·K₀[i] (unscaled), with q quantized as attention over a
+// blocked type does if quantize.
+func (m *mirror) logit(q []float32, i int, quantize bool) float64 {
+	k := m.key(i)
+	kept := rangeN(m.d)
+	if m.kPruned[i] {
+		kept = m.keyKept
+	}
+	g := make([]float32, len(kept))
+	for j, c := range kept {
+		g[j] = q[c]
+	}
+	qq := make([]float64, len(g))
+	for j, v := range g {
+		qq[j] = float64(v)
+	}
+	if quantize {
+		qq = q8Query(g)
+	}
+	var l float64
+	for j, c := range kept {
+		l += qq[j] * k[c]
+	}
+	return l
+}
+
+// logitError returns the most that token i's scaled logit may move when the
+// query is quantized as attention over a blocked type does (0 for f16 and f32).
+func (m *mirror) logitError(q []float32, i int, scale float64) float64 {
+	if !blocked(m.typ) {
+		return 0
+	}
+	kept := rangeN(m.d)
+	if m.kPruned[i] {
+		kept = m.keyKept
+	}
+	g, k := make([]float32, len(kept)), make([]float64, len(kept))
+	for j, c := range kept {
+		g[j], k[j] = q[c], m.key(i)[c]
+	}
+	return q8QueryError(g, k, scale)
 }
 
 func randVec(rng *rand.Rand, n int) []float32 {
@@ -233,6 +295,12 @@ func TestAttendMatchesZeroFilled(t *testing.T) {
 		{"f16 d128", kvcache.F16, 128, 80, "evict pruneK keep pruneV append append evict"},
 		{"f32 d8 pack", kvcache.F32, 8, 40, "pruneK append append pack append pack evict pruneV append pack keep append pack"},
 		{"f16 d64 pack", kvcache.F16, 64, 70, "pack pruneV append append append pack append evict pack pruneK append pack"},
+		{"q8_0 d8", kvcache.Q8_0, 8, 50, "keep pruneK pruneV append evict"},
+		{"q8_0 d64", kvcache.Q8_0, 64, 80, "evict pruneK keep pruneV append append evict"},
+		{"q8_0 d128 pack", kvcache.Q8_0, 128, 90, "pack pruneK append append pack append evict pruneV pack keep append pack"},
+		{"q4_0 d8", kvcache.Q4_0, 8, 50, "keep pruneK pruneV append evict"},
+		{"q4_0 d40", kvcache.Q4_0, 40, 60, "pruneV evict keep pruneK append append"},
+		{"q4_0 d128 pack", kvcache.Q4_0, 128, 90, "pruneK append append pack append pack evict pruneV append pack keep append pack"},
 	}
 	for ci, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -329,6 +397,40 @@ func check(t *testing.T, h *kvcache.Head, m *mirror, rng *rand.Rand, step string
 		wantOut, wantP := m.attend(q, n, scale)
 		assertClose(t, step+": attention output", out, wantOut, 1e-5)
 		assertClose(t, step+": attention weights", probs[:n], wantP, 1e-5)
+		if blocked(m.typ) {
+			checkQuantError(t, step, m, q, n, scale, out, probs[:n])
+		}
+	}
+}
+
+// checkQuantError checks attention over a blocked type against exact
+// attention over the stored (dequantized) keys and values, with the query
+// unquantized: if quantizing the query moves every logit by at most δ
+// (q8QueryError: half a step per block times the block's Σ|k|), every
+// weight moves by at most a factor e^{±2δ}, so each weight by at most
+// w·(e^{2δ}−1) and each output channel by at most (e^{2δ}−1)·max|v|; plus
+// 1e-5 for the float roundings.
+func checkQuantError(t *testing.T, step string, m *mirror, q []float32, n int, scale float64, out, probs []float32) {
+	t.Helper()
+	exact, wantP := m.attendQ(q, n, scale, false)
+	var delta float64
+	vmax := make([]float64, m.d)
+	for i := range n {
+		delta = math.Max(delta, m.logitError(q, i, scale))
+		for c, v := range m.value(i) {
+			vmax[c] = math.Max(vmax[c], math.Abs(v))
+		}
+	}
+	f := math.Expm1(2 * delta)
+	for c := range out {
+		if e := math.Abs(float64(out[c]) - exact[c]); e > f*vmax[c]+1e-5 {
+			t.Fatalf("%s: output[%d] = %g, exact-query attention %g: error %g > bound %g (δ %g)", step, c, out[c], exact[c], e, f*vmax[c]+1e-5, delta)
+		}
+	}
+	for i := range probs {
+		if e := math.Abs(float64(probs[i]) - wantP[i]); e > f*wantP[i]+1e-5 {
+			t.Fatalf("%s: weight %d = %g, exact-query attention %g: error %g > bound %g", step, i, probs[i], wantP[i], e, f*wantP[i]+1e-5)
+		}
 	}
 }
 

@@ -12,10 +12,10 @@ import (
 	"strings"
 )
 
-// The cache file format, version 1. All integers are little-endian.
+// The cache file format, versions 1 and 2. All integers are little-endian.
 //
 //	magic    8 bytes  "THINKVKV"
-//	version  uint32   1
+//	version  uint32   1 for a cache of f16 or f32, 2 for q8_0 or q4_0
 //	length   uint64   bytes of the payload
 //	payload  length bytes
 //	crc      uint32   CRC-32C (Castagnoli) of the payload
@@ -24,7 +24,7 @@ import (
 //
 //	identity  uint32 length, then that many bytes (opaque, the caller's)
 //	layers, kv heads, head dim   uint32 each
-//	type      uint8   0 f16, 1 f32
+//	type      uint8   0 f16, 1 f32 (versions 1 and 2); 2 q8_0, 3 q4_0 (version 2)
 //	capacity  uint64
 //	next      uint64  Cache.Next
 //	reserve   int64   the LimitReserve cap, < 0: none
@@ -47,7 +47,6 @@ import (
 // arrive like any other.
 const (
 	fileMagic   = "THINKVKV"
-	fileVersion = 1
 	headerBytes = 8 + 4 + 8
 	// headFixed is the bytes of a head's record besides its lists and rows.
 	headFixed = 5*4 + 1
@@ -57,8 +56,17 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// WriteTo writes the cache to w in thinkv's cache file format (version 1,
-// checksummed with CRC-32C) with an empty model identity, and returns the
+// fileVersion returns the version a cache of type t is written as: 1 for
+// f16 and f32, 2 for the blocked types.
+func fileVersion(t DType) uint32 {
+	if t == F16 || t == F32 {
+		return 1
+	}
+	return 2
+}
+
+// WriteTo writes the cache to w in thinkv's cache file format (version 1 or
+// 2, checksummed with CRC-32C) with an empty model identity, and returns the
 // bytes written: io.WriterTo, for caches tied to no model (ReadCache(r, nil)
 // reads them back). The engine writes with WriteCache and its model's
 // identity. A fork is written whole: its shared prefix and its own rows alike.
@@ -90,7 +98,7 @@ func (c *Cache) writeFile(w io.Writer, identity []byte) (int64, error) {
 	bw := bufio.NewWriterSize(cw, 64<<10)
 	var hdr []byte
 	hdr = append(hdr, fileMagic...)
-	hdr = binary.LittleEndian.AppendUint32(hdr, fileVersion)
+	hdr = binary.LittleEndian.AppendUint32(hdr, fileVersion(c.cfg.Type))
 	hdr = binary.LittleEndian.AppendUint64(hdr, uint64(c.payloadBytes(len(identity))))
 	bw.Write(hdr)
 	crc := crc32.New(castagnoli)
@@ -219,8 +227,9 @@ func ReadCache(r io.Reader, identity []byte) (*Cache, error) {
 	if string(hdr[:8]) != fileMagic {
 		return nil, fmt.Errorf("kvcache: not a thinkv cache file (magic %q, want %q)", hdr[:8], fileMagic)
 	}
-	if v := binary.LittleEndian.Uint32(hdr[8:]); v != fileVersion {
-		return nil, fmt.Errorf("kvcache: cache file version %d, this reader knows version %d", v, fileVersion)
+	version := binary.LittleEndian.Uint32(hdr[8:])
+	if version != 1 && version != 2 {
+		return nil, fmt.Errorf("kvcache: cache file version %d, this reader knows versions 1 and 2", version)
 	}
 	length := binary.LittleEndian.Uint64(hdr[12:])
 	if length > math.MaxInt64-1 {
@@ -244,7 +253,7 @@ func ReadCache(r io.Reader, identity []byte) (*Cache, error) {
 	if got, want := crc32.Checksum(p, castagnoli), binary.LittleEndian.Uint32(sum[:]); got != want {
 		return nil, fmt.Errorf("kvcache: corrupt cache file: checksum %08x, the file says %08x", got, want)
 	}
-	return decodePayload(p, identity)
+	return decodePayload(p, identity, version)
 }
 
 // decoder reads little-endian values from a payload, failing on the first
@@ -334,7 +343,7 @@ func (d *decoder) block(typ DType, width int, count uint32, what string) rows {
 	return r
 }
 
-func decodePayload(p, identity []byte) (*Cache, error) {
+func decodePayload(p, identity []byte, version uint32) (*Cache, error) {
 	d := &decoder{b: p}
 	idLen := d.u32("identity length")
 	id := d.take(uint64(idLen), "identity")
@@ -355,6 +364,8 @@ func decodePayload(p, identity []byte) (*Cache, error) {
 		return nil, fmt.Errorf("kvcache: corrupt cache file: %d layers, %d KV heads, head dimension %d", layers, kvHeads, dim)
 	case !DType(typ).valid():
 		return nil, fmt.Errorf("kvcache: corrupt cache file: unknown element type %d", typ)
+	case fileVersion(DType(typ)) != version:
+		return nil, fmt.Errorf("kvcache: corrupt cache file: a %v cache in a version %d file (it is written as version %d)", DType(typ), version, fileVersion(DType(typ)))
 	case capacity == 0 || capacity > math.MaxInt:
 		return nil, fmt.Errorf("kvcache: corrupt cache file: capacity %d", capacity)
 	case next > math.MaxInt || reserve != int64(int(reserve)):

@@ -37,7 +37,7 @@ func fileBytes(c *kvcache.Cache, id []byte) int64 {
 // tracked; a reserve limit; a fork holding a shared prefix and a tail.
 func persisted(t *testing.T) map[string]*kvcache.Cache {
 	out := map[string]*kvcache.Cache{}
-	for _, typ := range []kvcache.DType{kvcache.F16, kvcache.F32} {
+	for _, typ := range allTypes {
 		rng := rand.New(rand.NewPCG(11, uint64(typ)))
 		cfg := kvcache.Config{Layers: 2, KVHeads: 2, HeadDim: 16, Type: typ, Capacity: 700}
 		out[typ.String()+" full"] = newFilled(t, cfg, rng, 90)
@@ -284,7 +284,7 @@ func FuzzReadCache(f *testing.F) {
 	file := small(f)
 	f.Add(file)
 	f.Add(file[20 : len(file)-4])
-	for _, typ := range []kvcache.DType{kvcache.F16, kvcache.F32} {
+	for _, typ := range allTypes {
 		c, _ := kvcache.New(kvcache.Config{Layers: 2, KVHeads: 1, HeadDim: 3, Type: typ, Capacity: 10})
 		for p := range 4 {
 			appendAll(c, rand.New(rand.NewPCG(uint64(p), 0)), p)

@@ -85,20 +85,22 @@ func bound(p policy, cfg kvcache.Config, prompt, newTokens int, afterCompress bo
 		if afterCompress {
 			for l := range ls.layers {
 				ls.layers[l].peak = 0
-				ls.layers[l].record(cfg.HeadDim)
+				ls.layers[l].record(ls.full())
 			}
 		}
 	}
 	ls.decode()
-	var elems int64
+	var bytes int64
 	for i := range ls.layers {
-		elems += ls.layers[i].peak
+		bytes += ls.layers[i].peak
 	}
-	return elems * int64(cfg.KVHeads) * cfg.Type.Size()
+	return bytes * int64(cfg.KVHeads)
 }
 
 // segment is the shape of a head's keys (or values): rows held in a pruned
-// segment of width channels, and full rows after them.
+// segment of fewer channels, and full rows after them. Shapes count bytes,
+// a row's as the cache type stores it (kvcache.DType.RowBytes), so that a
+// blocked type's padding to whole blocks is counted as the cache counts it.
 type segment struct {
 	// lo and hi bound the full rows held: heads of a layer differ when a
 	// press keeps tokens by score after another pruned channels.
@@ -106,30 +108,32 @@ type segment struct {
 	// spare is the full rows allocated beyond those held, the same for
 	// every head of the layer.
 	spare int
-	// width is the channels of a pruned row (the head dimension while the
-	// segment is not pruned, when no row is pruned): with adaptive budgets,
-	// the mean over the layer's heads (see unequalWidths).
-	width int
+	// row is the bytes of a pruned row (of a full row while the segment is
+	// not pruned, when no row is pruned): with adaptive budgets, the mean
+	// over the layer's heads (see unequalWidths).
+	row int64
 	// unequal is set when the layer's heads keep different channels in
 	// their pruned rows (adaptive ThinK).
 	unequal bool
 }
 
-// elems returns the most elements a head with n tokens holds in s, d the
-// head dimension: pruned rows are narrower, so the most full rows is the worst.
-func (s segment) elems(n, d int) int64 {
-	return int64(n-s.hi)*int64(s.width) + int64(s.hi+s.spare)*int64(d)
+// bytes returns the most bytes a head with n tokens holds in s, full the
+// bytes of a full row: pruned rows are narrower, so the most full rows is
+// the worst.
+func (s segment) bytes(n int, full int64) int64 {
+	return int64(n-s.hi)*s.row + int64(s.hi+s.spare)*full
 }
 
 // layerShape is the shape of every head of one layer.
 type layerShape struct {
 	n    int // tokens each head holds
 	k, v segment
-	peak int64 // the most elements one head has held so far
+	peak int64 // the most bytes one head has held so far
 }
 
-func (s *layerShape) record(d int) {
-	s.peak = max(s.peak, s.k.elems(s.n, d)+s.v.elems(s.n, d))
+// record updates the peak with the shape's bytes, full those of a full row.
+func (s *layerShape) record(full int64) {
+	s.peak = max(s.peak, s.k.bytes(s.n, full)+s.v.bytes(s.n, full))
 }
 
 // layout models a sequence's cache, layer by layer, for MaxBytes.
@@ -150,13 +154,16 @@ type layout struct {
 func newLayout(cfg kvcache.Config, prompt, newTokens int) *layout {
 	ls := &layout{cfg: cfg, prompt: prompt, newTokens: newTokens, layers: make([]layerShape, cfg.Layers)}
 	r0 := max(prompt, min(growMin, prompt+newTokens))
-	full := segment{lo: prompt, hi: prompt, spare: r0 - prompt, width: cfg.HeadDim}
+	full := segment{lo: prompt, hi: prompt, spare: r0 - prompt, row: ls.full()}
 	for l := range ls.layers {
 		ls.layers[l] = layerShape{n: prompt, k: full, v: full}
-		ls.layers[l].record(cfg.HeadDim)
+		ls.layers[l].record(ls.full())
 	}
 	return ls
 }
+
+// full returns the bytes of a full row, a key or a value of HeadDim channels.
+func (ls *layout) full() int64 { return ls.cfg.Type.RowBytes(ls.cfg.HeadDim) }
 
 // growMin is the fewest rows a cache segment grows to.
 const growMin = kvcache.GrowMin
@@ -195,8 +202,8 @@ func (ls *layout) keep(l, k, extra int) {
 		g.spare = extra
 	}
 	s.n = k
-	s.recordMixed(before, ls.cfg.HeadDim)
-	s.record(ls.cfg.HeadDim)
+	s.recordMixed(before, ls.full())
+	s.record(ls.full())
 }
 
 // prune models Head.PruneKeys (values: PruneValues) on every head of layer
@@ -209,8 +216,8 @@ func (ls *layout) prune(l int, values bool, pruned, recent, extra int) {
 		g = &s.v
 	}
 	g.lo, g.hi = min(s.n, recent), min(s.n, recent)
-	g.width, g.spare = ls.cfg.HeadDim-pruned, extra
-	s.record(ls.cfg.HeadDim)
+	g.row, g.spare = ls.cfg.Type.RowBytes(ls.cfg.HeadDim-pruned), extra
+	s.record(ls.full())
 }
 
 // reserveFull models Head.ReserveFull(Cache.Headroom()) on every head.
@@ -219,7 +226,7 @@ func (ls *layout) reserveFull() {
 	for l := range ls.layers {
 		s := &ls.layers[l]
 		s.k.spare, s.v.spare = max(s.k.spare, h), max(s.v.spare, h)
-		s.record(ls.cfg.HeadDim)
+		s.record(ls.full())
 	}
 }
 
@@ -235,7 +242,7 @@ func (ls *layout) decode() {
 	if n == 0 {
 		return
 	}
-	d := ls.cfg.HeadDim
+	d := ls.full()
 	for l := range ls.layers {
 		s := &ls.layers[l]
 		var e int64
@@ -246,28 +253,28 @@ func (ls *layout) decode() {
 	}
 }
 
-// decoded returns the most elements the segment g of a head holding n0
-// tokens holds after decoding n tokens, with eviction down to evictAt
-// tokens after each one if evicts.
-func (g segment) decoded(n0, n, d int, evicts bool, evictAt int) int64 {
-	pruned := func(full int) int64 { return int64(n0-full) * int64(g.width) }
+// decoded returns the most bytes the segment g of a head holding n0 tokens
+// holds after decoding n tokens, with eviction down to evictAt tokens after
+// each one if evicts; d is the bytes of a full row.
+func (g segment) decoded(n0, n int, d int64, evicts bool, evictAt int) int64 {
+	pruned := func(full int) int64 { return int64(n0-full) * g.row }
 	if !evicts {
 		// Every decoded token is a full row: a head with k full rows needs
 		// k+n and may hold no more, so growth ends there.
-		return pruned(g.hi) + int64(g.hi+max(g.spare, n))*int64(d)
+		return pruned(g.hi) + int64(g.hi+max(g.spare, n))*d
 	}
 	// Tokens held before the last decoded token is appended, and evictions
 	// before it, each of which may take a pruned row (freeing no full row).
 	last, ev := min(n0+n-1, evictAt), max(0, n-1-(evictAt-n0))
 	need := func(full int) int { return last + 1 - max(0, n0-full-ev) }
-	before := pruned(g.hi) + int64(g.hi+g.spare)*int64(d)
+	before := pruned(g.hi) + int64(g.hi+g.spare)*d
 	// need(k)−k does not increase with k: if the head with the fewest full
 	// rows does not grow, none does.
 	if need(g.lo) <= g.lo+g.spare {
 		return before
 	}
 	grown := min(g.hi+n, doubledMax(g.lo+g.spare, g.hi+g.spare, need(g.hi)))
-	return max(before, pruned(g.lo)+int64(max(grown, g.hi+g.spare))*int64(d))
+	return max(before, pruned(g.lo)+int64(max(grown, g.hi+g.spare))*d)
 }
 
 // doubled returns the rows a segment of c rows reaches when it grows by
@@ -301,11 +308,14 @@ func doubledMax(a, b, need int) int {
 // Heads of unequal widths (adaptive ThinK: think:…,adaptive=1).
 //
 // A layer's heads may keep different channels in their pruned rows, as long
-// as they keep KVHeads·width in all. The bound stays sound and as tight: in
-// every state the most a head holds is affine in its width w, (rows)·w +
-// (full elements), with the same coefficients for every head of the layer
-// (they count rows, which do not depend on widths), so the most the layer
-// holds is KVHeads times that of a head of the mean width. Two kinds of
+// as their pruned rows take KVHeads·w bytes in all, w those of a pruned row
+// under uniform ThinK (the same channels in all for f16 and f32; for the
+// blocked types, the same blocks in all: see thinK.allot). The bound stays
+// sound and as tight: in every state the most a head holds is affine in its
+// pruned row's bytes w, (rows)·w + (full bytes), with the same coefficients
+// for every head of the layer (they count rows, which do not depend on
+// widths), so the most the layer holds is KVHeads times that of a head of
+// the mean width. Two kinds of
 // moment need more care, where heads are reshaped one after the other and
 // some are in the state before while others are in the state after:
 //
@@ -335,7 +345,7 @@ func (ls *layout) unequalWidths(l int, values bool) {
 // recordMixed records the most a layer whose heads go one by one from shape
 // before to s may hold in between, when its heads' widths differ (with
 // equal widths the larger of the two shapes bounds it already).
-func (s *layerShape) recordMixed(before layerShape, d int) {
+func (s *layerShape) recordMixed(before layerShape, d int64) {
 	if !s.k.unequal && !s.v.unequal {
 		return
 	}
@@ -343,8 +353,8 @@ func (s *layerShape) recordMixed(before layerShape, d int) {
 	for _, g := range [][2]segment{{before.k, s.k}, {before.v, s.v}} {
 		a, b := g[0], g[1]
 		rows := max(before.n-a.hi, s.n-b.hi)
-		full := max(int64(a.hi+a.spare), int64(b.hi+b.spare)) * int64(d)
-		e += int64(rows)*int64(a.width) + full
+		full := max(int64(a.hi+a.spare), int64(b.hi+b.spare)) * d
+		e += int64(rows)*a.row + full
 	}
 	s.peak = max(s.peak, e)
 }

@@ -227,16 +227,41 @@ var (
 // TestMaxBytesBoundsRealSequences runs every press and composition over
 // prompts of 1 to 1000 tokens and 0 to 300 new ones: Cache.Bytes() never
 // exceeds MaxBytes, and the most a sequence held is at least 90% of it (the
-// worst case of eviction is forced for H2O; the ratios are logged).
+// worst case of eviction is forced for H2O; the ratios are logged). It does
+// so for f16 and for the blocked types: q8_0 with a head dimension of 8 (one
+// padded block: ThinK prunes nothing there), and on prompts up to 200 q4_0
+// with 40 (ThinK's kept channels rounded up to a whole block, the last
+// block partial) and, for the adaptive specs, q8_0 with 96 (budgets shared
+// out in whole blocks, unequal between heads).
 func TestMaxBytesBoundsRealSequences(t *testing.T) {
-	const layers, heads, kvh, d = 3, 4, 2, 8
-	cfg := kvcache.Config{Layers: layers, KVHeads: kvh, HeadDim: d, Type: kvcache.F16}
+	all := func(string) bool { return true }
+	for _, tc := range []struct {
+		typ     kvcache.DType
+		d       int
+		specs   func(string) bool
+		prompts []int
+	}{
+		{kvcache.F16, 8, all, boundPrompts},
+		{kvcache.Q8_0, 8, all, boundPrompts},
+		{kvcache.Q4_0, 40, all, boundPrompts[:5]},
+		{kvcache.Q8_0, 96, func(s string) bool { return strings.Contains(s, "adaptive=1") }, boundPrompts[:5]},
+	} {
+		t.Run(fmt.Sprintf("%v/d%d", tc.typ, tc.d), func(t *testing.T) { boundsRealSequences(t, tc.typ, tc.d, tc.specs, tc.prompts) })
+	}
+}
+
+func boundsRealSequences(t *testing.T, typ kvcache.DType, d int, specs func(string) bool, prompts []int) {
+	const layers, heads, kvh = 3, 4, 2
+	cfg := kvcache.Config{Layers: layers, KVHeads: kvh, HeadDim: d, Type: typ}
 	var report []string
 	for _, spec := range append([]string{"none"}, boundSpecs...) {
+		if !specs(spec) {
+			continue
+		}
 		p := mustParse(t, spec)
 		lo, sum, count := 2.0, 0.0, 0
 		where := ""
-		for _, prompt := range boundPrompts {
+		for _, prompt := range prompts {
 			for _, n := range boundNew {
 				bound := MaxBytes(p, cfg, prompt, n)
 				peak := int64(0)
@@ -256,7 +281,7 @@ func TestMaxBytesBoundsRealSequences(t *testing.T) {
 			t.Errorf("%s: the most held is only %.3f of MaxBytes at %s", spec, lo, where)
 		}
 	}
-	t.Log("observed peak / MaxBytes over 30 prompt × new-token cases:\n" + strings.Join(report, "\n"))
+	t.Logf("observed peak / MaxBytes over %d prompt × new-token cases:\n%s", len(prompts)*len(boundNew), strings.Join(report, "\n"))
 }
 
 // closedForm is the bound each press's doc comment gives, written out
@@ -531,7 +556,7 @@ func TestMaxBytesUnequalWidths(t *testing.T) {
 			ls.layers[0].k.unequal = false
 		}
 		ls.decode()
-		equal := ls.layers[0].peak * int64(cfg.KVHeads) * cfg.Type.Size()
+		equal := ls.layers[0].peak * int64(cfg.KVHeads)
 		t.Logf("P=%d N=%d: most held %d, MaxBytes %d, bound at equal widths %d", prompt, n, peak, bound, equal)
 		// With equal widths the equal-width bound holds (the other tests):
 		// exceeding it shows the heads' widths differ and the half-done
@@ -597,5 +622,84 @@ func TestThinKPruneOrder(t *testing.T) {
 	}
 	if got := pruneOrder([]int{3, 5, 3, 1}); !slices.Equal(got, []int{3, 0, 2, 1}) {
 		t.Errorf("pruneOrder(3, 5, 3, 1) = %v, want [3 0 2 1]", got)
+	}
+}
+
+// TestThinKBlocks checks the channels ThinK keeps per head on the blocked
+// cache types: T = D − floor(ratio·D) rounded up to whole 32-channel
+// blocks, at most D (at D ≤ 32 nothing is pruned: the row is one padded
+// block either way), against values worked out by hand; f16 keeps T
+// exactly. With adaptive=1 each head keeps whole blocks (or all D), the
+// layer as many blocks as uniform ThinK, and the cache holds exactly
+// MaxBytesAfterCompress (the mean-width model is exact in blocks).
+func TestThinKBlocks(t *testing.T) {
+	for _, tc := range []struct {
+		typ   kvcache.DType
+		d     int
+		ratio string
+		want  int // kept channels per head; 0: none pruned
+	}{
+		{kvcache.Q8_0, 8, "0.5", 0}, {kvcache.Q4_0, 32, "0.75", 0},
+		{kvcache.Q8_0, 40, "0.5", 32}, {kvcache.Q4_0, 40, "0.75", 32},
+		{kvcache.Q8_0, 64, "0.5", 32}, {kvcache.Q4_0, 64, "0.75", 32}, {kvcache.Q8_0, 64, "0.25", 0},
+		{kvcache.Q4_0, 96, "0.5", 64}, {kvcache.Q8_0, 96, "0.75", 32},
+		{kvcache.F16, 64, "0.75", 16}, {kvcache.F16, 8, "0.5", 4},
+	} {
+		for _, adaptive := range []string{"", ",adaptive=1,floor=0"} {
+			spec := "think:ratio=" + tc.ratio + ",recent=4" + adaptive
+			const layers, kvh, heads, prompt = 2, 2, 4, 50
+			cfg := kvcache.Config{Layers: layers, KVHeads: kvh, HeadDim: tc.d, Type: tc.typ, Capacity: prompt + 10}
+			c, _ := kvcache.New(cfg)
+			rng := rand.New(rand.NewPCG(uint64(tc.d), 3))
+			vec := func(g int) []float32 {
+				x := make([]float32, tc.d)
+				for j := range x {
+					x[j] = float32(rng.NormFloat64())
+					if g == 0 { // head 0's energy sits in its first channels
+						x[j] *= float32(math.Pow(2, -float64(j)))
+					}
+				}
+				return x
+			}
+			for pos := range prompt {
+				for l := range layers {
+					for g := range kvh {
+						c.Head(l, g).Append(pos, vec(g), vec(g))
+					}
+				}
+			}
+			c.Advance(prompt)
+			p := mustParse(t, spec)
+			obs := &kvcache.Observation{Window: 32, Prompt: prompt, Done: prompt, Queries: make([][]float32, layers)}
+			for l := range obs.Queries {
+				obs.Queries[l] = make([]float32, 32*heads*tc.d)
+				for i := range obs.Queries[l] {
+					obs.Queries[l][i] = float32(rng.NormFloat64())
+				}
+			}
+			if err := p.Compress(c, obs, heads); err != nil {
+				t.Fatal(err)
+			}
+			for l := range layers {
+				total, widths := 0, []int{}
+				for g := range kvh {
+					k := len(c.Head(l, g).KeyKept)
+					widths = append(widths, k)
+					total += k
+					if adaptive == "" && k != tc.want {
+						t.Fatalf("%v d=%d %s: head %d of layer %d keeps %d channels, want %d", tc.typ, tc.d, spec, g, l, k, tc.want)
+					}
+					if b := tc.typ.Block(); k%b != 0 && k != tc.d {
+						t.Fatalf("%v d=%d %s: head %d keeps %d channels, not whole blocks", tc.typ, tc.d, spec, g, k)
+					}
+				}
+				if adaptive != "" && tc.typ.Block() > 1 && total != kvh*tc.want {
+					t.Fatalf("%v d=%d %s: layer %d keeps %v channels, want %d in all", tc.typ, tc.d, spec, l, widths, kvh*tc.want)
+				}
+			}
+			if got, want := c.Bytes(), MaxBytesAfterCompress(p, cfg, prompt, 10); tc.typ.Block() > 1 && got != want {
+				t.Fatalf("%v d=%d %s: Bytes %d after Compress, MaxBytesAfterCompress %d", tc.typ, tc.d, spec, got, want)
+			}
+		}
 	}
 }

@@ -98,10 +98,10 @@ var kinds = []kind{
 	{name: "streaming", doc: "StreamingLLM: attention sinks plus a window of recent tokens",
 		params: []param{{key: "sink", def: "4", lo: 0, hi: maxTokens, integer: true}, {key: "recent", def: "", lo: 1, hi: maxTokens, integer: true}},
 		build:  newStreaming},
-	{name: "think", doc: "ThinK: prune the key channels the observation window needs least" + adaptiveDoc,
+	{name: "think", doc: "ThinK: prune the key channels the observation window needs least" + adaptiveDoc + blockDoc,
 		params: thinkParams,
 		build:  func(a args) (policy, error) { return newThinK(a, false) }},
-	{name: "think-v", doc: "ThinK for values: prune the value channels contributing least to the window's attention output" + adaptiveDoc,
+	{name: "think-v", doc: "ThinK for values: prune the value channels contributing least to the window's attention output" + adaptiveDoc + blockDoc,
 		params: thinkParams,
 		build:  func(a args) (policy, error) { return newThinK(a, true) }},
 }
@@ -117,6 +117,10 @@ var thinkParams = []param{{key: "ratio", def: "", lo: 0, hi: 1, openHigh: true},
 
 const adaptiveDoc = "; adaptive=1 shares each layer's kept channels between its heads by normalised score" +
 	" (same bytes), floor = the fewest a head keeps, as a fraction of uniform ThinK's count"
+
+// blockDoc says how ThinK meets a cache stored in blocks (keptChannels).
+const blockDoc = "; with --kv-type q8_0 or q4_0 the kept channels are rounded up to whole 32-channel blocks" +
+	" (a row is padded to whole blocks anyway: a head of 32 channels or fewer keeps all), adaptive budgets shared in blocks"
 
 var windowParam = param{key: "window", def: "32", lo: 1, hi: 4096, integer: true}
 

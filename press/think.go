@@ -12,9 +12,10 @@ import (
 // mean_t q[t,j]² · mean_s k[s,j]², or values scored by the norm over the window
 // of channel j of the window's attention output. All cached tokens but the last
 // recent keep only the unpruned channels: T = D − Pruned(ratio, D) in every
-// head, or with adaptive set as many in all per layer, shared out between the
-// heads by their normalised scores with at least floorOf(floor, T) each
-// (adaptive.go).
+// head, rounded up to whole blocks for a cache type stored in blocks (q8_0,
+// q4_0: see keptChannels), or with adaptive set as many in all per layer,
+// shared out between the heads by their normalised scores with at least
+// floorOf(floor, T) each (adaptive.go; in whole blocks for the blocked types).
 type thinK struct {
 	a              args
 	ratio, floor   float64
@@ -49,7 +50,7 @@ func (p *thinK) EvictsPerStep() bool { return false }
 func (p *thinK) Prunes() (keys, values bool) { return !p.values, p.values }
 
 // MaxBytes bounds Cache.Bytes() under ThinK (ThinK-V): per head, with
-// T = D − Pruned(ratio, D) channels kept and R recent tokens, the prefill's
+// T = keptChannels(ratio, cfg) channels kept and R recent tokens, the prefill's
 // R0 = max(P, min(64, P+N)) full rows of keys and values, then for keys
 // (values) max(0, P−R) pruned rows of T channels and min(P, R) +
 // min(N, max(P, 64)) full ones, growing to min(P, R) + N by the last decoded
@@ -61,7 +62,7 @@ func (p *thinK) MaxBytes(cfg kvcache.Config, prompt, newTokens int) int64 {
 }
 
 func (p *thinK) reshape(ls *layout) {
-	pruned := Pruned(p.ratio, ls.cfg.HeadDim)
+	pruned := ls.cfg.HeadDim - keptChannels(p.ratio, ls.cfg)
 	if pruned == 0 {
 		return
 	}
@@ -82,12 +83,25 @@ func Pruned(ratio float64, d int) int {
 	return min(int(math.Floor(ratio*float64(d)+1e-9)), d-1)
 }
 
+// keptChannels returns the channels ThinK keeps per head of a cache
+// configured as cfg at ratio: T = D − Pruned(ratio, D), rounded up to a
+// whole number of the type's blocks (kvcache.DType.Block: 32 channels for
+// q8_0 and q4_0), at most D. A blocked row is padded to whole blocks, so the
+// channels of a partial block would cost their bytes anyway: keeping them
+// is free. Below one block's worth of pruning nothing is pruned (a head
+// dimension of 8 keeps all 8).
+func keptChannels(ratio float64, cfg kvcache.Config) int {
+	d, b := cfg.HeadDim, cfg.Type.Block()
+	t := d - Pruned(ratio, d)
+	return min(d, (t+b-1)/b*b)
+}
+
 // Compress prunes, per head, the lowest-scoring channels of every token but
 // the last recent. The heads of a layer are scored first, then pruned, those
 // keeping the fewest channels first (pruneOrder).
 func (p *thinK) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) error {
 	cfg := c.Config()
-	pruned := Pruned(p.ratio, cfg.HeadDim)
+	pruned := cfg.HeadDim - keptChannels(p.ratio, cfg)
 	if pruned == 0 {
 		return nil
 	}
@@ -103,7 +117,7 @@ func (p *thinK) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) 
 				scores[g] = v.keyScores(h, p.window)
 			}
 		}
-		kept := p.allot(scores, cfg.HeadDim-pruned)
+		kept := p.allot(scores, cfg.HeadDim-pruned, cfg.Type.Block())
 		for _, g := range pruneOrder(kept) {
 			h, ch := c.Head(l, g), KeptChannels(scores[g], cfg.HeadDim-kept[g])
 			var err error
@@ -121,8 +135,28 @@ func (p *thinK) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) 
 }
 
 // allot returns how many channels each head of a layer keeps: t each, or
-// with adaptive budgets t on average (allotByShare).
-func (p *thinK) allot(scores [][]float64, t int) []int {
+// with adaptive budgets t on average (allotByShare). For a blocked cache
+// type (block > 1 channels, t a multiple of it) the adaptive budgets are
+// shared out in whole blocks, so that the layer's pruned rows take the same
+// bytes as uniform ThinK's: a head's k-th block is its k-th group of block
+// channels in ThinK's order, scored by their sum.
+func (p *thinK) allot(scores [][]float64, t, block int) []int {
+	if p.adaptive && block > 1 {
+		d := len(scores[0])
+		sums := make([][]float64, len(scores))
+		for g, s := range scores {
+			order, sh := channelOrder(s), shares(s)
+			sums[g] = make([]float64, (d+block-1)/block)
+			for i, c := range order {
+				sums[g][i/block] += sh[c]
+			}
+		}
+		kept := allotByShare(sums, len(scores)*t/block, floorOf(p.floor, t/block))
+		for g := range kept {
+			kept[g] = min(d, kept[g]*block)
+		}
+		return kept
+	}
 	if p.adaptive {
 		return allotByShare(scores, len(scores)*t, floorOf(p.floor, t))
 	}

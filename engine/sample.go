@@ -14,7 +14,9 @@ import (
 // Sampler.Accept). Greedy decoding takes the largest adjusted logit. Else
 // the tokens are weighted exp(logit/Temp), cut by TopK, then TopP (on the
 // probabilities of all tokens, or of the top-k), then MinP, and one is
-// drawn from the rest.
+// drawn from the rest with probability its weight over theirs. Sampler says
+// in which order the draw walks them, which decides the token a given Seed
+// draws, and how closely top-p without top-k follows these weights.
 type Sampling struct {
 	Temp float64 // 0: greedy
 	TopK int     // 0: no limit
@@ -55,17 +57,27 @@ func (s *Sampling) penalized() bool {
 // Tokens rank by logit, the larger first, ties by index, the smaller first.
 // Top-k and top-p keep a prefix of that ranking, found without sorting the
 // vocabulary: top-k by a heap of the k best, top-p by a histogram of the
-// probabilities (see nucleus). The kept tokens are then weighted and drawn
-// from in rank order in float64, one uniform variate per token, exactly as
-// a full sort would.
+// probabilities (see nucleus). One uniform variate u per token then walks
+// the kept tokens in a fixed order and draws the one where the running sum
+// of their weights first exceeds u times their total: each is drawn with
+// probability its weight over the total, whatever the order, but which token
+// a given seed draws depends on it.
+//
+// With top-k (with or without top-p and min-p) the kept tokens are walked in
+// rank order and weighted exp((logit - max)/Temp) in float64, exactly as a
+// full sort would. With top-p alone (and min-p) they are walked in index
+// order, weighted e^-d for a distance d = (max - logit)/Temp by a table and
+// a polynomial within a relative 3e-10 (see expWeight; 0 from d = 88), and
+// the nucleus is the full sort's but where a prefix's probability is within
+// 1e-9 of TopP. Otherwise (temperature, min-p) they are walked in index order
+// and weighted in float64.
 type Sampler struct {
-	s      Sampling
-	rng    *rand.Rand
-	probs  []float64    // the kept tokens' weights, [n]
-	idx    []int        // the kept tokens, best first, [n]
-	keys   []uint64     // candidates' rank keys, [n]
-	bucket []uint8      // each token's histogram bucket (nucleus), [n]
-	mass   [256]float64 // each bucket's weight ([buckets], indexed by a byte without bounds checks)
+	s     Sampling
+	rng   *rand.Rand
+	probs []float64          // the kept tokens' weights, [n]
+	idx   []int              // the kept tokens, in the order walked, [n]
+	keys  []uint64           // candidates' rank keys (top-k, nucleus), [n]
+	mass  *[nBuckets]float64 // the nucleus histogram: each bucket's weight
 
 	// Logit adjustments (nil when Sampling asks for none).
 	adj      []float32 // the adjusted logits, [n]
@@ -80,14 +92,6 @@ type Sampler struct {
 	penalize bool
 }
 
-// The nucleus histogram: bucket b holds the tokens whose logit is between
-// b·bucketWidth and (b+1)·bucketWidth (in units of the temperature) below the
-// largest, the last bucket every token further down.
-const (
-	buckets     = 128
-	bucketWidth = 0.25
-)
-
 // NewSampler makes a sampler for a vocabulary of n tokens.
 func NewSampler(s Sampling, n int) *Sampler {
 	sm := &Sampler{
@@ -99,7 +103,7 @@ func NewSampler(s Sampling, n int) *Sampler {
 	if s.Temp > 0 && (s.TopK > 0 && s.TopK < n || s.TopP > 0 && s.TopP < 1) {
 		sm.keys = make([]uint64, n)
 		if s.TopK <= 0 || s.TopK >= n {
-			sm.bucket = make([]uint8, n)
+			sm.mass = new([nBuckets]float64)
 		}
 	}
 	for id, b := range s.LogitBias {
@@ -233,34 +237,34 @@ func (sm *Sampler) draw(logits []float32) int {
 	if sm.s.Temp <= 0 {
 		return Argmax(logits)
 	}
+	p, idx, sum := sm.keep(logits)
+	return idx[pick(p, sm.rng.Float64()*sum)]
+}
+
+// keep returns the tokens the policy keeps, in the order the draw walks them
+// (see Sampler), their weights and the weights' sum, for Temp > 0.
+func (sm *Sampler) keep(logits []float32) ([]float64, []int, float64) {
 	n := len(logits)
 	minP := sm.s.MinP > 0 && sm.s.MinP < 1
-	cut := sm.s.TopP > 0 && sm.s.TopP < 1
+	topP := sm.s.TopP > 0 && sm.s.TopP < 1
 	var p []float64
 	var idx []int
 	var sum float64
+	var m float32 // the largest logit
 	switch {
 	case sm.s.TopK > 0 && sm.s.TopK < n:
 		idx = sm.ranked(topK(sm.keys[:sm.s.TopK], logits))
 		p, sum = sm.weigh(logits, idx)
-		if cut {
+		if topP {
 			p, idx, sum = sm.cut(p, idx, sum)
 		}
-	case cut:
-		p, idx, sum = sm.nucleus(logits)
+		m = logits[idx[0]]
+	case topP:
+		p, idx, sum, m = sm.nucleus(logits)
 	case minP:
-		// Only the tokens within ln(MinP)·Temp of the largest logit, in
-		// index order.
-		m := logits[0]
-		for _, l := range logits {
-			if l > m {
-				m = l
-			}
-		}
-		// A logit clearly below m + Temp·ln(MinP) is out without an
-		// exponential; those near it are decided by keepMinP.
-		lo := float64(m) + sm.s.Temp*math.Log(sm.s.MinP)
-		lo -= 1e-6 * (math.Abs(lo) + 1)
+		// Only the tokens within ln(MinP)·Temp of the largest logit.
+		m = maxLogit(logits)
+		lo := sm.minPFloor(m)
 		idx = sm.idx[:0]
 		for i, l := range logits {
 			if float64(l) >= lo && sm.keepMinP(l, m) {
@@ -277,28 +281,46 @@ func (sm *Sampler) draw(logits []float32) int {
 		p, sum = sm.weigh(logits, idx)
 	}
 	if minP {
-		// The ranked tokens kept: a prefix.
-		m := logits[idx[0]]
-		k := 1
-		for k < len(idx) && sm.keepMinP(logits[idx[k]], m) {
+		p, idx, sum = sm.dropMinP(logits, p, idx, m)
+	}
+	return p, idx, sum
+}
+
+// pick returns the position in p where the running sum of the weights first
+// exceeds r (the last position if rounding leaves r above their sum): for r
+// uniform in [0, Σp), position j with probability p[j]/Σp.
+func pick(p []float64, r float64) int {
+	for j, v := range p {
+		if r -= v; r < 0 {
+			return j
+		}
+	}
+	return len(p) - 1
+}
+
+// minPFloor returns a logit below which MinP drops every token when the
+// largest logit is m; those at or above it are decided by keepMinP, so that
+// most of the vocabulary needs no exponential.
+func (sm *Sampler) minPFloor(m float32) float64 {
+	lo := float64(m) + sm.s.Temp*math.Log(sm.s.MinP)
+	return lo - 1e-6*(math.Abs(lo)+1)
+}
+
+// dropMinP removes the tokens under MinP from the kept tokens idx, of
+// weights p, the largest logit being m, and returns the rest in the same
+// order, their weights and the weights' sum.
+func (sm *Sampler) dropMinP(logits []float32, p []float64, idx []int, m float32) ([]float64, []int, float64) {
+	lo := sm.minPFloor(m)
+	k := 0
+	var sum float64
+	for j, i := range idx {
+		if l := logits[i]; float64(l) >= lo && sm.keepMinP(l, m) {
+			p[k], idx[k] = p[j], i
+			sum += p[k]
 			k++
 		}
-		if k < len(idx) {
-			p, idx = p[:k], idx[:k]
-			sum = 0
-			for _, v := range p {
-				sum += v
-			}
-		}
 	}
-	r := sm.rng.Float64() * sum
-	for j, v := range p {
-		r -= v
-		if r < 0 {
-			return idx[j]
-		}
-	}
-	return idx[len(idx)-1]
+	return p[:k], idx[:k], sum
 }
 
 // keepMinP reports whether a token of logit l stays under MinP when the
@@ -427,141 +449,6 @@ func siftDown(h []uint64, i int) {
 		i = c
 	}
 }
-
-// nucleus keeps the shortest prefix of the ranking whose probability reaches
-// TopP, as a full sort would, and returns its weights, tokens and weight.
-//
-// One pass puts every token in a histogram bucket by its distance below the
-// largest logit, summing each bucket's weight with a float32 exponential;
-// the buckets from the top whose weight reaches TopP of the total hold the
-// nucleus. Only their tokens are gathered, sorted and weighed in float64 as
-// before, against the total: their exact sum plus the float32 weight of the
-// rest. If the exact weights fall short of TopP (the float32 sums being a
-// little off), the next bucket is added, until none is left; then every
-// token is kept, as a full sort keeps them when rounding keeps the sum under
-// TopP. The total differs from a sum in rank order of float64 exponentials
-// by the float32 error on the weight outside the candidates (a relative 2e-6
-// of it at most, from rounding distances of up to 32 to float32), so the
-// cut can differ only where a prefix's probability is that close to TopP.
-func (sm *Sampler) nucleus(logits []float32) ([]float64, []int, float64) {
-	m := logits[0]
-	for _, l := range logits {
-		if l > m {
-			m = l
-		}
-	}
-	sm.histogram(logits, m)
-	return sm.gather(logits)
-}
-
-// gather finds the nucleus from the histogram (see nucleus). The weights of
-// the buckets it gathers only choose where it stops at first (a shortfall
-// adds buckets); the others stand in for their tokens in the total.
-func (sm *Sampler) gather(logits []float32) ([]float64, []int, float64) {
-	bk := sm.bucket[:len(logits)]
-	var total float64
-	for _, v := range sm.mass[:buckets] {
-		total += v
-	}
-	target := sm.s.TopP * total
-	keys := sm.keys[:0]
-	var exact float64 // the candidates' weight, in rank order
-	lo, hi, cum := 0, 0, 0.0
-	for {
-		// Grow the candidates to the buckets [0, hi): at least one more,
-		// and as many as the histogram says the nucleus needs.
-		for hi < buckets {
-			cum += sm.mass[hi]
-			hi++
-			if cum >= target && hi > lo && sm.mass[hi-1] > 0 {
-				break
-			}
-		}
-		start := len(keys)
-		for i, b := range bk {
-			if int(b) >= lo && int(b) < hi {
-				keys = append(keys, rankKey(logits[i], i))
-			}
-		}
-		// The new tokens all rank below the old ones: sort them alone.
-		seg := keys[start:]
-		slices.Sort(seg)
-		slices.Reverse(seg)
-		idx := sm.idx[:len(keys)]
-		for j := start; j < len(keys); j++ {
-			idx[j] = keyIndex(keys[j])
-		}
-		p := sm.probs[:len(keys)]
-		max := float64(logits[idx[0]])
-		for j := start; j < len(keys); j++ {
-			p[j] = math.Exp((float64(logits[idx[j]]) - max) / sm.s.Temp)
-			exact += p[j]
-		}
-		sum := exact
-		for _, v := range sm.mass[hi:buckets] {
-			sum += v
-		}
-		if hi == buckets {
-			sum = exact // every token: the sum is exact
-		}
-		var acc float64
-		for j := range p {
-			acc += p[j] / sum
-			if acc >= sm.s.TopP {
-				p, idx = p[:j+1], idx[:j+1]
-				sum = 0
-				for _, v := range p {
-					sum += v
-				}
-				return p, idx, sum
-			}
-		}
-		if hi == buckets {
-			return p, idx, exact
-		}
-		lo = hi
-	}
-}
-
-// histogram sets each token's bucket by its distance d below m, the largest
-// logit, and each bucket's weight in float32: e^-d is e^-b·bucketWidth, the
-// bucket's, times e^-δ for the rest δ < bucketWidth, a Taylor polynomial of
-// degree 6 (error under 2e-8), except in the last bucket.
-func (sm *Sampler) histogram(logits []float32, m float32) {
-	const c1, c2, c3 = -bucketWidth, bucketWidth * bucketWidth / 2, -bucketWidth * bucketWidth * bucketWidth / 6
-	const c4, c5, c6 = -c3 * bucketWidth / 4, c3 * bucketWidth * bucketWidth / 20, -c3 * bucketWidth * bucketWidth * bucketWidth / 120
-	invT := float32(1 / sm.s.Temp)
-	mass := &sm.mass
-	*mass = [256]float64{}
-	bk := sm.bucket[:len(logits)]
-	var tail float64
-	for i, l := range logits {
-		d := (m - l) * invT
-		q := d * (1 / bucketWidth)
-		if q < buckets-1 {
-			b := uint8(q)
-			bk[i] = b
-			t := q - float32(b) // δ/bucketWidth
-			e := ((((((c6*t+c5)*t+c4)*t+c3)*t+c2)*t+c1)*t + 1)
-			mass[b] += float64(e)
-		} else {
-			bk[i] = buckets - 1
-			tail += float64(expNeg32(d))
-		}
-	}
-	for b := range buckets - 1 {
-		mass[b] *= bucketScale[b]
-	}
-	mass[buckets-1] = tail
-}
-
-// bucketScale is e^-b·bucketWidth for each bucket b but the last.
-var bucketScale = func() (s [buckets - 1]float64) {
-	for b := range s {
-		s[b] = math.Exp(-float64(b) * bucketWidth)
-	}
-	return s
-}()
 
 // expNeg32 returns e^-d for d ≥ 0 in float32 (0 below the smallest normal
 // float32; NaN gives 0): Cody and Waite's reduction to e^r·2^k and the

@@ -3,6 +3,7 @@ package engine
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"testing"
 )
@@ -211,21 +212,20 @@ func randomLogits(rng *rand.Rand, n int) []float32 {
 	return l
 }
 
-// TestSamplerMatchesFullSort checks that, for random logits, policies and
-// seeds, every draw (five in a row from one sampler) is the token the
-// brute-force reference draws with the same seed: the same distribution and
-// the same use of the random stream. Top-k, with or without top-p, and plain
-// temperature are bit for bit the reference, ties and boundaries included.
-// With top-p alone the sampler's total weight differs from the reference's
-// by float32 rounding on the tokens outside the nucleus's candidates (a
-// relative 2e-6 of their weight at most), which can move the cut only where
-// a prefix's probability is that close to TopP: for logits whose prefixes
-// come within 1e-5 of TopP (which must be rare; ties make them, as constant
-// logits do) draws may differ, and are only counted.
+// TestSamplerMatchesFullSort checks the sampler against the brute-force
+// reference for random logits, policies and seeds, five draws in a row from
+// one sampler. Top-k, with or without top-p, plain temperature and greedy
+// decoding walk the kept tokens in the reference's order: every draw must be
+// the token the reference draws with the same seed, ties and boundaries
+// included. Top-p alone walks its nucleus in index order: its kept tokens
+// and weights must be the full sort's (checkKept; the nucleus may differ
+// only where a prefix's probability comes within nucleusTol of TopP, which
+// must be rare: ties make such prefixes, as constant logits do), and each
+// draw the token a brute-force walk of them draws with the same variate.
 func TestSamplerMatchesFullSort(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	sizes := []int{1, 2, 3, 17, 100, 1000, 5000}
-	trials, thin, differ := 0, 0, 0
+	trials, nuclei, thin := 0, 0, 0
 	for trials < 2500 {
 		n := sizes[rng.IntN(len(sizes))]
 		if trials%250 == 0 {
@@ -239,35 +239,56 @@ func TestSamplerMatchesFullSort(t *testing.T) {
 			Seed: rng.Uint64(),
 		}
 		ref := rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15))
-		want, margin := refSample(logits, s, ref)
-		isThin := (s.TopK <= 0 || s.TopK >= n) && margin < 1e-5
-		if isThin {
-			thin++
-		}
 		sm := NewSampler(s, n)
-		for d := 0; d < 5; d++ {
-			if d > 0 {
-				want, _ = refSample(logits, s, ref)
+		nucleus := s.Temp > 0 && s.TopP > 0 && s.TopP < 1 && (s.TopK <= 0 || s.TopK >= n)
+		if nucleus && math.IsInf(float64(logits[Argmax(logits)]), -1) {
+			// No weights (the reference's are NaN): the first token.
+			if got := sm.Sample(logits); got != 0 {
+				t.Fatalf("trial %d, %+v: every logit -Inf, sampled %d, want 0", trials, s, got)
 			}
-			got := sm.Sample(logits)
-			if got != want && isThin {
-				differ++
-			} else if got != want {
-				t.Fatalf("trial %d, %+v, n %d, draw %d: sampled %d, the full sort draws %d", trials, s, n, d, got, want)
+			trials++
+			continue
+		}
+		if nucleus {
+			nuclei++
+			if _, _, kLo, kHi := refKept(logits, s, nucleusTol); kLo != kHi {
+				thin++
+			}
+		}
+		for d := range 5 {
+			if !nucleus {
+				want, _ := refSample(logits, s, ref)
+				if got := sm.Sample(logits); got != want {
+					t.Fatalf("trial %d, %+v, n %d, draw %d: sampled %d, the full sort draws %d", trials, s, n, d, got, want)
+				}
+				continue
+			}
+			p, idx, sum := sm.keep(logits)
+			p, idx = slices.Clone(p), slices.Clone(idx)
+			if d == 0 {
+				if err := checkKept(logits, s, p, idx, sum); err != nil {
+					t.Fatalf("trial %d, %+v, n %d: %v", trials, s, n, err)
+				}
+			}
+			if err := checkDraw(sm, logits, p, idx, sum, ref); err != nil {
+				t.Fatalf("trial %d, %+v, n %d, draw %d: %v", trials, s, n, d, err)
 			}
 		}
 		trials++
 	}
-	t.Logf("%d of %d logit vectors within 1e-5 of TopP; %d draws differed there", thin, trials, differ)
+	t.Logf("%d of %d nuclei (of %d logit vectors) had a prefix within %g of TopP", thin, nuclei, trials, nucleusTol)
 	if thin > trials/20 {
-		t.Errorf("%d of %d logit vectors had a prefix within 1e-5 of TopP", thin, trials)
+		t.Errorf("%d of %d logit vectors had a prefix within %g of TopP", thin, trials, nucleusTol)
 	}
 }
 
-// TestSamplerNucleusGrows checks the nucleus when the histogram's float32
-// weights are not the whole story: a nucleus that ends exactly at a bucket's
-// edge, and one that needs every token (TopP just under 1, so that rounding
-// keeps the cumulative sum under it and the full sort keeps everything).
+// TestSamplerNucleusGrows checks the nucleus where its end is a matter of
+// rounding: one that ends exactly at a bucket's edge, one that needs every
+// token (TopP just under 1, so that rounding may keep the cumulative sum
+// under it and the full sort keep everything), and one that ends among
+// tokens 36 to 40 below the largest logit. The kept tokens must be a prefix
+// of the ranking within nucleusTol of the cut (checkKept), and the draws
+// those of a brute-force walk of them.
 func TestSamplerNucleusGrows(t *testing.T) {
 	const n = 4096
 	for _, tc := range []struct {
@@ -275,7 +296,7 @@ func TestSamplerNucleusGrows(t *testing.T) {
 		logits func(i int) float32
 		topP   float64
 	}{
-		// Half the tokens 4 buckets down: the top half holds p = 1/(1+e^-1).
+		// Half the tokens 1 down: the top half holds p = 1/(1+e^-1).
 		{"edge", func(i int) float32 {
 			if i%2 == 0 {
 				return 0
@@ -294,14 +315,18 @@ func TestSamplerNucleusGrows(t *testing.T) {
 		for i := range logits {
 			logits[i] = tc.logits(i)
 		}
-		for seed := uint64(0); seed < 50; seed++ {
+		for seed := uint64(0); seed < 20; seed++ {
 			s := Sampling{Temp: 1, TopP: tc.topP, Seed: seed}
 			sm := NewSampler(s, n)
 			ref := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-			for d := 0; d < 3; d++ {
-				want, _ := refSample(logits, s, ref)
-				if got := sm.Sample(logits); got != want {
-					t.Fatalf("%s, seed %d, draw %d: sampled %d, the full sort draws %d", tc.name, seed, d, got, want)
+			for d := range 3 {
+				p, idx, sum := sm.keep(logits)
+				p, idx = slices.Clone(p), slices.Clone(idx)
+				if err := checkKept(logits, s, p, idx, sum); err != nil {
+					t.Fatalf("%s, seed %d: %v", tc.name, seed, err)
+				}
+				if err := checkDraw(sm, logits, p, idx, sum, ref); err != nil {
+					t.Fatalf("%s, seed %d, draw %d: %v", tc.name, seed, d, err)
 				}
 			}
 		}
@@ -339,69 +364,6 @@ func TestSamplerNoAllocs(t *testing.T) {
 		}
 		if a := testing.AllocsPerRun(20, func() { sm.Sample(logits) }); a != 0 {
 			t.Errorf("%+v: %v allocations per sample", s, a)
-		}
-	}
-}
-
-// TestSamplerNucleusShortfall misleads the histogram (the top bucket's weight
-// inflated a thousandfold, so that it seems to hold the whole nucleus) and
-// checks that the nucleus still comes out as the full sort's, bucket by
-// bucket: the path taken when float32 weights overstate the candidates.
-func TestSamplerNucleusShortfall(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	for trial := 0; trial < 300; trial++ {
-		n := 1 + rng.IntN(3000)
-		logits := randomLogits(rng, n)
-		s := Sampling{Temp: 1, TopP: []float64{0.5, 0.9, 0.99}[rng.IntN(3)], Seed: rng.Uint64()}
-		ref := rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15))
-		want, margin := refSample(logits, s, ref)
-		if margin < 1e-5 {
-			continue
-		}
-		sm := NewSampler(s, n)
-		m := logits[Argmax(logits)]
-		sm.histogram(logits, m)
-		sm.mass[0] *= 1000
-		p, idx, sum := sm.gather(logits)
-		r := sm.rng.Float64() * sum
-		got := idx[len(idx)-1]
-		for j, v := range p {
-			if r -= v; r < 0 {
-				got = idx[j]
-				break
-			}
-		}
-		if got != want {
-			t.Fatalf("trial %d, %+v, n %d: sampled %d, the full sort draws %d", trial, s, n, got, want)
-		}
-	}
-}
-
-// TestSamplerHistogram checks each bucket's float32 weight against the sum of
-// float64 exponentials of its tokens: within 3e-6, the rounding of a float32
-// distance of up to 32 (the last bucket's start) being 2e-6 of its
-// exponential.
-func TestSamplerHistogram(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	for trial := 0; trial < 50; trial++ {
-		logits := randomLogits(rng, 2000)
-		s := Sampling{Temp: []float64{0.3, 1, 2}[trial%3], TopP: 0.9}
-		sm := NewSampler(s, len(logits))
-		m := logits[Argmax(logits)]
-		sm.histogram(logits, m)
-		var want [buckets]float64
-		for i, l := range logits {
-			d := (float64(m) - float64(l)) / s.Temp
-			b := int(sm.bucket[i])
-			if lo := float64(b) * bucketWidth; d < lo*(1-1e-6)-1e-6 || b < buckets-1 && d > (lo+bucketWidth)*(1+1e-6)+1e-6 {
-				t.Fatalf("token %d, %g below the largest, in bucket %d", i, d, b)
-			}
-			want[b] += math.Exp(-d)
-		}
-		for b, w := range want {
-			if got := sm.mass[b]; math.Abs(got-w) > 3e-6*w+1e-300 {
-				t.Fatalf("trial %d: bucket %d weighs %g, want %g", trial, b, got, w)
-			}
 		}
 	}
 }
@@ -513,8 +475,10 @@ func refSampleMinP(logits []float32, s Sampling, rng *rand.Rand) int {
 // without top-k and top-p) and prompts accepted into the window, and checks
 // every draw against the brute-force reference with the same seed: the
 // reference adjusts the logits from the whole history it keeps, the sampler
-// from its window. Top-p without top-k is left to TestSamplerMatchesFullSort
-// (its cut may differ from the full sort's by rounding).
+// from its window. With top-k, or without top-p, each draw must be the
+// reference's token. Top-p without top-k (walked in index order) must keep
+// the reference's tokens with its weights (checkKept, after the adjustment
+// and min-p), and draw the token a brute-force walk of them draws.
 func TestSamplerOptionsMatchReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
 	sizes := []int{1, 2, 3, 17, 100, 1000}
@@ -530,6 +494,7 @@ func TestSamplerOptionsMatchReference(t *testing.T) {
 		s := Sampling{
 			Temp:             []float64{0, 0.3, 0.7, 1, 1.5}[rng.IntN(5)],
 			TopK:             []int{0, 0, 1, 2, 40, n}[rng.IntN(6)],
+			TopP:             []float64{0, 0.5, 0.9}[rng.IntN(3)],
 			MinP:             []float64{0, 0, 0.01, 0.05, 0.3, 0.9, 1}[rng.IntN(7)],
 			RepeatPenalty:    []float64{0, 1, 1.1, 1.5, 0.8}[rng.IntN(5)],
 			PresencePenalty:  []float64{0, 0, 0.5, -1}[rng.IntN(4)],
@@ -537,12 +502,10 @@ func TestSamplerOptionsMatchReference(t *testing.T) {
 			PenaltyLastN:     []int{0, -1, 1, 3, 10}[rng.IntN(5)],
 			Seed:             rng.Uint64(),
 		}
-		if s.TopK > 0 {
-			s.TopP = []float64{0, 0.5, 0.9}[rng.IntN(3)]
-		}
 		if rng.IntN(2) == 0 {
 			s.LogitBias = map[int]float32{rng.IntN(n): 3, rng.IntN(n): -100, n + 3: 1, -1: 1}
 		}
+		nucleus := s.Temp > 0 && s.TopP > 0 && (s.TopK <= 0 || s.TopK >= n)
 		// A prompt with repeats, accepted into the window.
 		var history []int
 		for range rng.IntN(80) {
@@ -552,10 +515,23 @@ func TestSamplerOptionsMatchReference(t *testing.T) {
 		sm.Accept(history...)
 		ref := rand.New(rand.NewPCG(s.Seed, s.Seed^0x9e3779b97f4a7c15))
 		for d := range 8 {
-			want := refSampleMinP(refAdjust(logits, s, history), s, ref)
-			got := sm.Sample(logits)
-			if got != want {
-				t.Fatalf("trial %d, %+v, n %d, draw %d: sampled %d, the reference draws %d", trial, s, n, d, got, want)
+			adjusted := refAdjust(logits, s, history)
+			var got int
+			if nucleus {
+				p, idx, sum := sm.keep(sm.adjust(logits))
+				p, idx = slices.Clone(p), slices.Clone(idx)
+				if err := checkKept(adjusted, s, p, idx, sum); err != nil {
+					t.Fatalf("trial %d, %+v, n %d, draw %d: %v", trial, s, n, d, err)
+				}
+				want, ok := walk(p, ref.Float64()*sum)
+				if got = sm.Sample(logits); ok && got != idx[want] {
+					t.Fatalf("trial %d, %+v, n %d, draw %d: sampled %d, the walk of the kept tokens draws %d", trial, s, n, d, got, idx[want])
+				}
+			} else {
+				want := refSampleMinP(adjusted, s, ref)
+				if got = sm.Sample(logits); got != want {
+					t.Fatalf("trial %d, %+v, n %d, draw %d: sampled %d, the reference draws %d", trial, s, n, d, got, want)
+				}
 			}
 			history = append(history, got)
 		}

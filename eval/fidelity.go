@@ -22,13 +22,18 @@ type FidelityConfig struct {
 	Prefix  int   // tokens prefilled (and compressed); the rest are teacher-forced
 	KVType  kvcache.DType
 	Presses []press.Press // nil entries mean the full cache
+	// Types are further cache types: the full cache and every press run
+	// with each of them too, compared with the full cache of KVType.
+	Types []kvcache.DType
 }
 
 // FidelityResult is one press's row.
 type FidelityResult struct {
-	Press string `json:"press"`
+	Press  string `json:"press"`
+	KVType string `json:"kv_type"` // the cache type of this row
 	// KV-cache bytes after prefill and compression, and what a full cache
-	// of the prompt holds; then both at the end, with the forced tokens.
+	// of the prompt holds (of the reference type, KVType); then both at the
+	// end, with the forced tokens.
 	KVBytesPrefill     int64   `json:"kv_bytes_prefill"`
 	KVBytesPrefillFull int64   `json:"kv_bytes_prefill_full"`
 	KVBytes            int64   `json:"kv_bytes"`
@@ -44,14 +49,16 @@ type FidelityResult struct {
 type FidelityReport struct {
 	PrefixTokens int              `json:"prefix_tokens"`
 	ForcedTokens int              `json:"forced_tokens"`
-	KVType       string           `json:"kv_type"`
+	KVType       string           `json:"kv_type"` // the reference's
 	Results      []FidelityResult `json:"results"`
 }
 
 // Fidelity prefills cfg.Prefix tokens under each press, teacher-forces the
-// rest, and compares every next-token distribution with the full cache's.
+// rest, and compares every next-token distribution with the full cache's
+// (of type cfg.KVType), for cfg.KVType and then each of cfg.Types.
 // The first forced token is predicted from the prefill, which attends over the
-// full prompt under every press, so only later steps can differ.
+// full prompt under every press, so only later steps can differ (at the
+// reference's type: another type's prefill attends over its own rows).
 func Fidelity(e *engine.Engine, cfg FidelityConfig) (*FidelityReport, error) {
 	n, forced := cfg.Prefix, len(cfg.Tokens)-cfg.Prefix
 	if n < 1 || forced < 1 {
@@ -60,18 +67,32 @@ func Fidelity(e *engine.Engine, cfg FidelityConfig) (*FidelityReport, error) {
 	if len(cfg.Tokens) > e.Model.Context+1 {
 		return nil, fmt.Errorf("%d tokens exceed the context of %d", len(cfg.Tokens), e.Model.Context)
 	}
-	vocab := e.Model.Vocab
-	ref, refRow, err := run(e, cfg, nil)
+	ref, refRow, err := run(e, cfg, cfg.KVType, nil)
 	if err != nil {
 		return nil, err
 	}
 	rep := &FidelityReport{PrefixTokens: n, ForcedTokens: forced, KVType: cfg.KVType.String()}
+	for ti, typ := range append([]kvcache.DType{cfg.KVType}, cfg.Types...) {
+		if err := fidelityRows(e, cfg, typ, ti == 0, ref, refRow, rep); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// fidelityRows adds the rows of the full cache and every press with caches
+// of type typ to rep, compared with the reference's log-probabilities ref;
+// isRef says typ is the reference's type (its full cache is refRow).
+func fidelityRows(e *engine.Engine, cfg FidelityConfig, typ kvcache.DType, isRef bool, ref []float64, refRow *FidelityResult, rep *FidelityReport) error {
+	n, forced, vocab := cfg.Prefix, len(cfg.Tokens)-cfg.Prefix, e.Model.Vocab
 	for _, p := range append([]press.Press{nil}, cfg.Presses...) {
 		logp, r := ref, refRow
-		if p != nil {
-			if logp, r, err = run(e, cfg, p); err != nil {
-				return nil, err
+		if p != nil || !isRef {
+			var err error
+			if logp, r, err = run(e, cfg, typ, p); err != nil {
+				return err
 			}
+			r.KVBytesPrefillFull, r.KVBytesFull = refRow.KVBytesPrefillFull, refRow.KVBytesFull
 		}
 		var agree int
 		var nll float64
@@ -94,14 +115,15 @@ func Fidelity(e *engine.Engine, cfg FidelityConfig) (*FidelityReport, error) {
 		r.Perplexity = math.Exp(nll / float64(forced))
 		rep.Results = append(rep.Results, *r)
 	}
-	return rep, nil
+	return nil
 }
 
-// run prefills under p and teacher-forces the rest, returning the log-softmax
-// of every next-token prediction, [forced×vocab].
-func run(e *engine.Engine, cfg FidelityConfig, p press.Press) ([]float64, *FidelityResult, error) {
+// run prefills under p with a cache of type typ and teacher-forces the
+// rest, returning the log-softmax of every next-token prediction,
+// [forced×vocab].
+func run(e *engine.Engine, cfg FidelityConfig, typ kvcache.DType, p press.Press) ([]float64, *FidelityResult, error) {
 	n, total, vocab := cfg.Prefix, len(cfg.Tokens), e.Model.Vocab
-	c, s, err := e.NewSequence(n, total-1, cfg.KVType)
+	c, s, err := e.NewSequence(n, total-1, typ)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -127,7 +149,7 @@ func run(e *engine.Engine, cfg FidelityConfig, p press.Press) ([]float64, *Fidel
 	if p != nil {
 		name = p.String()
 	}
-	r := &FidelityResult{Press: name, KVBytesPrefill: prefill, KVBytesPrefillFull: prefillFull, KVBytes: c.Bytes(), KVBytesFull: c.FullBytes()}
+	r := &FidelityResult{Press: name, KVType: typ.String(), KVBytesPrefill: prefill, KVBytesPrefillFull: prefillFull, KVBytes: c.Bytes(), KVBytesFull: c.FullBytes()}
 	if steps := total - 1 - n; steps > 0 {
 		r.DecodePerSec = float64(steps) / time.Since(start).Seconds()
 	}

@@ -52,8 +52,8 @@ func benchHead(typ kvcache.DType, d, n int, keys, values bool) (h *kvcache.Head,
 // BenchmarkAttendDecode times one decode step of one KV head (4 query heads
 // per KV head) over n cached tokens of head dimension d, with the full cache
 // and with half the key (and value) channels pruned by ThinK, keeping 32
-// recent tokens full: the attention part of decode that ThinK thins. It
-// reports ns per key–query pair.
+// recent tokens full: the attention part of decode that ThinK thins, for
+// every storage type. It reports ns per key–query pair.
 func BenchmarkAttendDecode(b *testing.B) {
 	type shape struct {
 		typ  kvcache.DType
@@ -62,10 +62,12 @@ func BenchmarkAttendDecode(b *testing.B) {
 	var shapes []shape
 	for _, n := range []int{2048, 4096, 8192} {
 		for _, d := range []int{64, 128} {
-			shapes = append(shapes, shape{kvcache.F16, d, n})
+			for _, typ := range []kvcache.DType{kvcache.F16, kvcache.Q8_0, kvcache.Q4_0} {
+				shapes = append(shapes, shape{typ, d, n})
+			}
 		}
 	}
-	shapes = append(shapes, shape{kvcache.F32, 128, 2048})
+	shapes = append(shapes, shape{kvcache.F32, 64, 2048}, shape{kvcache.F32, 128, 2048})
 	for _, sh := range shapes {
 		for _, tc := range []struct {
 			name         string
@@ -117,6 +119,44 @@ func BenchmarkAttendThinKRatio(b *testing.B) {
 				b.ReportMetric(float64(think)/float64(full), "think/full")
 				b.ReportMetric(float64(ht.Bytes())/float64(hf.Bytes()), "bytes-ratio")
 			})
+		}
+	}
+}
+
+// BenchmarkAttendTypes times decode steps over the same tokens stored as f16
+// and as each other type, full and with half the key channels pruned by
+// ThinK, alternating one step of each so that both see the same machine,
+// and reports each one's fastest step in ns per key–query pair and their
+// ratio, type/f16, with the bytes ratio.
+func BenchmarkAttendTypes(b *testing.B) {
+	for _, d := range []int{64, 128} {
+		for _, typ := range []kvcache.DType{kvcache.F32, kvcache.Q8_0, kvcache.Q4_0} {
+			for _, keys := range []bool{false, true} {
+				const n = 4096
+				name := map[bool]string{false: "full", true: "think-keys-0.5"}[keys]
+				b.Run(fmt.Sprintf("%v/d%d/n%d/%s", typ, d, n, name), func(b *testing.B) {
+					hf, q, lim := benchHead(kvcache.F16, d, n, keys, false)
+					ht, _, _ := benchHead(typ, d, n, keys, false)
+					out := make([]float32, len(q))
+					s := kvcache.NewScratch(benchGroup, d)
+					ht.AttendBlock(out, q, lim, 0.088, nil, s) // grow the blocked types' scratch
+					f16, other := time.Duration(1<<62), time.Duration(1<<62)
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						t0 := time.Now()
+						hf.AttendBlock(out, q, lim, 0.088, nil, s)
+						t1 := time.Now()
+						ht.AttendBlock(out, q, lim, 0.088, nil, s)
+						other = min(other, time.Since(t1))
+						f16 = min(f16, t1.Sub(t0))
+					}
+					pairs := float64(n * benchGroup)
+					b.ReportMetric(float64(f16.Nanoseconds())/pairs, "f16-ns/pair")
+					b.ReportMetric(float64(other.Nanoseconds())/pairs, "type-ns/pair")
+					b.ReportMetric(float64(other)/float64(f16), "type/f16")
+					b.ReportMetric(float64(ht.Bytes())/float64(hf.Bytes()), "bytes-ratio")
+				})
+			}
 		}
 	}
 }

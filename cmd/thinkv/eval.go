@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/thinkv/thinkv/eval"
@@ -59,7 +60,7 @@ func runFidelity(args []string, stdout io.Writer) error {
 	prefix, forced := &prefixN, &forcedN
 	fs.intVar(prefix, "prefix", 0, 0, maxCtx, "tokens to prefill and compress (0: all but the forced tokens)")
 	fs.intVar(forced, "forced", 128, 1, maxCtx, "tokens to teacher-force after the prefix")
-	kvType := fs.String("kv-type", "f16", "KV-cache storage type: f16 or f32")
+	kvType := fs.String("kv-type", "f16", "KV-cache storage type: f16, f32, q8_0 or q4_0; a comma list (f16,q8_0,q4_0) runs every press with each, compared with the full cache of the first")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	var specs multiFlag
 	fs.Var(&specs, "press", "a press to compare with the full cache (repeatable); see 'thinkv presses'")
@@ -72,9 +73,13 @@ func runFidelity(args []string, stdout io.Writer) error {
 	case *file == "":
 		return fs.usagef("no text: give -f FILE")
 	}
-	typ, err := kvcache.ParseDType(*kvType)
-	if err != nil {
-		return fs.usagef("--kv-type: %v", err)
+	var types []kvcache.DType
+	for _, name := range strings.Split(*kvType, ",") {
+		typ, err := kvcache.ParseDType(name)
+		if err != nil {
+			return fs.usagef("--kv-type: %v", err)
+		}
+		types = append(types, typ)
 	}
 	presses, err := parsePresses(specs)
 	if err != nil {
@@ -97,7 +102,7 @@ func runFidelity(args []string, stdout io.Writer) error {
 	if n+*forced > len(ids) {
 		return fmt.Errorf("the text has %d tokens, fewer than prefix %d + forced %d", len(ids), n, *forced)
 	}
-	rep, err := eval.Fidelity(e, eval.FidelityConfig{Tokens: ids[:n+*forced], Prefix: n, KVType: typ, Presses: presses})
+	rep, err := eval.Fidelity(e, eval.FidelityConfig{Tokens: ids[:n+*forced], Prefix: n, KVType: types[0], Types: types[1:], Presses: presses})
 	if err != nil {
 		return err
 	}
@@ -106,9 +111,14 @@ func runFidelity(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "fidelity to the full cache: %d-token prefix, %d teacher-forced tokens, %s cache\n\n", rep.PrefixTokens, rep.ForcedTokens, rep.KVType)
 	tw := tabwriter.NewWriter(stdout, 2, 0, 2, ' ', 0)
+	typeCol := func(r eval.FidelityResult) string { return "" }
+	if len(types) > 1 { // a column for each row's type; "vs full" is against the first type's full cache
+		fmt.Fprint(tw, "kv type\t")
+		typeCol = func(r eval.FidelityResult) string { return r.KVType + "\t" }
+	}
 	fmt.Fprintln(tw, "press\tKV bytes (prefill)\tvs full\tKV bytes (end)\tvs full\tmean KL (nats)\tmax KL\ttop-1 agree\tperplexity\tdecode tok/s")
 	for _, r := range rep.Results {
-		fmt.Fprintf(tw, "%s\t%d\t%.3f\t%d\t%.3f\t%.5f\t%.4f\t%.3f\t%.3f\t%.0f\n", r.Press,
+		fmt.Fprintf(tw, "%s%s\t%d\t%.3f\t%d\t%.3f\t%.5f\t%.4f\t%.3f\t%.3f\t%.0f\n", typeCol(r), r.Press,
 			r.KVBytesPrefill, float64(r.KVBytesPrefill)/float64(r.KVBytesPrefillFull),
 			r.KVBytes, float64(r.KVBytes)/float64(r.KVBytesFull), r.KL, r.KLMax, r.Top1, r.Perplexity, r.DecodePerSec)
 	}

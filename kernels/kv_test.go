@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -154,5 +155,54 @@ func TestKVDotsPanics(t *testing.T) {
 			}()
 			f()
 		}()
+	}
+}
+
+// TestKVAccum checks the weighted sums of quantized rows against
+// AttnAccumF32 over the rows dequantized by the reference dequantizers, bit
+// for bit, on both paths (plain Go and AVX2), for every output group and
+// leftover (1 to 9 outputs), 1 to 70 rows, 1 to 4 blocks a row, with
+// strides, random and extreme quants and scales (zero, subnormal).
+func TestKVAccum(t *testing.T) {
+	defer useGeneric(false)
+	r := rand.New(rand.NewPCG(29, 30))
+	for _, tc := range []struct {
+		typ        DType
+		blockBytes int
+		dequantize func([]float32, []byte)
+	}{{Q8_0, BlockBytesQ8_0, DequantizeQ8_0}, {Q4_0, BlockBytesQ4_0, DequantizeQ4_0}} {
+		for _, nb := range []int{1, 2, 3, 4} {
+			w := nb * QK8
+			for _, n := range []int{1, 2, 3, 7, 64, 70} {
+				for _, m := range []int{1, 2, 3, 4, 5, 8, 9} {
+					v := randQuantRow(r, n*w, tc.blockBytes, 0)
+					if n > 2 {
+						putScale(v, 0)
+						for i := 2; i < tc.blockBytes; i++ {
+							v[tc.blockBytes+i] = []byte{0x80, 0x7f, 0x00, 0xff}[i%4]
+						}
+					}
+					deq := make([]float32, n*w)
+					tc.dequantize(deq, v)
+					ldo, ldp := w+5, n+3
+					p := make([]float32, m*ldp)
+					randF32s(r, p)
+					init := make([]float32, m*ldo)
+					randF32s(r, init)
+					for _, generic := range []bool{true, false} {
+						useGeneric(generic)
+						want, got := slices.Clone(init), slices.Clone(init)
+						AttnAccumF32(want, ldo, p, ldp, m, deq, w)
+						KVAccum(tc.typ, got, ldo, p, ldp, m, v, w)
+						for i := range got {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%v %d rows of %d, %d outputs, generic %v: out[%d] = %g, AttnAccumF32 over the dequantized rows %g",
+									tc.typ, n, w, m, generic, i, got[i], want[i])
+							}
+						}
+					}
+				}
+			}
+		}
 	}
 }

@@ -49,7 +49,8 @@ func ScratchBytes(queries, d int) int64 {
 // BlockScratchBytes returns the most bytes a Scratch for queries queries of
 // head dimension d grows by over caches of the blocked types: the queries
 // and the queries gathered to the kept key channels as Q8 blocks, and
-// keyBlock dequantized value rows.
+// keyBlock dequantized value rows (only used for rows that are not whole
+// blocks: see blockCodec.accum).
 func BlockScratchBytes(queries, d int) int64 {
 	w := kernels.ActsWords(queries, kernels.PaddedCols(d))
 	return 4 * (2*int64(w) + keyBlock*int64(d))

@@ -15,9 +15,10 @@ import "github.com/thinkv/thinkv/kernels"
 // attention call to Q8 blocks (kernels.QuantizeActsPadded), and a span of
 // key rows is a small Q8_0 or Q4_0 matrix times those rows
 // (kernels.KVDots), so the cost scales with the stored channels and bits.
-// Values are dequantized a span of rows at a time, exactly, and weighted by
-// the float kernel, so the output equals attention with the same weights
-// over the dequantized rows, bit for bit.
+// Values are weighted as they are converted in registers (kernels.KVAccum),
+// or, for a width that is not whole blocks, dequantized a span of rows at a
+// time and weighted by the float kernel: either way the output equals
+// attention with the same weights over the dequantized rows, bit for bit.
 type blockCodec struct {
 	typ        kernels.DType // Q8_0 or Q4_0
 	blockBytes int
@@ -88,15 +89,16 @@ func (c *blockCodec) dots(dst []float32, ldd int, data []byte, q *queries, scale
 }
 
 func (c *blockCodec) accum(out []float32, ldo int, p []float32, ldp, m int, data []byte, width int, tmp *[]float32) {
+	if width%qk == 0 {
+		kernels.KVAccum(c.typ, out, ldo, p, ldp, m, data, width)
+		return
+	}
+	// A partial last block: the rows dequantized, without their padding.
 	rb := c.rowBytes(width)
 	n := len(data) / rb
 	v := grown(tmp, n*width)
-	if width%qk == 0 {
-		c.dequantize(v, data)
-	} else {
-		for i := 0; i < n; i++ {
-			c.decode(v[i*width:(i+1)*width], data[i*rb:(i+1)*rb])
-		}
+	for i := 0; i < n; i++ {
+		c.decode(v[i*width:(i+1)*width], data[i*rb:(i+1)*rb])
 	}
 	kernels.AttnAccumF32(out, ldo, p, ldp, m, v, width)
 }

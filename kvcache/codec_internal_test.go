@@ -112,8 +112,9 @@ func TestBlockedScratch(t *testing.T) {
 	}
 }
 
-// TestBlockScratchBytes checks BlockScratchBytes against what a Scratch
-// grows to over a blocked cache with keys and values pruned.
+// TestBlockScratchBytes checks that a Scratch grows by at most
+// BlockScratchBytes over a blocked cache with keys pruned, and by the
+// dequantized value rows it counts when a row is not whole blocks.
 func TestBlockScratchBytes(t *testing.T) {
 	for _, tc := range [][2]int{{1, 8}, {4, 64}, {8, 40}} {
 		m, d := tc[0], tc[1]
@@ -130,8 +131,8 @@ func TestBlockScratchBytes(t *testing.T) {
 		}
 		h.AttendBlock(make([]float32, m*d), make([]float32, m*d), lim, 1, nil, s)
 		got := 4 * int64(cap(s.qbuf)+cap(s.gbuf)+cap(s.vbuf))
-		if want := BlockScratchBytes(m, d); got > want || got < want-4*int64(kernels.ActsWords(m, kernels.PaddedCols(d))) {
-			t.Errorf("%d queries, d=%d: grew by %d bytes, BlockScratchBytes %d", m, d, got, want)
+		if want := BlockScratchBytes(m, d); got > want || (d%32 != 0 && cap(s.vbuf) != keyBlock*d) {
+			t.Errorf("%d queries, d=%d: grew by %d bytes (%d value floats), BlockScratchBytes %d", m, d, got, cap(s.vbuf), want)
 		}
 	}
 }

@@ -302,6 +302,9 @@ func pick(p []float64, r float64) int {
 // largest logit is m; those at or above it are decided by keepMinP, so that
 // most of the vocabulary needs no exponential.
 func (sm *Sampler) minPFloor(m float32) float64 {
+	if math.IsInf(float64(m), 0) {
+		return math.Inf(-1)
+	}
 	lo := float64(m) + sm.s.Temp*math.Log(sm.s.MinP)
 	return lo - 1e-6*(math.Abs(lo)+1)
 }
@@ -324,9 +327,10 @@ func (sm *Sampler) dropMinP(logits []float32, p []float64, idx []int, m float32)
 }
 
 // keepMinP reports whether a token of logit l stays under MinP when the
-// largest logit is m: whether exp((l - m)/Temp) ≥ MinP.
+// largest logit is m: whether exp((l - m)/Temp) ≥ MinP, or l is the largest
+// (so that some token stays even where l - m is NaN, both being infinite).
 func (sm *Sampler) keepMinP(l, m float32) bool {
-	return math.Exp((float64(l)-float64(m))/sm.s.Temp) >= sm.s.MinP
+	return l >= m || math.Exp((float64(l)-float64(m))/sm.s.Temp) >= sm.s.MinP
 }
 
 // weigh sets the weights of the tokens idx, exp((logit - max)/Temp), and

@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -64,11 +65,14 @@ func (t DType) RowBytes(cols int) int {
 }
 
 // Matrix is a row-major [Rows × Cols] weight matrix whose rows are stored in Type.
-// Data usually points into a memory-mapped model file.
+// Data usually points into a memory-mapped model file. The integer products
+// (MulActs) read a packed copy of it, made once (Pack); a Matrix must not be
+// copied, nor Data changed, after its first product.
 type Matrix struct {
 	Type       DType
 	Rows, Cols int
 	Data       []byte
+	packed     atomic.Pointer[packedMatrix] // nil until Pack
 }
 
 // NewMatrix checks that data holds rows × cols elements of type t and wraps it.

@@ -17,22 +17,25 @@ import (
 // per block; Q4_K and Q6_K do likewise with their sub-block scales applied
 // to the integer sums (q8kquant.go; SetIntegerKQuants switches them on).
 //
-// The result of every tier (plain Go, AVX2, AVX-512 VNNI) and of every tile
-// shape is the same bit for bit, because each output is computed in one
-// fixed order. For weight row w and activation row a, with B blocks:
+// The result of every tier (plain Go, AVX2, AVX-512 VNNI), of every tile
+// shape and of the packed and unpacked weights is the same bit for bit,
+// because each output is computed in one fixed order. For weight row w and
+// activation row a, with B blocks:
 //
-//	for b in 0..B-1:                      // in order
-//	    s = dw[b] × da[b]                 // float32, rounded
-//	    for j in 0..7:                    // eight lanes of four elements
-//	        p = Σ_{k<4} w[32b+4j+k]×a[32b+4j+k]   // exact integer
-//	        acc[j] += s × float32(p)      // product rounded, then sum rounded
-//	u[j] = acc[j] + acc[j+4]               // j < 4
-//	out  = (u[0]+u[2]) + (u[1]+u[3])
+//	acc = 0
+//	for b in 0..B-1:                          // in order
+//	    p = Σ_{i<32} w[32b+i]×a[32b+i]        // exact integer
+//	    s = dw[b] × da[b]                     // float32, rounded
+//	    acc += s × float32(p)                 // product rounded, then sum rounded
+//	out = acc
 //
-// The integer lane sums are exact in every tier (AVX2's VPMADDUBSW cannot
-// saturate, since |w| ≤ 128 and |a| ≤ 127), the float steps are single
-// multiplies and adds (no fused multiply-add), and the order above is the
-// order of the assembly's lanes and of its final horizontal sum.
+// p is exact in every tier however the kernel forms it (AVX2's VPMADDUBSW
+// cannot saturate on these operands, and the AVX-512 VNNI kernels, which
+// multiply unsigned weights, add the integer corrections of actBlock), and
+// |p| < 2^24, so its conversion is exact too; the float steps are single
+// multiplies and adds (no fused multiply-add). The kernels keep one
+// accumulator per output, so eight weight rows interleaved in one vector
+// (packed weights, q8pack.go) are eight outputs at once.
 
 // QK8 is the number of elements per block of a quantized activation row.
 const QK8 = 32
@@ -45,14 +48,28 @@ const QK8 = 32
 type Acts struct {
 	X       []float32 // [N×Cols], row i at X[i*Cols:]
 	N, Cols int
-	q       []int8    // [N×Cols] quantized rows, nil unless quantized
-	d       []float32 // per row: its B = Cols/QK8 block scales, then their sums (below)
+	q       []int8     // [N×Cols] quantized rows, nil unless quantized
+	d       []float32  // per row: its B = Cols/QK8 block scales, then their sums (below)
+	m       []actBlock // per row: B records for the packed kernels; nil unless QuantizeActs made a
 }
 
 // Each quantized row t has 2B words of d at d[2Bt:]: the block scales
 // d[2Bt+b] and then the blocks' sums d[2Bt+B+b] = d[2Bt+b] × Σ q (the sum
 // of the block's 32 quants, exact, times its scale, rounded once), which
-// the K-quants' minimums multiply (q8kquant.go).
+// the K-quants' minimums multiply (q8kquant.go). m[Bt+b] holds the same
+// scale and sum with the block's integer corrections.
+
+// actBlock is one block of a quantized activation row as the packed
+// kernels read it (24 bytes; the field offsets are q8gen.go's): the scale
+// and the sum of d, and the corrections that make exact the integer sums of
+// kernels that multiply the activations by unsigned stand-ins for signed
+// weights: Q8_0's w+128, Q4_0's nibble w+8 and Q6_K's 6-bit w+32 (whose
+// sub-blocks of 16 have scales of their own).
+type actBlock struct {
+	d, sum       float32 // the block's scale, and scale × Σq
+	c128, c8     int32   // −128×Σq and −8×Σq
+	c32lo, c32hi int32   // −32×Σq over elements 0..15 and 16..31
+}
 
 // FloatActs wraps n rows of cols values in x, unquantized: every matrix
 // multiplies them with its float kernels.
@@ -61,9 +78,11 @@ func FloatActs(x []float32, n, cols int) Acts {
 }
 
 // ActsWords returns the float32 words of storage QuantizeActs needs for n
-// rows of cols values (cols a multiple of QK8): 10/32 of the float rows.
+// rows of cols values (cols a multiple of QK8): half the float rows (the
+// quants, 8/32; the scales and sums, 2/32; the packed kernels' records,
+// 6/32).
 func ActsWords(n, cols int) int {
-	return 2*n*cols/QK8 + (n*cols+3)/4
+	return 8*n*cols/QK8 + (n*cols+3)/4
 }
 
 // QuantizeActs quantizes n rows of cols values in x into buf, which must
@@ -76,12 +95,16 @@ func QuantizeActs(buf, x []float32, n, cols int) Acts {
 		panic(fmt.Sprintf("kernels: QuantizeActs: row length %d is not a multiple of %d", cols, QK8))
 	}
 	nb := 2 * n * cols / QK8
+	qw := (n*cols + 3) / 4
 	buf = buf[:ActsWords(n, cols)]
 	a := FloatActs(x, n, cols)
 	a.d = buf[:nb:nb]
 	a.q = unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(buf[nb:]))), n*cols)
+	a.m = unsafe.Slice((*actBlock)(unsafe.Pointer(unsafe.SliceData(buf[nb+qw:]))), n*cols/QK8)
 	for t := 0; t < n; t++ {
-		quantizeQ8(a.q[t*cols:(t+1)*cols], a.scales(t), a.sums(t), a.X[t*cols:(t+1)*cols])
+		q := a.q[t*cols : (t+1)*cols]
+		quantizeQ8(q, a.scales(t), a.sums(t), a.X[t*cols:(t+1)*cols])
+		fillActBlocks(a.m[t*cols/QK8:(t+1)*cols/QK8], q, a.scales(t), a.sums(t))
 	}
 	return a
 }
@@ -139,6 +162,22 @@ func quantizeQ8(q []int8, d, sums, x []float32) {
 	}
 }
 
+// fillActBlocks writes the records of a row's blocks from its quants q,
+// scales d and sums.
+func fillActBlocks(m []actBlock, q []int8, d, sums []float32) {
+	for b := range m {
+		var lo, hi int32
+		for i, v := range q[b*QK8 : (b+1)*QK8] {
+			if i < QK8/2 {
+				lo += int32(v)
+			} else {
+				hi += int32(v)
+			}
+		}
+		m[b] = actBlock{d: d[b], sum: sums[b], c128: -128 * (lo + hi), c8: -8 * (lo + hi), c32lo: -32 * lo, c32hi: -32 * hi}
+	}
+}
+
 // TakesQ8 reports whether products with m use quantized activations when
 // they are given (Acts.Quantized): the integer kernels exist for its type.
 func (m *Matrix) TakesQ8() bool {
@@ -153,11 +192,12 @@ func (m *Matrix) TakesQ8() bool {
 
 // MulActs multiplies the rows of a by m, out[i*Rows+r] = m[r]·a[i], on p's
 // workers (nil: serially). When a is quantized and m.TakesQ8, the product
-// is integer (see the top of this file): a register-blocked kernel takes
-// several weight rows by several activation rows at a time, reusing each
-// weight block from cache for every activation row, and every output equals
-// the single-row product bit for bit whatever the batch. Otherwise it is
-// MulBatch on a.X.
+// is integer (see the top of this file): where the CPU has the kernels, m's
+// weights are packed eight rows at a time (Pack, done here on first use)
+// and a tile kernel takes eight weight rows by several activation rows at a
+// time, reusing each weight block from registers for every activation row;
+// every output equals the single-row product bit for bit whatever the
+// batch. Otherwise it is MulBatch on a.X.
 func (m *Matrix) MulActs(p *Pool, out []float32, a *Acts) {
 	if a.Cols != m.Cols {
 		panic(fmt.Sprintf("kernels: MulActs: %d-wide activations for a %d×%d matrix", a.Cols, m.Rows, m.Cols))
@@ -168,6 +208,9 @@ func (m *Matrix) MulActs(p *Pool, out []float32, a *Acts) {
 	}
 	t := q8Tasks.Get().(*q8Task)
 	*t = q8Task{m: m, out: out[:a.N*m.Rows], a: *a}
+	if packedKernelsFor(m.Type) != nil && a.m != nil {
+		t.pk = m.pack()
+	}
 	// Workers take groups of q8Group rows, so their tiles stay whole.
 	groups := (m.Rows + q8Group - 1) / q8Group
 	p.Run(groups, max(1, 32768/(m.Cols*a.N*q8Group)), t)
@@ -176,12 +219,13 @@ func (m *Matrix) MulActs(p *Pool, out []float32, a *Acts) {
 }
 
 // q8Group is the multiple of rows a worker's share of a product is made
-// of: a multiple of every tier's tile heights.
+// of: the rows of a packed group, and a multiple of every tile's height.
 const q8Group = 8
 
 // q8Task is one MulActs call as a pool Task over groups of q8Group rows.
 type q8Task struct {
 	m   *Matrix
+	pk  *packedMatrix // nil: the weights as they are in m.Data
 	out []float32
 	a   Acts // a copy, so that the caller's Acts need not escape
 }
@@ -190,32 +234,39 @@ var q8Tasks = sync.Pool{New: func() any { return new(q8Task) }}
 
 func (t *q8Task) Run(_, lo, hi int) {
 	lo, hi = lo*q8Group, min(hi*q8Group, t.m.Rows)
+	if t.pk != nil {
+		lo = t.pk.product(t.m, t.out, &t.a, lo, hi)
+	}
 	q8Product(t.m, t.out, &t.a, lo, hi)
 }
 
 // q8Shape is a tile kernel's size: rows × tokens.
 type q8Shape struct{ r, t int }
 
-// q8Tile is a tile kernel: out[t*ostride+r] (in float32 elements) for the
-// tile's rows r and tokens t, from weight rows at w (wstride bytes apart),
-// token rows of quants at a (astride bytes apart) and their scales at ad
-// (adstride bytes apart; each token's block sums follow its nb scales),
-// over nb blocks.
+// q8Tile is a tile kernel for unpacked weights: out[t*ostride+r] (in
+// float32 elements) for the tile's rows r and tokens t, from weight rows at
+// w (wstride bytes apart), token rows of quants at a (astride bytes apart)
+// and their scales at ad (adstride bytes apart; each token's block sums
+// follow its nb scales), over nb blocks.
 type q8Tile func(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)
 
-// q8Kernels is a tier's set of tile kernels for one weight type: a main
-// tile for batches, its one-token column, a tall one-token tile for
-// matrix-vector products, and one-row tiles for the rows left over.
+// q8Kernels is a tier's set of tile kernels for one weight type in its
+// unpacked layout (rows as they are in the file), for products that cannot
+// take packed weights: a main tile, its one-token column, a matrix-vector
+// tile, and one-row tiles for the rows left over. In this version the main
+// tile is eight rows by one token, the same as vec and mainCol, and rowMain
+// is one, so that any caller's tiling reaches every shape.
 type q8Kernels struct {
 	main, mainCol, vec, rowMain, one q8Tile
 	mainShape                        q8Shape // main's; mainCol is mainShape.r × 1, rowMain 1 × mainShape.t
 	vecRows                          int     // vec's rows (× 1 token)
 }
 
-// q8Product computes rows [lo, hi) of the product of m and the quantized a.
+// q8Product computes rows [lo, hi) of the product of m and the quantized a
+// from m's unpacked rows.
 func q8Product(m *Matrix, out []float32, a *Acts, lo, hi int) {
 	k := q8KernelsFor(m.Type)
-	if k == nil {
+	if k == nil || lo >= hi {
 		q8ProductGeneric(m, out, a, lo, hi)
 		return
 	}
@@ -226,37 +277,14 @@ func q8Product(m *Matrix, out []float32, a *Acts, lo, hi int) {
 	d := func(t int) *float32 { return &a.d[2*t*nb] }
 	o := func(r, t int) *float32 { return &out[t*rows+r] }
 	ab, db, ob := uintptr(m.Cols), uintptr(8*nb), uintptr(4*rows)
-	R, T := k.mainShape.r, k.mainShape.t
 	r := lo
-	if n < T {
-		// Matrix-vector products: tall tiles, one token at a time.
-		for ; r+k.vecRows <= hi; r += k.vecRows {
-			for t := 0; t < n; t++ {
-				k.vec(w(r), rb, q(t), ab, d(t), db, nb, o(r, t), ob)
-			}
-		}
-		for ; r+R <= hi; r += R {
-			for t := 0; t < n; t++ {
-				k.mainCol(w(r), rb, q(t), ab, d(t), db, nb, o(r, t), ob)
-			}
-		}
-	} else {
-		for ; r+R <= hi; r += R {
-			t := 0
-			for ; t+T <= n; t += T {
-				k.main(w(r), rb, q(t), ab, d(t), db, nb, o(r, t), ob)
-			}
-			for ; t < n; t++ {
-				k.mainCol(w(r), rb, q(t), ab, d(t), db, nb, o(r, t), ob)
-			}
+	for ; r+k.vecRows <= hi; r += k.vecRows {
+		for t := 0; t < n; t++ {
+			k.vec(w(r), rb, q(t), ab, d(t), db, nb, o(r, t), ob)
 		}
 	}
 	for ; r < hi; r++ {
-		t := 0
-		for ; t+T <= n; t += T {
-			k.rowMain(w(r), rb, q(t), ab, d(t), db, nb, o(r, t), ob)
-		}
-		for ; t < n; t++ {
+		for t := 0; t < n; t++ {
 			k.one(w(r), rb, q(t), ab, d(t), db, nb, o(r, t), ob)
 		}
 	}
@@ -284,71 +312,39 @@ func q8ProductGeneric(m *Matrix, out []float32, a *Acts, lo, hi int) {
 	}
 }
 
-// q8Sum is the final horizontal sum of the eight lane accumulators, in the
-// order of the assembly's.
-func q8Sum(acc *[8]float32) float32 {
-	u0, u1, u2, u3 := acc[0]+acc[4], acc[1]+acc[5], acc[2]+acc[6], acc[3]+acc[7]
-	return (u0 + u2) + (u1 + u3)
-}
-
 // dotQ8_0Q8Generic returns the Q8_0 row w times the Q8 activation row with
 // quants q and block scales d, in the order of the top of this file.
 func dotQ8_0Q8Generic(w []byte, q []int8, d []float32) float32 {
-	var acc [8]float32
+	var acc float32
 	w, q = w[:len(d)*BlockBytesQ8_0], q[:len(d)*QK8]
 	for b, da := range d {
 		blk := w[b*BlockBytesQ8_0:]
 		ws, qs := (*[QK8]byte)(blk[2:]), (*[QK8]int8)(q[b*QK8:])
+		var p int32
+		for i, v := range qs {
+			p += int32(int8(ws[i])) * int32(v)
+		}
 		s := float32(scale(blk) * da)
-		acc[0] += float32(s * float32(dot4s((*[4]byte)(ws[0:]), (*[4]int8)(qs[0:]))))
-		acc[1] += float32(s * float32(dot4s((*[4]byte)(ws[4:]), (*[4]int8)(qs[4:]))))
-		acc[2] += float32(s * float32(dot4s((*[4]byte)(ws[8:]), (*[4]int8)(qs[8:]))))
-		acc[3] += float32(s * float32(dot4s((*[4]byte)(ws[12:]), (*[4]int8)(qs[12:]))))
-		acc[4] += float32(s * float32(dot4s((*[4]byte)(ws[16:]), (*[4]int8)(qs[16:]))))
-		acc[5] += float32(s * float32(dot4s((*[4]byte)(ws[20:]), (*[4]int8)(qs[20:]))))
-		acc[6] += float32(s * float32(dot4s((*[4]byte)(ws[24:]), (*[4]int8)(qs[24:]))))
-		acc[7] += float32(s * float32(dot4s((*[4]byte)(ws[28:]), (*[4]int8)(qs[28:]))))
+		acc += float32(s * float32(p))
 	}
-	return q8Sum(&acc)
+	return acc
 }
 
 // dotQ4_0Q8Generic returns the Q4_0 row w times the Q8 activation row with
 // quants q and block scales d, in the order of the top of this file.
 func dotQ4_0Q8Generic(w []byte, q []int8, d []float32) float32 {
-	var acc [8]float32
+	var acc float32
 	w, q = w[:len(d)*BlockBytesQ4_0], q[:len(d)*QK8]
 	for b, da := range d {
 		blk := w[b*BlockBytesQ4_0:]
 		ws, qs := (*[QK4_0 / 2]byte)(blk[2:]), (*[QK8]int8)(q[b*QK8:])
+		var p int32
+		// Byte i holds element i (low nibble) and element i+16 (high).
+		for i, v := range ws {
+			p += (int32(v&0xf)-8)*int32(qs[i]) + (int32(v>>4)-8)*int32(qs[i+16])
+		}
 		s := float32(scale(blk) * da)
-		// Lanes 0..3 take the low nibbles (elements 0..15), 4..7 the high.
-		acc[0] += float32(s * float32(dot4lo((*[4]byte)(ws[0:]), (*[4]int8)(qs[0:]))))
-		acc[1] += float32(s * float32(dot4lo((*[4]byte)(ws[4:]), (*[4]int8)(qs[4:]))))
-		acc[2] += float32(s * float32(dot4lo((*[4]byte)(ws[8:]), (*[4]int8)(qs[8:]))))
-		acc[3] += float32(s * float32(dot4lo((*[4]byte)(ws[12:]), (*[4]int8)(qs[12:]))))
-		acc[4] += float32(s * float32(dot4hi((*[4]byte)(ws[0:]), (*[4]int8)(qs[16:]))))
-		acc[5] += float32(s * float32(dot4hi((*[4]byte)(ws[4:]), (*[4]int8)(qs[20:]))))
-		acc[6] += float32(s * float32(dot4hi((*[4]byte)(ws[8:]), (*[4]int8)(qs[24:]))))
-		acc[7] += float32(s * float32(dot4hi((*[4]byte)(ws[12:]), (*[4]int8)(qs[28:]))))
+		acc += float32(s * float32(p))
 	}
-	return q8Sum(&acc)
-}
-
-// dot4s returns the dot product of four int8 weights (as bytes) and four
-// int8 activations.
-func dot4s(w *[4]byte, q *[4]int8) int32 {
-	return int32(int8(w[0]))*int32(q[0]) + int32(int8(w[1]))*int32(q[1]) +
-		int32(int8(w[2]))*int32(q[2]) + int32(int8(w[3]))*int32(q[3])
-}
-
-// dot4lo returns the dot product of the low nibbles of w, less 8, and q.
-func dot4lo(w *[4]byte, q *[4]int8) int32 {
-	return (int32(w[0]&0xf)-8)*int32(q[0]) + (int32(w[1]&0xf)-8)*int32(q[1]) +
-		(int32(w[2]&0xf)-8)*int32(q[2]) + (int32(w[3]&0xf)-8)*int32(q[3])
-}
-
-// dot4hi returns the dot product of the high nibbles of w, less 8, and q.
-func dot4hi(w *[4]byte, q *[4]int8) int32 {
-	return (int32(w[0]>>4)-8)*int32(q[0]) + (int32(w[1]>>4)-8)*int32(q[1]) +
-		(int32(w[2]>>4)-8)*int32(q[2]) + (int32(w[3]>>4)-8)*int32(q[3])
+	return acc
 }

@@ -234,6 +234,7 @@ func BenchmarkMulActs(b *testing.B) {
 	defer SetIntegerKQuants(SetIntegerKQuants(true))
 	for _, typ := range []DType{Q8_0, Q4_0, Q4_K, Q6_K} {
 		m := randWeights(r, typ, rows, cols)
+		m.Pack() // as a model does at load, not in the first product
 		for _, n := range []int{1, 256} {
 			a := randActs(r, n, cols)
 			out := make([]float32, n*rows)

@@ -7,3 +7,7 @@ func detectVNNI() bool { return false }
 // q8KernelsFor returns nil: builds without assembly use the plain-Go
 // products.
 func q8KernelsFor(DType) *q8Kernels { return nil }
+
+// packedKernelsFor returns nil: builds without assembly multiply the
+// unpacked rows in plain Go.
+func packedKernelsFor(DType) *packedKernels { return nil }

@@ -2,14 +2,23 @@
 
 // q8gen writes q8dot_amd64.s, the tile kernels of the integer products of
 // Q8_0, Q4_0, Q4_K and Q6_K weights with Q8 activations (see q8act.go and
-// q8kquant.go for the order of operations every kernel follows). Run it from this directory:
+// q8kquant.go for the order of operations every kernel follows, and
+// q8pack.go for the packed layout). Run it from this directory:
 //
 //	go run q8gen.go > q8dot_amd64.s
 //
-// Each kernel computes a tile of R weight rows × T activation rows, one
-// 8-lane float accumulator per output, over all blocks of the rows; the
-// weight block of each row is unpacked once per block and used for all T
-// activation rows.
+// Two tiers: "avx2" (VEX, Y0..Y15; products by VPMADDUBSW and VPMADDWD)
+// and "vnni" (AVX-512VL/BW with VNNI, Y0..Y31; products by VPDPBUSD, with
+// the activations broadcast from memory). Two families:
+//
+//   - packed tiles, 8 rows × T tokens, over packed weights: each 32-byte
+//     vector of weights holds four consecutive weights of each of the eight
+//     rows, so a product with four activations broadcast adds into one lane
+//     per row, and each token's eight outputs are one vector, stored whole;
+//   - unpacked tiles (Q8_0 and Q4_0 rows as in the file, for products that
+//     cannot take packed weights, such as KVDots'), 8 × 1 and 1 × 1: each
+//     row's lane sums are added across lanes (exactly, in integers) before
+//     the float steps.
 package main
 
 import (
@@ -18,16 +27,61 @@ import (
 	"strings"
 )
 
+var out strings.Builder
+
+func p(format string, args ...any) { fmt.Fprintf(&out, "\t"+format+"\n", args...) }
+
+func y(i int) string { return fmt.Sprintf("Y%d", i) }
+func x(i int) string { return fmt.Sprintf("X%d", i) }
+
+// tier is an instruction set: VEX with 16 registers or EVEX with 32.
+type tier struct {
+	name string
+	vnni bool
+}
+
+// mnemonics that differ between the tiers' encodings.
+func (tr tier) xor() string { return map[bool]string{false: "VPXOR", true: "VPXORD"}[tr.vnni] }
+func (tr tier) and() string { return map[bool]string{false: "VPAND", true: "VPANDD"}[tr.vnni] }
+func (tr tier) mov() string { return map[bool]string{false: "VMOVDQU", true: "VMOVDQU32"}[tr.vnni] }
+
+// regs hands out vector registers in the order of order, panicking past
+// its end; release by lowering next.
+type regs struct {
+	next  int
+	order []int
+	name  string
+}
+
+func newRegs(tr tier, name string) regs {
+	r := regs{name: name}
+	if tr.vnni {
+		// The EVEX-only registers first, so that Y0..Y15 stay free for
+		// what needs VEX.
+		for i := 16; i < 32; i++ {
+			r.order = append(r.order, i)
+		}
+	}
+	for i := 0; i < 16; i++ {
+		r.order = append(r.order, i)
+	}
+	return r
+}
+
+func (r *regs) get() int {
+	if r.next >= len(r.order) {
+		panic(fmt.Sprintf("%s: out of vector registers", r.name))
+	}
+	r.next++
+	return r.order[r.next-1]
+}
+
+// ---- unpacked tiles ----
+
 type wtype struct {
 	name string
 	bb   int  // bytes per block
 	q4   bool // Q4_0 nibbles
-}
-
-type tier struct {
-	name   string
-	vnni   bool
-	shapes [][2]int
 }
 
 var (
@@ -35,413 +89,10 @@ var (
 	q4_0 = wtype{"Q4_0", 18, true}
 )
 
-var out strings.Builder
-
-func p(format string, args ...any) { fmt.Fprintf(&out, "\t"+format+"\n", args...) }
-
-func rowAddr(r, off int) string {
-	o := ""
-	if off != 0 {
-		o = fmt.Sprint(off)
-	}
-	return [...]string{o + "(SI)", o + "(SI)(R8*1)", o + "(R11)", o + "(R11)(R8*1)"}[r]
-}
-
-func tokAddr(t int) string { return [...]string{"(DI)", "(DI)(R9*1)", "(R12)", "(R12)(R9*1)"}[t] }
-func sclAddr(t int) string { return [...]string{"(BX)", "(BX)(R10*1)", "(R13)", "(R13)(R10*1)"}[t] }
-
-func y(i int) string { return fmt.Sprintf("Y%d", i) }
-func x(i int) string { return fmt.Sprintf("X%d", i) }
-
-func kernel(tr tier, w wtype, R, T int) {
-	name := fmt.Sprintf("q8%s%s_%dx%d", tr.name, w.name, R, T)
-	fmt.Fprintf(&out, "\n// func %s(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)\n", name)
-	fmt.Fprintf(&out, "TEXT ·%s(SB), NOSPLIT, $0-72\n", name)
-	p("MOVQ w+0(FP), SI")
-	p("MOVQ wstride+8(FP), R8")
-	p("MOVQ a+16(FP), DI")
-	p("MOVQ astride+24(FP), R9")
-	p("MOVQ ad+32(FP), BX")
-	p("MOVQ adstride+40(FP), R10")
-	p("MOVQ nb+48(FP), CX")
-	if R > 2 {
-		p("LEAQ (SI)(R8*2), R11")
-	}
-	if T > 2 {
-		p("LEAQ (DI)(R9*2), R12")
-		p("LEAQ (BX)(R10*2), R13")
-	}
-	// Registers. Low ones for values the VEX-only instructions touch.
-	reg := 0
-	next := func() int { reg++; return reg - 1 }
-	t1, s := next(), next()
-	da := next()
-	var wr, dw [4]int
-	for r := 0; r < R; r++ {
-		wr[r], dw[r] = next(), next()
-	}
-	var a, c16, k, zero, c int
-	if !tr.vnni {
-		if w.q4 {
-			c16 = next()
-		} else {
-			a = next()
-		}
-	} else {
-		k, zero, c = next(), next(), next()
-	}
-	var acc [4][4]int
-	if tr.vnni {
-		reg = 16
-	}
-	for r := 0; r < R; r++ {
-		for t := 0; t < T; t++ {
-			acc[r][t] = next()
-		}
-	}
-	if reg > map[bool]int{false: 16, true: 32}[tr.vnni] {
-		panic(fmt.Sprintf("%s: %d registers", name, reg))
-	}
-	zeroOp := "VXORPS %[1]s, %[1]s, %[1]s"
-	if tr.vnni {
-		zeroOp = "VPXORD %[1]s, %[1]s, %[1]s"
-	}
-	for r := 0; r < R; r++ {
-		for t := 0; t < T; t++ {
-			p(zeroOp, y(acc[r][t]))
-		}
-	}
-	if tr.vnni {
-		if w.q4 {
-			p("VMOVDQU q8eights<>(SB), %s", y(k))
-		} else {
-			p("VMOVDQU q8k80<>(SB), %s", y(k))
-		}
-		p("VPXORD %[1]s, %[1]s, %[1]s", y(zero))
-	}
-	p("TESTQ CX, CX")
-	p("JZ %s_sum", name)
-	fmt.Fprintf(&out, "\n%s_block:\n", name)
-	for r := 0; r < R; r++ {
-		// The row's weights: |w| (AVX2, Q8_0), w+128 (VNNI, Q8_0) or the
-		// nibbles 0..15 (Q4_0), as unsigned bytes; and its scale.
-		switch {
-		case w.q4:
-			p("VMOVDQU %s, %s", rowAddr(r, 2), x(t1))
-			p("VPSRLW $4, %s, %s", x(t1), x(s))
-			p("VINSERTI128 $1, %s, %s, %s", x(s), y(t1), y(t1))
-			p("VPAND q8nibble<>(SB), %s, %s", y(t1), y(wr[r]))
-		case tr.vnni:
-			p("VPXORD %s, %s, %s", rowAddr(r, 2), y(k), y(wr[r]))
-		default:
-			p("VPABSB %s, %s", rowAddr(r, 2), y(wr[r]))
-		}
-		p("VPBROADCASTW %s, %s", rowAddr(r, 0), x(dw[r]))
-		p("VCVTPH2PS %s, %s", x(dw[r]), y(dw[r]))
-	}
-	for t := 0; t < T; t++ {
-		p("VBROADCASTSS %s, %s", sclAddr(t), y(da))
-		switch {
-		case tr.vnni:
-			// c = -K×(lane sums of a): the correction for the offset
-			// weights (K = 128) or nibbles (K = 8).
-			p("VPSUBB %s, %s, %s", tokAddr(t), y(zero), y(t1))
-			p("VPXORD %[1]s, %[1]s, %[1]s", y(c))
-			p("VPDPBUSD %s, %s, %s", y(t1), y(k), y(c))
-		case w.q4:
-			// c16 = 8×(pair sums of a), subtracted from nibbles×a.
-			p("VMOVDQU q8eights<>(SB), %s", y(t1))
-			p("VPMADDUBSW %s, %s, %s", tokAddr(t), y(t1), y(c16))
-		default:
-			p("VMOVDQU %s, %s", tokAddr(t), y(a))
-		}
-		for r := 0; r < R; r++ {
-			switch {
-			case tr.vnni:
-				p("VMOVDQA32 %s, %s", y(c), y(t1))
-				p("VPDPBUSD %s, %s, %s", tokAddr(t), y(wr[r]), y(t1))
-			case w.q4:
-				p("VPMADDUBSW %s, %s, %s", tokAddr(t), y(wr[r]), y(t1))
-				p("VPSUBW %s, %s, %s", y(c16), y(t1), y(t1))
-				p("VPMADDWD q8ones<>(SB), %s, %s", y(t1), y(t1))
-			default:
-				p("VPSIGNB %s, %s, %s", rowAddr(r, 2), y(a), y(t1))
-				p("VPMADDUBSW %s, %s, %s", y(t1), y(wr[r]), y(t1))
-				p("VPMADDWD q8ones<>(SB), %s, %s", y(t1), y(t1))
-			}
-			p("VCVTDQ2PS %s, %s", y(t1), y(t1))
-			p("VMULPS %s, %s, %s", y(da), y(dw[r]), y(s))
-			p("VMULPS %s, %s, %s", y(s), y(t1), y(t1))
-			p("VADDPS %s, %s, %s", y(t1), y(acc[r][t]), y(acc[r][t]))
-		}
-	}
-	p("ADDQ $%d, SI", w.bb)
-	if R > 2 {
-		p("ADDQ $%d, R11", w.bb)
-	}
-	p("ADDQ $32, DI")
-	p("ADDQ $4, BX")
-	if T > 2 {
-		p("ADDQ $32, R12")
-		p("ADDQ $4, R13")
-	}
-	p("DECQ CX")
-	p("JNZ %s_block", name)
-	fmt.Fprintf(&out, "\n%s_sum:\n", name)
-	sum(R, T, acc, t1, s)
-}
-
-// sum writes the R×T outputs: each accumulator's horizontal sum, in the
-// order of q8Sum.
-func sum(R, T int, acc [4][4]int, t1, s int) {
-	p("MOVQ out+56(FP), DX")
-	p("MOVQ ostride+64(FP), AX")
-	for t := 0; t < T; t++ {
-		for r := 0; r < R; r++ {
-			v := acc[r][t]
-			if v >= 16 {
-				p("VMOVAPS %s, %s", y(v), y(s))
-				v = s
-			}
-			// u[j] = acc[j]+acc[j+4]; (u0+u2) + (u1+u3).
-			p("VEXTRACTF128 $1, %s, %s", y(v), x(t1))
-			p("VADDPS %s, %s, %s", x(t1), x(v), x(v))
-			p("VPERMILPS $0x4e, %s, %s", x(v), x(t1))
-			p("VADDPS %s, %s, %s", x(t1), x(v), x(v))
-			p("VPERMILPS $0xb1, %s, %s", x(v), x(t1))
-			p("VADDSS %s, %s, %s", x(t1), x(v), x(v))
-			p("VMOVSS %s, %d(DX)", x(v), 4*r)
-		}
-		if t < T-1 {
-			p("ADDQ AX, DX")
-		}
-	}
-	p("VZEROUPPER")
-	p("RET")
-}
-
-// kwtype is a K-quant weight type of the integer products (q8kquant.go).
-type kwtype struct {
-	name string
-	bb   int  // bytes per super-block
-	q6   bool // Q6_K, else Q4_K
-}
-
-var (
-	q4_k = kwtype{"Q4_K", 144, false}
-	q6_k = kwtype{"Q6_K", 210, true}
-)
-
-func tokOff(t, off int) string {
-	return fmt.Sprint(off) + [...]string{"(DI)", "(DI)(R9*1)", "(R12)", "(R12)(R9*1)"}[t]
-}
-
-func sclOff(t, off int) string {
-	return fmt.Sprint(off) + [...]string{"(BX)", "(BX)(R10*1)", "(R13)", "(R13)(R10*1)"}[t]
-}
-
-// kkernel writes a tile kernel of R rows × T tokens for K-quant weights.
-// The loop runs over super-blocks (nb/8 of them); per super-block each row's
-// scales are decoded to the stack frame: d broadcast (32 bytes at 32r), and
-// for Q4_K dmin×m_j as 8 floats (at 128+32r) and the six-bit scales as 8
-// words (at 256+16r, decoded through the bytes at 320), and the offset of
-// the block sums from the scales is at 336. Then for each of
-// the 8 activation blocks each row's weights are unpacked to bytes 0..15
-// (Q4_K) or 0..63 (Q6_K) and its scales to 16 words (Q4_K: sc_j; Q6_K:
-// sc_lo ×8, sc_hi ×8), which VPMADDWD applies to the pair sums of
-// VPMADDUBSW; the float steps are those of q8Product's.
-func kkernel(tr tier, w kwtype, R, T int) {
-	name := fmt.Sprintf("q8%s%s_%dx%d", tr.name, w.name, R, T)
-	fmt.Fprintf(&out, "\n// func %s(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)\n", name)
-	fmt.Fprintf(&out, "TEXT ·%s(SB), NOSPLIT, $344-72\n", name)
-	p("MOVQ w+0(FP), SI")
-	p("MOVQ wstride+8(FP), R8")
-	p("MOVQ a+16(FP), DI")
-	p("MOVQ astride+24(FP), R9")
-	p("MOVQ ad+32(FP), BX")
-	p("MOVQ adstride+40(FP), R10")
-	p("MOVQ nb+48(FP), CX")
-	if !w.q6 {
-		// The block sums follow a token's nb scales: 4×nb bytes on.
-		p("MOVQ CX, AX")
-		p("SHLQ $2, AX")
-		p("MOVQ AX, 336(SP)")
-	}
-	p("SHRQ $3, CX")
-	if R > 2 {
-		p("LEAQ (SI)(R8*2), R11")
-	}
-	if T > 2 {
-		p("LEAQ (DI)(R9*2), R12")
-		p("LEAQ (BX)(R10*2), R13")
-	}
-	reg := 0
-	next := func() int { reg++; return reg - 1 }
-	t1, s, da := next(), next(), next()
-	var c16, mask int
-	if w.q6 {
-		c16 = next()
-	}
-	var wr, sc [4]int
-	for r := 0; r < R; r++ {
-		wr[r], sc[r] = next(), next()
-	}
-	if !w.q6 {
-		mask = next()
-	}
-	if tr.vnni {
-		reg = 16
-	}
-	var acc [4][4]int
-	for r := 0; r < R; r++ {
-		for t := 0; t < T; t++ {
-			acc[r][t] = next()
-		}
-	}
-	if reg > map[bool]int{false: 16, true: 32}[tr.vnni] {
-		panic(fmt.Sprintf("%s: %d registers", name, reg))
-	}
-	zeroOp := "VXORPS %[1]s, %[1]s, %[1]s"
-	if tr.vnni {
-		zeroOp = "VPXORD %[1]s, %[1]s, %[1]s"
-	}
-	for r := 0; r < R; r++ {
-		for t := 0; t < T; t++ {
-			p(zeroOp, y(acc[r][t]))
-		}
-	}
-	if !w.q6 {
-		p("VMOVDQU q8nibble<>(SB), %s", y(mask))
-	}
-	p("TESTQ CX, CX")
-	p("JZ %s_sum", name)
-	fmt.Fprintf(&out, "\n%s_superblock:\n", name)
-	for r := 0; r < R; r++ {
-		if w.q6 {
-			p("VPBROADCASTW %s, %s", rowAddr(r, 208), x(t1))
-			p("VCVTPH2PS %s, %s", x(t1), y(t1))
-			p("VMOVUPS %s, %d(SP)", y(t1), 32*r)
-			continue
-		}
-		p("VPBROADCASTW %s, %s", rowAddr(r, 0), x(t1))
-		p("VCVTPH2PS %s, %s", x(t1), y(t1))
-		p("VMOVUPS %s, %d(SP)", y(t1), 32*r)
-		// Scales 0..3: bytes 0..3 & 63; 4..7: bytes 8..11 & 15 | (bytes
-		// 0..3 >> 6) << 4. Minimums likewise from bytes 4..7 and the high
-		// nibbles of 8..11.
-		for k := 0; k < 2; k++ {
-			p("MOVL %s, AX", rowAddr(r, 4+4*k))
-			p("MOVL AX, DX")
-			p("ANDL $0x3f3f3f3f, DX")
-			p("MOVL DX, %d(SP)", 320+8*k)
-			p("SHRL $2, AX")
-			p("ANDL $0x30303030, AX")
-			p("MOVL %s, DX", rowAddr(r, 12))
-			if k == 1 {
-				p("SHRL $4, DX")
-			}
-			p("ANDL $0x0f0f0f0f, DX")
-			p("ORL DX, AX")
-			p("MOVL AX, %d(SP)", 324+8*k)
-		}
-		p("VPMOVZXBW 320(SP), %s", x(s))
-		p("VMOVDQU %s, %d(SP)", x(s), 256+16*r)
-		p("VPMOVZXBD 328(SP), %s", y(s))
-		p("VCVTDQ2PS %s, %s", y(s), y(s))
-		p("VPBROADCASTW %s, %s", rowAddr(r, 2), x(t1))
-		p("VCVTPH2PS %s, %s", x(t1), y(t1))
-		p("VMULPS %s, %s, %s", y(t1), y(s), y(s))
-		p("VMOVUPS %s, %d(SP)", y(s), 128+32*r)
-	}
-	for b := 0; b < 8; b++ {
-		for r := 0; r < R; r++ {
-			if w.q6 {
-				h, g := b/4, b%4
-				p("VMOVDQU %s, %s", rowAddr(r, 64*h+32*(g%2)), y(t1))
-				if g >= 2 {
-					p("VPSRLW $4, %s, %s", y(t1), y(t1))
-				}
-				p("VPAND q8nibble<>(SB), %s, %s", y(t1), y(wr[r]))
-				p("VMOVDQU %s, %s", rowAddr(r, 128+32*h), y(s))
-				switch g {
-				case 0:
-					p("VPSLLW $4, %s, %s", y(s), y(s))
-				case 1:
-					p("VPSLLW $2, %s, %s", y(s), y(s))
-				case 3:
-					p("VPSRLW $2, %s, %s", y(s), y(s))
-				}
-				p("VPAND q8k30<>(SB), %s, %s", y(s), y(s))
-				p("VPOR %s, %s, %s", y(s), y(wr[r]), y(wr[r]))
-				p("VBROADCASTI128 %s, %s", rowAddr(r, 192), y(t1))
-				p("VPSHUFB q6kscale<>+%d(SB), %s, %s", 32*b, y(t1), y(sc[r]))
-				p("VPSRAW $8, %s, %s", y(sc[r]), y(sc[r]))
-			} else {
-				if b%2 == 0 {
-					p("VPAND %s, %s, %s", rowAddr(r, 16+32*(b/2)), y(mask), y(wr[r]))
-				} else {
-					p("VMOVDQU %s, %s", rowAddr(r, 16+32*(b/2)), y(t1))
-					p("VPSRLW $4, %s, %s", y(t1), y(t1))
-					p("VPAND %s, %s, %s", y(t1), y(mask), y(wr[r]))
-				}
-				p("VPBROADCASTW %d(SP), %s", 256+16*r+2*b, y(sc[r]))
-			}
-		}
-		for t := 0; t < T; t++ {
-			p("VBROADCASTSS %s, %s", sclOff(t, 4*b), y(da))
-			if w.q6 {
-				// c16 = 32×(pair sums of a), subtracted from q×a.
-				p("VMOVDQU q8thirtytwos<>(SB), %s", y(t1))
-				p("VPMADDUBSW %s, %s, %s", tokOff(t, 32*b), y(t1), y(c16))
-			}
-			for r := 0; r < R; r++ {
-				p("VPMADDUBSW %s, %s, %s", tokOff(t, 32*b), y(wr[r]), y(t1))
-				if w.q6 {
-					p("VPSUBW %s, %s, %s", y(c16), y(t1), y(t1))
-				}
-				p("VPMADDWD %s, %s, %s", y(sc[r]), y(t1), y(t1))
-				p("VCVTDQ2PS %s, %s", y(t1), y(t1))
-				p("VMULPS %d(SP), %s, %s", 32*r, y(da), y(s))
-				p("VMULPS %s, %s, %s", y(s), y(t1), y(t1))
-				p("VADDPS %s, %s, %s", y(t1), y(acc[r][t]), y(acc[r][t]))
-			}
-		}
-	}
-	if !w.q6 {
-		// acc[j] -= (dmin×m_j) × sa[j], the super-block's 8 block sums.
-		p("MOVQ 336(SP), AX")
-		p("ADDQ BX, AX")
-		if T > 2 {
-			p("LEAQ (AX)(R10*2), DX")
-		}
-		for t := 0; t < T; t++ {
-			p("VMOVUPS %s, %s", [...]string{"(AX)", "(AX)(R10*1)", "(DX)", "(DX)(R10*1)"}[t], y(da))
-			for r := 0; r < R; r++ {
-				p("VMULPS %d(SP), %s, %s", 128+32*r, y(da), y(t1))
-				p("VSUBPS %s, %s, %s", y(t1), y(acc[r][t]), y(acc[r][t]))
-			}
-		}
-	}
-	p("ADDQ $%d, SI", w.bb)
-	if R > 2 {
-		p("ADDQ $%d, R11", w.bb)
-	}
-	p("ADDQ $256, DI")
-	p("ADDQ $32, BX")
-	if T > 2 {
-		p("ADDQ $256, R12")
-		p("ADDQ $32, R13")
-	}
-	p("DECQ CX")
-	p("JNZ %s_superblock", name)
-	fmt.Fprintf(&out, "\n%s_sum:\n", name)
-	sum(R, T, acc, t1, s)
-}
-
-// row8 is the address of byte off of weight row r of an 8-row tile: rows
+// row is the address of byte off of weight row r of an 8-row tile: rows
 // at SI, SI+R8, R11 = SI+2×R8, R11+R8, R12 = SI+4×R8, R12+R8, R13 =
 // SI+6×R8 and R13+R8.
-func row8(r, off int) string {
+func row(r, off int) string {
 	o := ""
 	if off != 0 {
 		o = fmt.Sprint(off)
@@ -449,53 +100,40 @@ func row8(r, off int) string {
 	return o + [...]string{"(SI)", "(SI)(R8*1)", "(R11)", "(R11)(R8*1)", "(R12)", "(R12)(R8*1)", "(R13)", "(R13)(R8*1)"}[r]
 }
 
-// vkernel writes a tier's matrix-vector tile for Q8_0 or Q4_0 weights:
-// 8 rows × 1 token. Per block the eight rows' scales are gathered (through
-// general registers) into one vector, converted and multiplied by the
-// token's scale at once, s = dw×da for all eight rows, and stored to the
-// frame, from where each row's product takes its s broadcast (a load, no
-// shuffle); Q4_0's 16 bytes are loaded into both 128-bit lanes and shifted
-// by 0 and 4 in one step. The lanes and the order of the float steps are
-// those of the other kernels, so the results are the same bit for bit.
-func vkernel(tr tier, w wtype) {
-	const R = 8
+// ukernel writes an unpacked tile of R = 8 or 1 rows × 1 token. Per block:
+// the token's quants in a register and, for the VNNI tier and AVX2's Q4_0,
+// a correction; per row the eight exact lane sums of the block's products
+// (VNNI: VPDPBUSD of the unsigned stand-ins w+128 or the nibbles w+8,
+// starting from −128 or −8 times the lane sums of a; AVX2 Q8_0: |w| by
+// a×sign(w) in VPMADDUBSW, then VPMADDWD; AVX2 Q4_0: nibbles by a, less
+// 8×(pair sums of a), then VPMADDWD); then the lanes are added into one
+// integer per row (8 rows: VPERM2I128 and VPHADDD, which leave the rows in
+// order; 1 row: shuffles), converted, multiplied by s = dw×da and added to
+// the row's accumulator.
+func ukernel(tr tier, w wtype, R int) {
 	name := fmt.Sprintf("q8%s%s_%dx1", tr.name, w.name, R)
 	fmt.Fprintf(&out, "\n// func %s(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)\n", name)
-	fmt.Fprintf(&out, "TEXT ·%s(SB), NOSPLIT, $32-72\n", name)
+	frame := 0
+	if R == 8 {
+		frame = 32
+	}
+	fmt.Fprintf(&out, "TEXT ·%s(SB), NOSPLIT, $%d-72\n", name, frame)
 	p("MOVQ w+0(FP), SI")
 	p("MOVQ wstride+8(FP), R8")
 	p("MOVQ a+16(FP), DI")
 	p("MOVQ ad+32(FP), BX")
 	p("MOVQ nb+48(FP), CX")
-	p("LEAQ (SI)(R8*2), R11")
-	p("LEAQ (R11)(R8*2), R12")
-	p("LEAQ (R12)(R8*2), R13")
-	// Y0, Y1: scratch (and the final sums); Y2: da; Y3: the token's 32
-	// quants; Y4: the correction (VNNI: -K×(lane sums of a), K in Y5 as
-	// bytes, 8 or 128; AVX2 Q4_0: 8×(pair sums of a)); Y6: zero; Y7: the
-	// rows' scales, then (AVX2) a row's s; Y8: the shifts that take Q4_0's
-	// low nibbles to the low 128-bit lane and the high ones to the high;
-	// Y9: nibble mask. VNNI: the rows' weights in Y10..Y13 in turn, their
-	// accumulators in Y16..Y23 and products in Y24..Y31; AVX2: weights in
-	// Y1, products in Y0 and accumulators in Y8..Y15 (Q8_0) or Y10..Y15
-	// and then, for rows 6 and 7, Y2 and Y6 (Q4_0).
-	const da, a, c, k, zero, dw, shift, mask = 2, 3, 4, 5, 6, 7, 8, 9
-	wr := func(r int) int { return 10 + r%4 }
-	acc := func(r int) int { return 16 + r }
-	tp := func(r int) int { return 24 + r }
-	xor, mov := "VPXORD", "VMOVDQA32"
-	if !tr.vnni {
-		xor, mov = "VPXOR", "VMOVDQA"
-		wr = func(int) int { return 1 }
-		tp = func(int) int { return 0 }
-		acc = func(r int) int { return 8 + r }
-		if w.q4 {
-			acc = func(r int) int { return [...]int{10, 11, 12, 13, 14, 15, 2, 6}[r] }
-		}
+	if R == 8 {
+		p("LEAQ (SI)(R8*2), R11")
+		p("LEAQ (R11)(R8*2), R12")
+		p("LEAQ (R12)(R8*2), R13")
 	}
-	for r := 0; r < R; r++ {
-		p("%s %[2]s, %[2]s, %[2]s", xor, y(acc(r)))
-	}
+	// Y0..Y11 are used by the VEX-only reduction; constants above.
+	const t0, t1, a, c, k, wr, ones, mask, shift, acc, s = 0, 1, 2, 3, 4, 5, 14, 13, 12, 15, 11
+	// u(r): the rows' 4-lane partial sums, Y6..Y9.
+	u := func(r int) int { return 6 + r }
+	p("%s %s, %s, %s", tr.xor(), y(acc), y(acc), y(acc))
+	p("VMOVDQU q8ones<>(SB), %s", y(ones))
 	if w.q4 {
 		p("VMOVDQU q8nibble<>(SB), %s", y(mask))
 		p("VMOVDQU q8nibshift<>(SB), %s", y(shift))
@@ -506,358 +144,554 @@ func vkernel(tr tier, w wtype) {
 		} else {
 			p("VMOVDQU q8k80<>(SB), %s", y(k))
 		}
-		p("VPXORD %[1]s, %[1]s, %[1]s", y(zero))
 	}
 	p("TESTQ CX, CX")
-	p("JZ %s_sum", name)
+	p("JZ %s_done", name)
 	fmt.Fprintf(&out, "\n%s_block:\n", name)
-	// The eight f16 scales, four to a general register.
-	for h, regs := range [2][2]string{{"AX", "DX"}, {"R9", "R10"}} {
-		p("MOVWQZX %s, %s", row8(4*h, 0), regs[0])
-		for i := 1; i < 4; i++ {
-			p("MOVWQZX %s, %s", row8(4*h+i, 0), regs[1])
-			p("SHLQ $%d, %s", 16*i, regs[1])
-			p("ORQ %s, %s", regs[1], regs[0])
-		}
-	}
-	p("VMOVQ AX, %s", x(dw))
-	p("VPINSRQ $1, R9, %s, %s", x(dw), x(dw))
-	p("VCVTPH2PS %s, %s", x(dw), y(dw))
-	if tr.vnni || !w.q4 {
-		p("VBROADCASTSS (BX), %s", y(da))
-		p("VMULPS %s, %s, %s", y(da), y(dw), y(dw))
-	} else {
-		p("VBROADCASTSS (BX), Y0")
-		p("VMULPS Y0, %s, %s", y(dw), y(dw))
-	}
-	p("VMOVUPS %s, (SP)", y(dw))
+	p("VMOVDQU (DI), %s", y(a))
 	switch {
 	case tr.vnni:
-		p("VMOVDQU (DI), %s", y(a))
-		p("VPSUBB %s, %s, %s", y(a), y(zero), y(0))
-		p("VPXORD %[1]s, %[1]s, %[1]s", y(c))
-		p("VPDPBUSD %s, %s, %s", y(0), y(k), y(c))
+		p("VPXOR %[1]s, %[1]s, %[1]s", y(t0))
+		p("VPSUBB %s, %s, %s", y(a), y(t0), y(t0))
+		p("VPXOR %[1]s, %[1]s, %[1]s", y(c))
+		p("VPDPBUSD %s, %s, %s", y(t0), y(k), y(c))
 	case w.q4:
-		p("VMOVDQU (DI), %s", y(a))
-		p("VMOVDQU q8eights<>(SB), Y0")
-		p("VPMADDUBSW %s, Y0, %s", y(a), y(c))
-	default:
-		p("VMOVDQU (DI), %s", y(a))
+		p("VMOVDQU q8eights<>(SB), %s", y(t0))
+		p("VPMADDUBSW %s, %s, %s", y(a), y(t0), y(c))
 	}
-	for r := 0; r < R; r++ {
+	// lanes writes row r's 8 lane sums into register dst.
+	lanes := func(r, dst int) {
 		if w.q4 {
-			p("VBROADCASTI128 %s, %s", row8(r, 2), y(wr(r)))
-			p("VPSRLVQ %s, %s, %s", y(shift), y(wr(r)), y(wr(r)))
-			p("VPAND %s, %s, %s", y(mask), y(wr(r)), y(wr(r)))
+			p("VBROADCASTI128 %s, %s", row(r, 2), y(wr))
+			p("VPSRLVQ %s, %s, %s", y(shift), y(wr), y(wr))
+			p("VPAND %s, %s, %s", y(mask), y(wr), y(wr))
 		} else if tr.vnni {
-			p("VPXORD %s, %s, %s", row8(r, 2), y(k), y(wr(r)))
-		} else {
-			p("VPABSB %s, %s", row8(r, 2), y(wr(r)))
+			p("VPXOR %s, %s, %s", row(r, 2), y(k), y(wr))
 		}
 		switch {
 		case tr.vnni:
-			p("%s %s, %s", mov, y(c), y(tp(r)))
-			p("VPDPBUSD %s, %s, %s", y(a), y(wr(r)), y(tp(r)))
+			p("VMOVDQA %s, %s", y(c), y(dst))
+			p("VPDPBUSD %s, %s, %s", y(a), y(wr), y(dst))
 		case w.q4:
-			p("VPMADDUBSW %s, %s, %s", y(a), y(wr(r)), y(tp(r)))
-			p("VPSUBW %s, %s, %s", y(c), y(tp(r)), y(tp(r)))
-			p("VPMADDWD q8ones<>(SB), %s, %s", y(tp(r)), y(tp(r)))
+			p("VPMADDUBSW %s, %s, %s", y(a), y(wr), y(dst))
+			p("VPSUBW %s, %s, %s", y(c), y(dst), y(dst))
+			p("VPMADDWD %s, %s, %s", y(ones), y(dst), y(dst))
 		default:
-			p("VPSIGNB %s, %s, %s", row8(r, 2), y(a), y(tp(r)))
-			p("VPMADDUBSW %s, %s, %s", y(tp(r)), y(wr(r)), y(tp(r)))
-			p("VPMADDWD q8ones<>(SB), %s, %s", y(tp(r)), y(tp(r)))
+			p("VPABSB %s, %s", row(r, 2), y(wr))
+			p("VPSIGNB %s, %s, %s", row(r, 2), y(a), y(dst))
+			p("VPMADDUBSW %s, %s, %s", y(dst), y(wr), y(dst))
+			p("VPMADDWD %s, %s, %s", y(ones), y(dst), y(dst))
 		}
-		p("VCVTDQ2PS %s, %s", y(tp(r)), y(tp(r)))
-		if tr.vnni {
-			p("VMULPS.BCST %d(SP), %s, %s", 4*r, y(tp(r)), y(tp(r)))
-		} else {
-			p("VBROADCASTSS %d(SP), %s", 4*r, y(dw))
-			p("VMULPS %s, %s, %s", y(dw), y(tp(r)), y(tp(r)))
-		}
-		p("VADDPS %s, %s, %s", y(tp(r)), y(acc(r)), y(acc(r)))
 	}
-	p("ADDQ $%d, SI", w.bb)
-	p("ADDQ $%d, R11", w.bb)
-	p("ADDQ $%d, R12", w.bb)
-	p("ADDQ $%d, R13", w.bb)
+	if R == 8 {
+		// The eight rows' f16 scales, four to a general register.
+		for h, regs := range [2][2]string{{"AX", "DX"}, {"R9", "R10"}} {
+			p("MOVWQZX %s, %s", row(4*h, 0), regs[0])
+			for i := 1; i < 4; i++ {
+				p("MOVWQZX %s, %s", row(4*h+i, 0), regs[1])
+				p("SHLQ $%d, %s", 16*i, regs[1])
+				p("ORQ %s, %s", regs[1], regs[0])
+			}
+		}
+		p("VMOVQ AX, %s", x(s))
+		p("VPINSRQ $1, R9, %s, %s", x(s), x(s))
+		p("VCVTPH2PS %s, %s", x(s), y(s))
+		p("VBROADCASTSS (BX), %s", y(t0))
+		p("VMULPS %s, %s, %s", y(t0), y(s), y(s))
+		// Rows r and r+4: their low 128-bit halves side by side, plus
+		// their high halves: four partial sums of each in u(r).
+		for r := 0; r < 4; r++ {
+			lanes(r, t0)
+			lanes(r+4, t1)
+			p("VPERM2I128 $0x20, %s, %s, %s", y(t1), y(t0), y(u(r)))
+			p("VPERM2I128 $0x31, %s, %s, %s", y(t1), y(t0), y(t0))
+			p("VPADDD %s, %s, %s", y(t0), y(u(r)), y(u(r)))
+		}
+		p("VPHADDD %s, %s, %s", y(u(1)), y(u(0)), y(u(0)))
+		p("VPHADDD %s, %s, %s", y(u(3)), y(u(2)), y(u(2)))
+		p("VPHADDD %s, %s, %s", y(u(2)), y(u(0)), y(t0))
+		p("VCVTDQ2PS %s, %s", y(t0), y(t0))
+		p("VMULPS %s, %s, %s", y(s), y(t0), y(t0))
+		p("VADDPS %s, %s, %s", y(t0), y(acc), y(acc))
+	} else {
+		lanes(0, t0)
+		p("VEXTRACTI128 $1, %s, %s", y(t0), x(t1))
+		p("VPADDD %s, %s, %s", x(t1), x(t0), x(t0))
+		p("VPSHUFD $0x4e, %s, %s", x(t0), x(t1))
+		p("VPADDD %s, %s, %s", x(t1), x(t0), x(t0))
+		p("VPSHUFD $0xb1, %s, %s", x(t0), x(t1))
+		p("VPADDD %s, %s, %s", x(t1), x(t0), x(t0))
+		p("VCVTDQ2PS %s, %s", x(t0), x(t0))
+		p("MOVWQZX (SI), AX")
+		p("VMOVQ AX, %s", x(s))
+		p("VCVTPH2PS %s, %s", x(s), x(s))
+		p("VMULSS (BX), %s, %s", x(s), x(s))
+		p("VMULSS %s, %s, %s", x(s), x(t0), x(t0))
+		p("VADDSS %s, %s, %s", x(t0), x(acc), x(acc))
+	}
+	for r := 0; r < R; r += 2 {
+		p("ADDQ $%d, %s", w.bb, [...]string{"SI", "R11", "R12", "R13"}[r/2])
+	}
 	p("ADDQ $32, DI")
 	p("ADDQ $4, BX")
 	p("DECQ CX")
 	p("JNZ %s_block", name)
-	fmt.Fprintf(&out, "\n%s_sum:\n", name)
-	vsum(R, acc)
-}
-
-// vkkernel writes a tier's matrix-vector tile for Q4_K weights: 8 rows ×
-// 1 token. Per super-block the eight rows' d are gathered into one vector
-// (at 32 in the frame), each row's dmin×m_j stored as 8 floats (at 64+32r)
-// and its six-bit scales as 8 dwords, each the scale in both words (at
-// 320+32r, decoded through the bytes at 576), so that a block's scale is
-// one broadcast load. Per activation block s = d×da is formed for the
-// eight rows at once and stored at 0, from where each row's product takes
-// its s broadcast. The block sums' offset from the scales is at 592. The
-// float steps are those of kkernel's, in the same order.
-func vkkernel(tr tier) {
-	const R = 8
-	w := q4_k
-	name := fmt.Sprintf("q8%s%s_%dx1", tr.name, w.name, R)
-	fmt.Fprintf(&out, "\n// func %s(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)\n", name)
-	fmt.Fprintf(&out, "TEXT ·%s(SB), NOSPLIT, $600-72\n", name)
-	p("MOVQ w+0(FP), SI")
-	p("MOVQ wstride+8(FP), R8")
-	p("MOVQ a+16(FP), DI")
-	p("MOVQ ad+32(FP), BX")
-	p("MOVQ nb+48(FP), CX")
-	p("MOVQ CX, AX")
-	p("SHLQ $2, AX")
-	p("MOVQ AX, 592(SP)")
-	p("SHRQ $3, CX")
-	p("LEAQ (SI)(R8*2), R11")
-	p("LEAQ (R11)(R8*2), R12")
-	p("LEAQ (R12)(R8*2), R13")
-	// Y0, Y1: scratch (and the final sums); Y2: da; Y3: the token's block;
-	// Y4: nibble mask. VNNI: the rows' weights in Y10..Y13 and scales in
-	// Y5..Y8 in turn, their accumulators in Y16..Y23 and products in
-	// Y24..Y31; AVX2: weights in Y1, scales in Y5, s in Y6, products in
-	// Y0 and accumulators in Y8..Y15.
-	const da, a, mask = 2, 3, 4
-	wr := func(r int) int { return 10 + r%4 }
-	sc := func(r int) int { return 5 + r%4 }
-	acc := func(r int) int { return 16 + r }
-	tp := func(r int) int { return 24 + r }
-	xor := "VPXORD"
-	if !tr.vnni {
-		xor = "VPXOR"
-		wr = func(int) int { return 1 }
-		sc = func(int) int { return 5 }
-		tp = func(int) int { return 0 }
-		acc = func(r int) int { return 8 + r }
-	}
-	for r := 0; r < R; r++ {
-		p("%s %[2]s, %[2]s, %[2]s", xor, y(acc(r)))
-	}
-	p("VMOVDQU q8nibble<>(SB), %s", y(mask))
-	p("TESTQ CX, CX")
-	p("JZ %s_sum", name)
-	fmt.Fprintf(&out, "\n%s_superblock:\n", name)
-	for h, regs := range [2][2]string{{"AX", "DX"}, {"R9", "R10"}} {
-		p("MOVWQZX %s, %s", row8(4*h, 0), regs[0])
-		for i := 1; i < 4; i++ {
-			p("MOVWQZX %s, %s", row8(4*h+i, 0), regs[1])
-			p("SHLQ $%d, %s", 16*i, regs[1])
-			p("ORQ %s, %s", regs[1], regs[0])
-		}
-	}
-	p("VMOVQ AX, X0")
-	p("VPINSRQ $1, R9, X0, X0")
-	p("VCVTPH2PS X0, Y0")
-	p("VMOVUPS Y0, 32(SP)")
-	for r := 0; r < R; r++ {
-		// Scales 0..3: bytes 0..3 & 63; 4..7: bytes 8..11 & 15 | (bytes
-		// 0..3 >> 6) << 4. Minimums likewise from bytes 4..7 and the high
-		// nibbles of 8..11.
-		for k := 0; k < 2; k++ {
-			p("MOVL %s, AX", row8(r, 4+4*k))
-			p("MOVL AX, DX")
-			p("ANDL $0x3f3f3f3f, DX")
-			p("MOVL DX, %d(SP)", 576+8*k)
-			p("SHRL $2, AX")
-			p("ANDL $0x30303030, AX")
-			p("MOVL %s, DX", row8(r, 12))
-			if k == 1 {
-				p("SHRL $4, DX")
-			}
-			p("ANDL $0x0f0f0f0f, DX")
-			p("ORL DX, AX")
-			p("MOVL AX, %d(SP)", 580+8*k)
-		}
-		p("VPMOVZXBD 576(SP), Y1")
-		p("VPSLLD $16, Y1, Y0")
-		p("VPOR Y0, Y1, Y1")
-		p("VMOVDQU Y1, %d(SP)", 320+32*r)
-		p("VPMOVZXBD 584(SP), Y1")
-		p("VCVTDQ2PS Y1, Y1")
-		p("VPBROADCASTW %s, X0", row8(r, 2))
-		p("VCVTPH2PS X0, Y0")
-		p("VMULPS Y0, Y1, Y1")
-		p("VMOVUPS Y1, %d(SP)", 64+32*r)
-	}
-	for b := 0; b < 8; b++ {
-		p("VBROADCASTSS %d(BX), %s", 4*b, y(da))
-		p("VMULPS 32(SP), %s, Y1", y(da))
-		p("VMOVUPS Y1, (SP)")
-		p("VMOVDQU %d(DI), %s", 32*b, y(a))
-		for r := 0; r < R; r++ {
-			if b%2 == 0 {
-				p("VPAND %s, %s, %s", row8(r, 16+32*(b/2)), y(mask), y(wr(r)))
-			} else {
-				p("VMOVDQU %s, %s", row8(r, 16+32*(b/2)), y(wr(r)))
-				p("VPSRLW $4, %s, %s", y(wr(r)), y(wr(r)))
-				p("VPAND %s, %s, %s", y(wr(r)), y(mask), y(wr(r)))
-			}
-			p("VPBROADCASTD %d(SP), %s", 320+32*r+4*b, y(sc(r)))
-			p("VPMADDUBSW %s, %s, %s", y(a), y(wr(r)), y(tp(r)))
-			p("VPMADDWD %s, %s, %s", y(sc(r)), y(tp(r)), y(tp(r)))
-			p("VCVTDQ2PS %s, %s", y(tp(r)), y(tp(r)))
-			if tr.vnni {
-				p("VMULPS.BCST %d(SP), %s, %s", 4*r, y(tp(r)), y(tp(r)))
-			} else {
-				p("VBROADCASTSS %d(SP), Y6", 4*r)
-				p("VMULPS Y6, %s, %s", y(tp(r)), y(tp(r)))
-			}
-			p("VADDPS %s, %s, %s", y(tp(r)), y(acc(r)), y(acc(r)))
-		}
-	}
-	// acc[j] -= (dmin×m_j) × sa[j], the super-block's 8 block sums.
-	p("MOVQ 592(SP), AX")
-	p("ADDQ BX, AX")
-	p("VMOVUPS (AX), %s", y(da))
-	for r := 0; r < R; r++ {
-		p("VMULPS %d(SP), %s, Y0", 64+32*r, y(da))
-		p("VSUBPS Y0, %s, %s", y(acc(r)), y(acc(r)))
-	}
-	p("ADDQ $%d, SI", w.bb)
-	p("ADDQ $%d, R11", w.bb)
-	p("ADDQ $%d, R12", w.bb)
-	p("ADDQ $%d, R13", w.bb)
-	p("ADDQ $256, DI")
-	p("ADDQ $32, BX")
-	p("DECQ CX")
-	p("JNZ %s_superblock", name)
-	fmt.Fprintf(&out, "\n%s_sum:\n", name)
-	vsum(R, acc)
-}
-
-// vk6kernel writes a tier's matrix-vector tile for Q6_K weights: 8 rows ×
-// 1 token. Per super-block the eight rows' d are gathered into one vector
-// (at 32 in the frame); per activation block s = d×da is formed for the
-// eight rows at once and stored at 0, from where each row's product takes
-// its s broadcast. The weights and scales are unpacked as kkernel does and
-// the float steps are its, in the same order.
-func vk6kernel(tr tier) {
-	const R = 8
-	w := q6_k
-	name := fmt.Sprintf("q8%s%s_%dx1", tr.name, w.name, R)
-	fmt.Fprintf(&out, "\n// func %s(w *byte, wstride uintptr, a *int8, astride uintptr, ad *float32, adstride uintptr, nb int, out *float32, ostride uintptr)\n", name)
-	fmt.Fprintf(&out, "TEXT ·%s(SB), NOSPLIT, $64-72\n", name)
-	p("MOVQ w+0(FP), SI")
-	p("MOVQ wstride+8(FP), R8")
-	p("MOVQ a+16(FP), DI")
-	p("MOVQ ad+32(FP), BX")
-	p("MOVQ nb+48(FP), CX")
-	p("SHRQ $3, CX")
-	p("LEAQ (SI)(R8*2), R11")
-	p("LEAQ (R11)(R8*2), R12")
-	p("LEAQ (R12)(R8*2), R13")
-	// Y0, Y1: scratch (and the final sums; Y1 holds da); Y2: 32×(pair
-	// sums of a); Y3: the token's block; Y4: nibble mask. VNNI: the rows'
-	// low bits in Y10..Y13, high bits in Y7..Y8 and scales in Y5..Y6 in
-	// turn, their accumulators in Y16..Y23 and products in Y24..Y31; AVX2:
-	// low bits in Y1, high bits in Y7, scales in Y5, s in Y6, products in
-	// Y0 and accumulators in Y8..Y15.
-	const c16, a, mask = 2, 3, 4
-	wr := func(r int) int { return 10 + r%4 }
-	sc := func(r int) int { return 5 + r%2 }
-	hb := func(r int) int { return 7 + r%2 }
-	acc := func(r int) int { return 16 + r }
-	tp := func(r int) int { return 24 + r }
-	xor := "VPXORD"
-	if !tr.vnni {
-		xor = "VPXOR"
-		wr = func(int) int { return 1 }
-		sc = func(int) int { return 5 }
-		hb = func(int) int { return 7 }
-		tp = func(int) int { return 0 }
-		acc = func(r int) int { return 8 + r }
-	}
-	for r := 0; r < R; r++ {
-		p("%s %[2]s, %[2]s, %[2]s", xor, y(acc(r)))
-	}
-	p("VMOVDQU q8nibble<>(SB), %s", y(mask))
-	p("TESTQ CX, CX")
-	p("JZ %s_sum", name)
-	fmt.Fprintf(&out, "\n%s_superblock:\n", name)
-	for h, regs := range [2][2]string{{"AX", "DX"}, {"R9", "R10"}} {
-		p("MOVWQZX %s, %s", row8(4*h, 208), regs[0])
-		for i := 1; i < 4; i++ {
-			p("MOVWQZX %s, %s", row8(4*h+i, 208), regs[1])
-			p("SHLQ $%d, %s", 16*i, regs[1])
-			p("ORQ %s, %s", regs[1], regs[0])
-		}
-	}
-	p("VMOVQ AX, X0")
-	p("VPINSRQ $1, R9, X0, X0")
-	p("VCVTPH2PS X0, Y0")
-	p("VMOVUPS Y0, 32(SP)")
-	for b := 0; b < 8; b++ {
-		p("VBROADCASTSS %d(BX), Y1", 4*b)
-		p("VMULPS 32(SP), Y1, Y1")
-		p("VMOVUPS Y1, (SP)")
-		p("VMOVDQU %d(DI), %s", 32*b, y(a))
-		p("VMOVDQU q8thirtytwos<>(SB), Y0")
-		p("VPMADDUBSW %s, Y0, %s", y(a), y(c16))
-		h, g := b/4, b%4
-		for r := 0; r < R; r++ {
-			p("VMOVDQU %s, %s", row8(r, 64*h+32*(g%2)), y(wr(r)))
-			if g >= 2 {
-				p("VPSRLW $4, %s, %s", y(wr(r)), y(wr(r)))
-			}
-			p("VPAND %s, %s, %s", y(mask), y(wr(r)), y(wr(r)))
-			p("VMOVDQU %s, %s", row8(r, 128+32*h), y(hb(r)))
-			switch g {
-			case 0:
-				p("VPSLLW $4, %s, %s", y(hb(r)), y(hb(r)))
-			case 1:
-				p("VPSLLW $2, %s, %s", y(hb(r)), y(hb(r)))
-			case 3:
-				p("VPSRLW $2, %s, %s", y(hb(r)), y(hb(r)))
-			}
-			p("VPAND q8k30<>(SB), %s, %s", y(hb(r)), y(hb(r)))
-			p("VPOR %s, %s, %s", y(hb(r)), y(wr(r)), y(wr(r)))
-			p("VBROADCASTI128 %s, %s", row8(r, 192), y(sc(r)))
-			p("VPSHUFB q6kscale<>+%d(SB), %s, %s", 32*b, y(sc(r)), y(sc(r)))
-			p("VPSRAW $8, %s, %s", y(sc(r)), y(sc(r)))
-			p("VPMADDUBSW %s, %s, %s", y(a), y(wr(r)), y(tp(r)))
-			p("VPSUBW %s, %s, %s", y(c16), y(tp(r)), y(tp(r)))
-			p("VPMADDWD %s, %s, %s", y(sc(r)), y(tp(r)), y(tp(r)))
-			p("VCVTDQ2PS %s, %s", y(tp(r)), y(tp(r)))
-			if tr.vnni {
-				p("VMULPS.BCST %d(SP), %s, %s", 4*r, y(tp(r)), y(tp(r)))
-			} else {
-				p("VBROADCASTSS %d(SP), Y6", 4*r)
-				p("VMULPS Y6, %s, %s", y(tp(r)), y(tp(r)))
-			}
-			p("VADDPS %s, %s, %s", y(tp(r)), y(acc(r)), y(acc(r)))
-		}
-	}
-	p("ADDQ $%d, SI", w.bb)
-	p("ADDQ $%d, R11", w.bb)
-	p("ADDQ $%d, R12", w.bb)
-	p("ADDQ $%d, R13", w.bb)
-	p("ADDQ $256, DI")
-	p("ADDQ $32, BX")
-	p("DECQ CX")
-	p("JNZ %s_superblock", name)
-	fmt.Fprintf(&out, "\n%s_sum:\n", name)
-	vsum(R, acc)
-}
-
-// vsum writes the R outputs of an R×1 tile whose accumulators are acc(r):
-// each one's horizontal sum, in the order of q8Sum.
-func vsum(R int, acc func(int) int) {
+	fmt.Fprintf(&out, "\n%s_done:\n", name)
 	p("MOVQ out+56(FP), DX")
-	for r := 0; r < R; r++ {
-		p("VMOVAPS %s, Y1", y(acc(r)))
-		p("VEXTRACTF128 $1, Y1, X0")
-		p("VADDPS X0, X1, X1")
-		p("VPERMILPS $0x4e, X1, X0")
-		p("VADDPS X0, X1, X1")
-		p("VPERMILPS $0xb1, X1, X0")
-		p("VADDSS X0, X1, X1")
-		p("VMOVSS X1, %d(DX)", 4*r)
+	if R == 8 {
+		p("VMOVUPS %s, (DX)", y(acc))
+	} else {
+		p("VMOVSS %s, (DX)", x(acc))
 	}
 	p("VZEROUPPER")
 	p("RET")
+}
+
+// ---- packed tiles ----
+
+// ptype is a packed weight type: its head and quant bytes per block (of 32
+// for Q8_0 and Q4_0, of 256 for the K-quants).
+type ptype struct {
+	name        string
+	head, quant int
+	k           bool // a K-quant: blocks of 256
+}
+
+var (
+	pq8_0 = ptype{"Q8_0", 16, 256, false}
+	pq4_0 = ptype{"Q4_0", 16, 128, false}
+	pq4_k = ptype{"Q4_K", 160, 1024, true}
+	pq6_k = ptype{"Q6_K", 144, 1536, true}
+)
+
+// Offsets in an actBlock (q8act.go) and its size.
+const (
+	mD, mSum, mC128, mC8, mC32lo, mC32hi = 0, 4, 8, 12, 16, 20
+	mSize                                = 24
+)
+
+// tokQ is the address of byte off of token t's quants: tokens at DI,
+// DI+R9, R12 = DI+2×R9 and R12+R9.
+func tokQ(t, off int) string {
+	return fmt.Sprint(off) + [...]string{"(DI)", "(DI)(R9*1)", "(R12)", "(R12)(R9*1)"}[t]
+}
+
+// tokM is the address of byte off of token t's block records: BX, BX+R10,
+// R13 = BX+2×R10 and R13+R10.
+func tokM(t, off int) string {
+	return fmt.Sprint(off) + [...]string{"(BX)", "(BX)(R10*1)", "(R13)", "(R13)(R10*1)"}[t]
+}
+
+// pk holds the state of one packed kernel being written.
+type pk struct {
+	tr   tier
+	w    ptype
+	T    int
+	name string
+	r    regs
+	// Registers: the accumulators, one per token; constants (ones: 16-bit
+	// ones, AVX2 only; mask: 0x0f bytes; k30: 0x30 bytes, Q6_K only); the
+	// eight rows' scales d; scratch s, and for AVX2 tmp and at.
+	acc                []int
+	ones, mask, k30, d int
+	s, tmp, at         int
+}
+
+// pkernel writes a packed tile of 8 rows × T tokens.
+func pkernel(tr tier, w ptype, T int) {
+	g := &pk{tr: tr, w: w, T: T, name: fmt.Sprintf("q8%s%sP_8x%d", tr.name, w.name, T)}
+	g.r = newRegs(tr, g.name)
+	fmt.Fprintf(&out, "\n// func %s(wh, wq *byte, a *int8, astride uintptr, am *actBlock, amstride uintptr, nb int, out *float32, ostride uintptr)\n", g.name)
+	fmt.Fprintf(&out, "TEXT ·%s(SB), NOSPLIT, $0-72\n", g.name)
+	p("MOVQ wh+0(FP), SI")
+	p("MOVQ wq+8(FP), R8")
+	p("MOVQ a+16(FP), DI")
+	p("MOVQ astride+24(FP), R9")
+	p("MOVQ am+32(FP), BX")
+	p("MOVQ amstride+40(FP), R10")
+	p("MOVQ nb+48(FP), CX")
+	if w.k {
+		p("SHRQ $3, CX")
+	}
+	if T > 2 {
+		p("LEAQ (DI)(R9*2), R12")
+		p("LEAQ (BX)(R10*2), R13")
+	}
+	for t := 0; t < T; t++ {
+		g.acc = append(g.acc, g.r.get())
+		p("%s %s, %s, %s", tr.xor(), y(g.acc[t]), y(g.acc[t]), y(g.acc[t]))
+	}
+	g.d, g.s = g.r.get(), g.r.get()
+	if !tr.vnni {
+		g.ones = g.r.get()
+		p("VMOVDQU q8ones<>(SB), %s", y(g.ones))
+	}
+	if w.name != "Q8_0" {
+		g.mask = g.r.get()
+		p("%s q8nibble<>(SB), %s", tr.mov(), y(g.mask))
+	}
+	if w.name == "Q6_K" {
+		g.k30 = g.r.get()
+		p("%s q8k30<>(SB), %s", tr.mov(), y(g.k30))
+	}
+	p("TESTQ CX, CX")
+	p("JZ %s_done", g.name)
+	fmt.Fprintf(&out, "\n%s_block:\n", g.name)
+	p("VCVTPH2PS (SI), %s", y(g.d))
+	switch w.name {
+	case "Q8_0", "Q4_0":
+		g.block32()
+	case "Q4_K":
+		g.q4k()
+	case "Q6_K":
+		g.q6k()
+	}
+	p("ADDQ $%d, SI", w.head)
+	p("ADDQ $%d, R8", w.quant)
+	step, mstep := 32, mSize
+	if w.k {
+		step, mstep = 256, 8*mSize
+	}
+	p("ADDQ $%d, DI", step)
+	p("ADDQ $%d, BX", mstep)
+	if T > 2 {
+		p("ADDQ $%d, R12", step)
+		p("ADDQ $%d, R13", mstep)
+	}
+	p("DECQ CX")
+	p("JNZ %s_block", g.name)
+	fmt.Fprintf(&out, "\n%s_done:\n", g.name)
+	p("MOVQ out+56(FP), DX")
+	p("MOVQ ostride+64(FP), AX")
+	for t := 0; t < T; t++ {
+		p("VMOVUPS %s, (DX)", y(g.acc[t]))
+		if t < T-1 {
+			p("ADDQ AX, DX")
+		}
+	}
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// finish converts token t's integer sum in register i, multiplies it by
+// s = sc × da (sc the eight rows' scales in register sc, da the token's
+// scale at record offset moff) and adds it to the token's accumulator.
+func (g *pk) finish(t, i, sc, moff int) {
+	p("VCVTDQ2PS %s, %s", y(i), y(i))
+	if g.tr.vnni {
+		p("VMULPS.BCST %s, %s, %s", tokM(t, moff), y(sc), y(g.s))
+	} else {
+		p("VBROADCASTSS %s, %s", tokM(t, moff), y(g.s))
+		p("VMULPS %s, %s, %s", y(sc), y(g.s), y(g.s))
+	}
+	p("VMULPS %s, %s, %s", y(g.s), y(i), y(i))
+	p("VADDPS %s, %s, %s", y(i), y(g.acc[t]), y(g.acc[t]))
+}
+
+// dots adds into register i the products of the weight vectors wk (each
+// four weights of the eight rows, unsigned) with token t's quants from
+// byte off of its row on, four broadcast to each VPDPBUSD (VNNI tier).
+func (g *pk) dots(t, i int, wk []int, off int) {
+	for k, wr := range wk {
+		p("VPDPBUSD.BCST %s, %s, %s", tokQ(t, off+4*k), y(wr), y(i))
+	}
+}
+
+// block32 writes the block of a Q8_0 or Q4_0 kernel: the eight weight
+// vectors (VNNI: all at once in registers; AVX2: Q4_0 one load, two
+// vectors, at a time, Q8_0 one), then per token the integer sum from its
+// correction (c128 or c8) and the float steps.
+func (g *pk) block32() {
+	tr, q4 := g.tr, g.w.name == "Q4_0"
+	corr := mC128
+	if q4 {
+		corr = mC8
+	}
+	if tr.vnni {
+		var wk [8]int
+		for k := range wk {
+			wk[k] = g.r.get()
+		}
+		if q4 {
+			for m := 0; m < 4; m++ {
+				p("VPANDD %d(R8), %s, %s", 32*m, y(g.mask), y(wk[m]))
+				p("VPSRLW $4, %d(R8), %s", 32*m, y(wk[m+4]))
+				p("VPANDD %s, %s, %s", y(wk[m+4]), y(g.mask), y(wk[m+4]))
+			}
+		} else {
+			for k := range wk {
+				p("VMOVDQU32 %d(R8), %s", 32*k, y(wk[k]))
+			}
+		}
+		for t := 0; t < g.T; t++ {
+			i := g.r.get()
+			p("VPBROADCASTD %s, %s", tokM(t, corr), y(i))
+			g.dots(t, i, wk[:], 0)
+			g.finish(t, i, g.d, mD)
+			g.r.next--
+		}
+		g.r.next -= 8
+		return
+	}
+	// AVX2: per token a 32-bit sum (Q4_0: 16-bit pair sums first, at most
+	// 8×2×15×127 < 2^15); Q8_0 by |w| and a×sign(w).
+	var sums []int
+	for t := 0; t < g.T; t++ {
+		sums = append(sums, g.r.get())
+	}
+	g.tmp, g.at = g.r.get(), g.r.get()
+	w0, w1 := g.r.get(), g.r.get()
+	if q4 {
+		var h []int
+		for t := 0; t < g.T; t++ {
+			h = append(h, g.r.get())
+		}
+		for m := 0; m < 4; m++ {
+			p("VMOVDQU %d(R8), %s", 32*m, y(w0))
+			p("VPSRLW $4, %s, %s", y(w0), y(w1))
+			p("VPAND %s, %s, %s", y(g.mask), y(w0), y(w0))
+			p("VPAND %s, %s, %s", y(g.mask), y(w1), y(w1))
+			for t := 0; t < g.T; t++ {
+				for j, wr := range []int{w0, w1} {
+					p("VPBROADCASTD %s, %s", tokQ(t, 4*m+16*j), y(g.at))
+					p("VPMADDUBSW %s, %s, %s", y(g.at), y(wr), y(g.at))
+					if m == 0 && j == 0 {
+						p("VMOVDQA %s, %s", y(g.at), y(h[t]))
+					} else {
+						p("VPADDW %s, %s, %s", y(g.at), y(h[t]), y(h[t]))
+					}
+				}
+			}
+		}
+		for t := 0; t < g.T; t++ {
+			p("VPMADDWD %s, %s, %s", y(g.ones), y(h[t]), y(sums[t]))
+			p("VPBROADCASTD %s, %s", tokM(t, corr), y(g.at))
+			p("VPADDD %s, %s, %s", y(g.at), y(sums[t]), y(sums[t]))
+		}
+		g.r.next -= g.T
+	} else {
+		for t := 0; t < g.T; t++ {
+			p("VPXOR %[1]s, %[1]s, %[1]s", y(sums[t]))
+		}
+		for k := 0; k < 8; k++ {
+			p("VMOVDQU %d(R8), %s", 32*k, y(w0))
+			p("VPXOR q8k80<>(SB), %s, %s", y(w0), y(w0))
+			p("VPABSB %s, %s", y(w0), y(w1))
+			for t := 0; t < g.T; t++ {
+				p("VPBROADCASTD %s, %s", tokQ(t, 4*k), y(g.at))
+				p("VPSIGNB %s, %s, %s", y(w0), y(g.at), y(g.at))
+				p("VPMADDUBSW %s, %s, %s", y(g.at), y(w1), y(g.at))
+				p("VPMADDWD %s, %s, %s", y(g.ones), y(g.at), y(g.at))
+				p("VPADDD %s, %s, %s", y(g.at), y(sums[t]), y(sums[t]))
+			}
+		}
+	}
+	for t := 0; t < g.T; t++ {
+		g.finish(t, sums[t], g.d, mD)
+	}
+	g.r.next -= g.T + 4
+}
+
+// q4k writes the super-block of a Q4_K kernel: per activation block j the
+// eight rows' d×sc_j and dmin×m_j (exact), the eight weight vectors (the
+// low or high nibbles of chunk j/2), and per token the integer sum, its
+// float steps and the minimum's term.
+func (g *pk) q4k() {
+	tr := g.tr
+	dmin, ds, dm := g.r.get(), g.r.get(), g.r.get()
+	p("VCVTPH2PS 16(SI), %s", y(dmin))
+	var wk [8]int
+	n := 8
+	if !tr.vnni {
+		n = 1 // AVX2: one vector at a time
+		g.tmp, g.at = g.r.get(), g.r.get()
+	}
+	for k := 0; k < n; k++ {
+		wk[k] = g.r.get()
+	}
+	var sums []int
+	for t := 0; t < g.T; t++ {
+		sums = append(sums, g.r.get())
+	}
+	for j := 0; j < 8; j++ {
+		p("VPMOVZXBD %d(SI), %s", 32+8*j, y(ds))
+		p("VCVTDQ2PS %s, %s", y(ds), y(ds))
+		p("VMULPS %s, %s, %s", y(g.d), y(ds), y(ds))
+		p("VPMOVZXBD %d(SI), %s", 96+8*j, y(dm))
+		p("VCVTDQ2PS %s, %s", y(dm), y(dm))
+		p("VMULPS %s, %s, %s", y(dmin), y(dm), y(dm))
+		// nib writes weight vector k (elements 4k..4k+3 of block j).
+		nib := func(k, dst int) {
+			addr := fmt.Sprintf("%d(R8)", 256*(j/2)+32*k)
+			switch {
+			case j%2 == 0:
+				p("%s %s, %s, %s", tr.and(), addr, y(g.mask), y(dst))
+			case tr.vnni:
+				p("VPSRLW $4, %s, %s", addr, y(dst))
+				p("VPANDD %s, %s, %s", y(dst), y(g.mask), y(dst))
+			default:
+				p("VMOVDQU %s, %s", addr, y(dst))
+				p("VPSRLW $4, %s, %s", y(dst), y(dst))
+				p("VPAND %s, %s, %s", y(g.mask), y(dst), y(dst))
+			}
+		}
+		for t := 0; t < g.T; t++ {
+			p("%s %s, %s, %s", tr.xor(), y(sums[t]), y(sums[t]), y(sums[t]))
+		}
+		if tr.vnni {
+			for k := 0; k < 8; k++ {
+				nib(k, wk[k])
+			}
+			for t := 0; t < g.T; t++ {
+				g.dots(t, sums[t], wk[:], 32*j)
+			}
+		} else {
+			// 16-bit pair sums of all eight vectors (at most
+			// 8×2×15×127 < 2^15), per token in its own register.
+			h := make([]int, g.T)
+			for t := range h {
+				h[t] = g.r.get()
+			}
+			for k := 0; k < 8; k++ {
+				nib(k, wk[0])
+				for t := 0; t < g.T; t++ {
+					p("VPBROADCASTD %s, %s", tokQ(t, 32*j+4*k), y(g.at))
+					p("VPMADDUBSW %s, %s, %s", y(g.at), y(wk[0]), y(g.at))
+					if k == 0 {
+						p("VMOVDQA %s, %s", y(g.at), y(h[t]))
+					} else {
+						p("VPADDW %s, %s, %s", y(g.at), y(h[t]), y(h[t]))
+					}
+				}
+			}
+			for t := 0; t < g.T; t++ {
+				p("VPMADDWD %s, %s, %s", y(g.ones), y(h[t]), y(sums[t]))
+			}
+			g.r.next -= g.T
+		}
+		for t := 0; t < g.T; t++ {
+			g.finish(t, sums[t], ds, mSize*j+mD)
+			// acc −= (dmin×m_j) × sa.
+			if tr.vnni {
+				p("VMULPS.BCST %s, %s, %s", tokM(t, mSize*j+mSum), y(dm), y(g.s))
+			} else {
+				p("VBROADCASTSS %s, %s", tokM(t, mSize*j+mSum), y(g.s))
+				p("VMULPS %s, %s, %s", y(dm), y(g.s), y(g.s))
+			}
+			p("VSUBPS %s, %s, %s", y(g.s), y(g.acc[t]), y(g.acc[t]))
+		}
+	}
+	g.r.next -= 3 + n + g.T
+	if !tr.vnni {
+		g.r.next -= 2
+	}
+}
+
+// q6k writes the super-block of a Q6_K kernel: per activation block b the
+// eight weight vectors (low four bits from ql, the top two from qh moved to
+// bits 4..5), then per token two integer sums, of elements 0..15 and
+// 16..31, each from its correction (c32lo, c32hi), times the eight rows'
+// scales of the two sub-blocks, added, and the float steps.
+func (g *pk) q6k() {
+	tr, k30 := g.tr, g.k30
+	var wk [8]int
+	n := 8
+	if !tr.vnni {
+		n = 2 // AVX2: two vectors at a time
+		g.tmp, g.at = g.r.get(), g.r.get()
+	}
+	for k := 0; k < n; k++ {
+		wk[k] = g.r.get()
+	}
+	hb := g.r.get()
+	var lo, hi []int
+	for t := 0; t < g.T; t++ {
+		lo, hi = append(lo, g.r.get()), append(hi, g.r.get())
+	}
+	var sclo, schi int
+	if tr.vnni {
+		sclo, schi = g.r.get(), g.r.get()
+	} else {
+		sclo, schi = wk[0], wk[1] // free once the block's products are done
+	}
+	for b := 0; b < 8; b++ {
+		h, q := b/4, b%4
+		// six writes weight vector k of block b.
+		six := func(k, dst int) {
+			ql := fmt.Sprintf("%d(R8)", 256*(2*h+q%2)+32*k)
+			qh := fmt.Sprintf("%d(R8)", 1024+256*h+32*k)
+			switch {
+			case q/2 == 0:
+				p("%s %s, %s, %s", tr.and(), ql, y(g.mask), y(dst))
+			case tr.vnni:
+				p("VPSRLW $4, %s, %s", ql, y(dst))
+				p("VPANDD %s, %s, %s", y(dst), y(g.mask), y(dst))
+			default:
+				p("VMOVDQU %s, %s", ql, y(dst))
+				p("VPSRLW $4, %s, %s", y(dst), y(dst))
+				p("VPAND %s, %s, %s", y(g.mask), y(dst), y(dst))
+			}
+			// qh bits 2q..2q+1 to bits 4..5.
+			shift := map[int]string{0: "VPSLLW $4", 1: "VPSLLW $2", 3: "VPSRLW $2"}[q]
+			if tr.vnni {
+				src := qh
+				if shift != "" {
+					p("%s, %s, %s", shift, qh, y(hb))
+					src = y(hb)
+				}
+				p("VPTERNLOGD $0xf8, %s, %s, %s", src, y(k30), y(dst))
+				return
+			}
+			p("VMOVDQU %s, %s", qh, y(hb))
+			if shift != "" {
+				p("%s, %s, %s", shift, y(hb), y(hb))
+			}
+			p("VPAND %s, %s, %s", y(k30), y(hb), y(hb))
+			p("VPOR %s, %s, %s", y(hb), y(dst), y(dst))
+		}
+		for t := 0; t < g.T; t++ {
+			p("VPBROADCASTD %s, %s", tokM(t, mSize*b+mC32lo), y(lo[t]))
+			p("VPBROADCASTD %s, %s", tokM(t, mSize*b+mC32hi), y(hi[t]))
+		}
+		if tr.vnni {
+			for k := 0; k < 8; k++ {
+				six(k, wk[k])
+			}
+			for t := 0; t < g.T; t++ {
+				g.dots(t, lo[t], wk[:4], 32*b)
+				g.dots(t, hi[t], wk[4:], 32*b+16)
+			}
+		} else {
+			// Pair sums of 6-bit weights reach 2×63×127: two vectors'
+			// fit in 16 bits, then VPMADDWD.
+			for k := 0; k < 8; k += 2 {
+				six(k, wk[0])
+				six(k+1, wk[1])
+				for t := 0; t < g.T; t++ {
+					i := lo[t]
+					if k >= 4 {
+						i = hi[t]
+					}
+					p("VPBROADCASTD %s, %s", tokQ(t, 32*b+4*k), y(g.at))
+					p("VPMADDUBSW %s, %s, %s", y(g.at), y(wk[0]), y(g.at))
+					p("VPBROADCASTD %s, %s", tokQ(t, 32*b+4*k+4), y(g.tmp))
+					p("VPMADDUBSW %s, %s, %s", y(g.tmp), y(wk[1]), y(g.tmp))
+					p("VPADDW %s, %s, %s", y(g.at), y(g.tmp), y(g.tmp))
+					p("VPMADDWD %s, %s, %s", y(g.ones), y(g.tmp), y(g.tmp))
+					p("VPADDD %s, %s, %s", y(g.tmp), y(i), y(i))
+				}
+			}
+		}
+		p("VPMOVSXBD %d(SI), %s", 16+8*(2*b), y(sclo))
+		p("VPMOVSXBD %d(SI), %s", 16+8*(2*b+1), y(schi))
+		for t := 0; t < g.T; t++ {
+			p("VPMULLD %s, %s, %s", y(sclo), y(lo[t]), y(lo[t]))
+			p("VPMULLD %s, %s, %s", y(schi), y(hi[t]), y(hi[t]))
+			p("VPADDD %s, %s, %s", y(hi[t]), y(lo[t]), y(lo[t]))
+			g.finish(t, lo[t], g.d, mSize*b+mD)
+		}
+	}
+	g.r.next = 0 // nothing after
 }
 
 func main() {
@@ -868,9 +702,9 @@ func main() {
 #include "textflag.h"
 
 // Tile kernels of the integer products of Q8_0, Q4_0, Q4_K and Q6_K weight
-// rows with Q8 activation rows; q8gen.go explains them and q8act.go and
+// rows with Q8 activation rows; q8gen.go explains them, q8act.go and
 // q8kquant.go give the order of operations, which every kernel follows
-// exactly.
+// exactly, and q8pack.go the packed layout.
 
 DATA q8ones<>+0(SB)/8, $0x0001000100010001
 DATA q8ones<>+8(SB)/8, $0x0001000100010001
@@ -902,54 +736,34 @@ DATA q8k30<>+16(SB)/8, $0x3030303030303030
 DATA q8k30<>+24(SB)/8, $0x3030303030303030
 GLOBL q8k30<>(SB), RODATA|NOPTR, $32
 
-DATA q8thirtytwos<>+0(SB)/8, $0x2020202020202020
-DATA q8thirtytwos<>+8(SB)/8, $0x2020202020202020
-DATA q8thirtytwos<>+16(SB)/8, $0x2020202020202020
-DATA q8thirtytwos<>+24(SB)/8, $0x2020202020202020
-GLOBL q8thirtytwos<>(SB), RODATA|NOPTR, $32
-
 DATA q8nibshift<>+0(SB)/8, $0
 DATA q8nibshift<>+8(SB)/8, $0
 DATA q8nibshift<>+16(SB)/8, $4
 DATA q8nibshift<>+24(SB)/8, $4
 GLOBL q8nibshift<>(SB), RODATA|NOPTR, $32
 `)
-	// q6kscale: for activation block b, VPSHUFB masks that put Q6_K scale
-	// byte 2b (low 128-bit lane) or 2b+1 (high lane) in the high byte of
-	// every word, the low byte zero, for VPSRAW $8 to sign-extend.
-	for b := 0; b < 8; b++ {
-		for half := 0; half < 4; half++ {
-			idx := 2*b + half/2
-			fmt.Fprintf(&out, "DATA q6kscale<>+%d(SB)/8, $0x%02x80%02x80%02x80%02x80\n", 32*b+8*half, idx, idx, idx, idx)
+	avx2, vnni := tier{"avx2", false}, tier{"vnni", true}
+	for _, tr := range []tier{avx2, vnni} {
+		for _, w := range []wtype{q8_0, q4_0} {
+			ukernel(tr, w, 8)
+			ukernel(tr, w, 1)
 		}
 	}
-	out.WriteString("GLOBL q6kscale<>(SB), RODATA|NOPTR, $256\n")
-	tiers := []tier{
-		{"avx2", false, [][2]int{{2, 4}, {2, 1}, {1, 4}, {1, 1}}},
-		{"vnni", true, [][2]int{{4, 4}, {4, 1}, {1, 4}, {1, 1}}},
-	}
-	for _, tr := range tiers {
-		for _, w := range []wtype{q8_0, q4_0} {
-			for _, sh := range tr.shapes {
-				kernel(tr, w, sh[0], sh[1])
+	for _, tr := range []tier{avx2, vnni} {
+		for _, w := range []ptype{pq8_0, pq4_0, pq4_k, pq6_k} {
+			for _, T := range packedTokens(tr) {
+				pkernel(tr, w, T)
 			}
 		}
-	}
-	for _, tr := range tiers {
-		for _, w := range []wtype{q8_0, q4_0} {
-			vkernel(tr, w)
-		}
-	}
-	for _, tr := range tiers {
-		for _, w := range []kwtype{q4_k, q6_k} {
-			for _, sh := range tr.shapes {
-				kkernel(tr, w, sh[0], sh[1])
-			}
-		}
-	}
-	for _, tr := range tiers {
-		vkkernel(tr)
-		vk6kernel(tr)
 	}
 	os.Stdout.WriteString(out.String())
+}
+
+// packedTokens are the token counts of a tier's packed tiles: 1 and the
+// main tile's (q8dot_amd64.go's mainT).
+func packedTokens(tr tier) []int {
+	if tr.vnni {
+		return []int{1, 4}
+	}
+	return []int{1, 2}
 }

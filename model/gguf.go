@@ -137,6 +137,7 @@ func FromGGUF(f *gguf.File, ctx int) (*Model, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
+	m.packWeights()
 	return m, nil
 }
 

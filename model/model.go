@@ -117,3 +117,17 @@ func (m *Model) ParamCount() int64 {
 	}
 	return n
 }
+
+// packWeights packs the matrices the forward pass multiplies (every layer's
+// and the output head) for the integer products' kernels, where the CPU has
+// them (kernels.Matrix.Pack), so that no product pays for it later. The
+// embedding is only read row by row and stays as it is, unless it is also
+// the output head.
+func (m *Model) packWeights() {
+	m.Output.Pack()
+	for _, l := range m.Layers {
+		for _, w := range []*kernels.Matrix{l.Wq, l.Wk, l.Wv, l.Wo, l.Gate, l.Up, l.Down} {
+			w.Pack()
+		}
+	}
+}

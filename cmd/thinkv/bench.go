@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,6 +53,7 @@ func runBench(args []string, stdout io.Writer) error {
 	fs.Var(pf, "press", "cache compression applied to each prefill (the -p prompt and each depth's fill) and while decoding, e.g. snapkv:budget=256")
 	fs.intVar(&seed, "seed", 1, 0, 1<<62, "seed of the synthetic token ids")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the tests (warm-up and fills included) to this file, for go tool pprof")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -88,7 +91,14 @@ func runBench(args []string, stdout io.Writer) error {
 	if err := o.fits(e); err != nil {
 		return err
 	}
+	stop, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
 	r, err := bench(e, o)
+	if perr := stop(); err == nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}
@@ -104,6 +114,26 @@ func runBench(args []string, stdout io.Writer) error {
 		return json.NewEncoder(stdout).Encode(r)
 	}
 	return r.print(stdout)
+}
+
+// startCPUProfile starts a CPU profile written to path (nothing when path
+// is empty) and returns the function that stops it and closes the file.
+func startCPUProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // parseDepths parses a comma-separated list of depths (non-negative

@@ -67,7 +67,7 @@ func (s *Sampling) penalized() bool {
 // rank order and weighted exp((logit - max)/Temp) in float64, exactly as a
 // full sort would. With top-p alone (and min-p) they are walked in index
 // order, weighted e^-d for a distance d = (max - logit)/Temp by a table and
-// a polynomial within a relative 3e-10 (see expWeight; 0 from d = 88), and
+// a polynomial within a relative 2e-10 (see expWeight; 0 from d = 88), and
 // the nucleus is the full sort's but where a prefix's probability is within
 // 1e-9 of TopP. Otherwise (temperature, min-p) they are walked in index order
 // and weighted in float64.

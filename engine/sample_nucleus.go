@@ -12,37 +12,56 @@ import (
 //
 // A token's distance below the largest logit, in units of Temp, is measured
 // in table steps: q = (max - logit)·expSteps/Temp. Its weight is
-// expWeight(q) = e^(-q/expSteps). Histogram bucket b holds the tokens with
-// ⌊q⌋>>bucketShift = b, that is distances in [b, b+1)/16; tokens 88 or more
-// below the largest weigh 0 and are in no bucket.
+// expWeight(q) = e^(-q/expSteps). Histogram bucket b holds the tokens whose
+// nearest step j (see stepOf) has j>>bucketShift = b: distances from
+// b/16 - 1/128 up to (b+1)/16 - 1/128. Tokens 88 or more below the largest
+// weigh 0 and are in no bucket.
 const (
-	expSteps    = 32                    // table steps per unit of distance
-	expLen      = 88 * expSteps         // the table's length: e^-88 < 2^-126
-	bucketShift = 1                     // a bucket is 2 steps, 1/16 of a unit
-	nBuckets    = expLen >> bucketShift // the histogram's buckets
+	expSteps    = 64                      // table steps per unit of distance
+	expLen      = 88 * expSteps           // where the table ends: e^-88 < 2^-126
+	bucketShift = 2                       // a bucket is 4 steps, 1/16 of a unit
+	nBuckets    = expLen>>bucketShift + 1 // the histogram's buckets
 )
 
-// expTable holds e^(-j/expSteps) for each step j.
-var expTable = func() (t [expLen]float64) {
+// expTable holds e^(-j/expSteps) for each step j up to expLen.
+var expTable = func() (t [expLen + 1]float64) {
 	for j := range t {
 		t[j] = math.Exp(-float64(j) / expSteps)
 	}
 	return t
 }()
 
-// expWeight returns e^(-q/expSteps) for q ≥ 0, within a relative 3e-10:
-// the table at j = ⌊q⌋ times e^(-f/expSteps) for the rest f in [0, 1), a
-// Taylor polynomial of degree 4 (error under (1/32)^5/120 = 2.5e-10). It is
-// 0 from q = expLen (a distance of 88) up, and for NaN.
+// stepOf splits q in [0, 2^31) into its nearest step j (ties to even) and
+// the rest f = q - j in [-1/2, 1/2]: adding 1.5·2^52 rounds q to an integer,
+// which the sum's low bits then hold (without the float-to-integer
+// conversions, which cost more).
+func stepOf(q float64) (j int, f float64) {
+	const round = 0x1.8p52
+	r := q + round
+	return int(uint32(math.Float64bits(r))), q - (r - round)
+}
+
+// bucketStart returns the least q in bucket b: a step j is in bucket
+// j>>bucketShift, and q = j - 1/2 rounds to the even of j - 1 and j, which is
+// j when j starts a bucket.
+func bucketStart(b int) float64 { return float64(b<<bucketShift) - 0.5 }
+
+// expWeight returns e^(-q/expSteps) for q ≥ 0, within a relative 2e-10: the
+// table at the nearest step j times e^(-f/expSteps) for the rest f, a Taylor
+// polynomial of degree 3 (error under (1/128)^4/24 = 1.6e-10). It is 0 from
+// q = expLen (a distance of 88) up, and for NaN.
 func expWeight(q float64) float64 {
 	if !(q < expLen) {
 		return 0
 	}
+	return expAt(stepOf(q))
+}
+
+// expAt returns e^(-(j+f)/expSteps) for a step j and a rest f in [-1/2, 1/2].
+func expAt(j int, f float64) float64 {
 	const s = 1.0 / expSteps
-	const c1, c2, c3, c4 = -s, s * s / 2, -s * s * s / 6, s * s * s * s / 24
-	j := int(q)
-	f := q - float64(j)
-	return expTable[j] * ((((c4*f+c3)*f+c2)*f+c1)*f + 1)
+	const c1, c2, c3 = -s, s * s / 2, -s * s * s / 6
+	return expTable[j] * (((c3*f+c2)*f+c1)*f + 1)
 }
 
 // scale maps logits to distances in table steps below the largest logit.
@@ -98,7 +117,7 @@ func maxLogit(logits []float32) float32 {
 // tokens of the buckets up to it in index order, and those of it ranked
 // below the cut are dropped.
 //
-// The weights being within a relative 3e-10 of float64 exponentials (see
+// The weights being within a relative 2e-10 of float64 exponentials (see
 // expWeight), and summed in float64, a prefix's probability is within 1e-9
 // of the full sort's: the nucleus can differ from the full sort's only where
 // a prefix's probability is that close to TopP.
@@ -123,7 +142,8 @@ func (sm *Sampler) histogram(logits []float32, s scale) float64 {
 	*mass = [nBuckets]float64{}
 	for _, l := range logits {
 		if q := s.steps(l); q < expLen {
-			mass[int(q)>>bucketShift] += expWeight(q)
+			j, f := stepOf(q)
+			mass[j>>bucketShift] += expAt(j, f)
 		}
 	}
 	var total float64
@@ -151,7 +171,7 @@ func (sm *Sampler) gather(logits []float32, s scale, total float64) ([]float64, 
 	var idx []int
 	var cut uint64 // the rank key of the nucleus's last token
 	for {
-		lo, hi := float64(c<<bucketShift), float64((c+1)<<bucketShift)
+		lo, hi := bucketStart(c), bucketStart(c+1)
 		idx = sm.collect(logits, s, hi)
 		keys := sm.keys[:0]
 		for _, i := range idx {

@@ -115,6 +115,8 @@ type segment struct {
 	// unequal is set when the layer's heads keep different channels in
 	// their pruned rows (adaptive ThinK).
 	unequal bool
+	// pack > 0 says that decoding packs the segment (see packs).
+	packing
 }
 
 // bytes returns the most bytes a head with n tokens holds in s, full the
@@ -147,6 +149,9 @@ type layout struct {
 	evictAt int
 	evicts  bool
 	layers  []layerShape
+	// pinned is how many of a head's first tokens no press that evicts
+	// while decoding ever evicts (StreamingLLM's sinks; H2O's: none).
+	pinned int
 }
 
 // newLayout returns the layout right after prefill: every head holds the
@@ -257,6 +262,9 @@ func (ls *layout) decode() {
 // holds after decoding n tokens, with eviction down to evictAt tokens after
 // each one if evicts; d is the bytes of a full row.
 func (g segment) decoded(n0, n int, d int64, evicts bool, evictAt int) int64 {
+	if g.pack > 0 {
+		return g.packedDecoded(n0, n, d, evicts, evictAt)
+	}
 	pruned := func(full int) int64 { return int64(n0-full) * g.row }
 	if !evicts {
 		// Every decoded token is a full row: a head with k full rows needs

@@ -57,24 +57,33 @@ func (g segment) packedDecoded(n0, n int, d int64, evicts bool, evictAt int) int
 	if evicts || g.hi-g.lo > maxShapes {
 		return g.packedBound(n0, n, d, evicts, evictAt)
 	}
+	// With heads of unequal widths (adaptive ThinK) the layer's sum is
+	// bounded by the most pruned rows at the mean width plus the most
+	// full rows, each over the head shapes.
 	var most int64
+	pruned, full := 0, 0
 	for f := g.lo; f <= g.hi; f++ {
-		most = max(most, g.packedHead(n0, f, n, d))
+		p, fr := g.packedHead(n0, f, n)
+		most = max(most, int64(p)*g.row+int64(fr)*d)
+		pruned, full = max(pruned, p), max(full, fr)
+	}
+	if g.unequal {
+		return int64(pruned)*g.row + int64(full)*d
 	}
 	return most
 }
 
-// packedHead returns the elements the segment of a head holding n0 tokens,
-// f0 of them full rows (with room for spare more) and the rest pruned rows
-// allocated exactly, holds after n tokens are decoded, with no eviction.
-// Segments never shrink, so that is the most it holds. The head may hold
-// n0 + n tokens, which caps every growth.
-func (g segment) packedHead(n0, f0, n int, d int64) int64 {
+// packedHead returns the pruned and the full rows the segment of a head
+// holding n0 tokens, f0 of them full rows (with room for spare more) and
+// the rest pruned rows allocated exactly, holds after n tokens are decoded,
+// with no eviction. Segments never shrink, so that is the most it holds.
+// The head may hold n0 + n tokens, which caps every growth.
+func (g segment) packedHead(n0, f0, n int) (pruned, full int) {
 	r, k := g.recent, g.pack
-	full, pruned := f0+g.spare, n0-f0
+	full, pruned = f0+g.spare, n0-f0
 	first := max(1, r+k-f0) // the decoded token after which the first packing comes
 	if n < first {
-		return int64(pruned)*g.row + int64(f0+max(g.spare, n))*d
+		return pruned, f0 + max(g.spare, n)
 	}
 	// The full rows peak before the first packing; growth may not pass
 	// f0 + n, the most full rows the head could be asked to hold.
@@ -94,7 +103,7 @@ func (g segment) packedHead(n0, f0, n int, d int64) int64 {
 		}
 		pruned = max(rows(j), min(max(2*pruned, growMin), bound))
 	}
-	return int64(pruned)*g.row + int64(full)*d
+	return pruned, full
 }
 
 // packedBound bounds the segment after n decoded tokens for all head shapes

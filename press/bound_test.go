@@ -313,14 +313,26 @@ func closedForm(spec string, cfg kvcache.Config, prompt, n int) (int64, bool) {
 	case "none":
 		e = int64(layers) * perHead((prompt+n)*d, (prompt+n)*d)
 	case "snapkv:budget=48,window=16", "pyramidkv:budget=48,window=16":
+		// Through Compress each layer holds the prefill's R0 rows, then
+		// S_l + h; while decoding, S_l + n at the end. PyramidKV's layers
+		// have different budgets: the two phases are summed apart.
+		var compress, decode int64
 		for l := range layers {
 			s := 48
 			if strings.HasPrefix(spec, "pyramidkv") {
 				s = []int{78, 48, 18}[l] // 16 + round(62.4 − l·30.4)
 			}
+			after := r0
+			if prompt > s {
+				after = s + h
+			}
 			s = min(s, prompt)
-			e += perHead((s+n)*d, (s+n)*d)
+			compress += int64(2 * max(r0, after) * d)
+			if n > 0 {
+				decode += int64(2 * (s + n) * d)
+			}
 		}
+		e = max(compress, decode)
 	case "h2o:budget=48,recent=8", "streaming:sink=4,recent=44":
 		if prompt <= 48 {
 			return 0, false // grows by doubling: checked against brute force instead
@@ -364,18 +376,19 @@ func closedForm(spec string, cfg kvcache.Config, prompt, n int) (int64, bool) {
 
 // packed is the closed form of think:ratio=0.5's keys (think-v's values)
 // after n tokens decoded with packing every k, in elements, for a head of s
-// tokens with room for h more and recent window r (r+k ≤ 64, so that a
-// packing never outgrows a pruned segment that doubles): F = min(s, r) full
-// rows, then, from the first packing at token r+k−F on, at most r+k full
+// tokens, with headroom h and recent window r (r+k ≤ 64, so that a packing
+// never outgrows a pruned segment that doubles): F = min(s, r) full rows
+// with room for min(h, r+k−F) more; before the first packing, at token
+// r+k−F, the full rows grow to F+n; from it on there are at most r+k full
 // rows (the segment doubling from F+h if that is less, within F+n) and the
-// pruned rows doubling from s−F, within s+n, to hold s−F + k·packings.
+// pruned rows double from s−F, within s+n, to hold s−F + k·packings.
 func packed(s, n, h, r, k, d int) int {
 	f := min(s, r)
 	first := r + k - f
 	if n < first {
 		return (s-f)*d/2 + (f+n)*d
 	}
-	full := f + h
+	full := f + min(h, r+k-f)
 	if full < r+k {
 		full = min(doubled(full, r+k), f+n)
 	}

@@ -63,6 +63,17 @@ func (p *thinK) Step(c *kvcache.Cache) {
 	}
 }
 
+// room returns the full rows to reserve, beyond those held, when a head of n
+// tokens is pruned: the cache's reserve, but with packing no more than the
+// full segment will ever hold, the recent window and one interval: the
+// tokens past them are packed.
+func (p *thinK) room(reserve, n int) int {
+	if p.pack == 0 {
+		return reserve
+	}
+	return min(reserve, p.recent+p.pack-min(n, p.recent))
+}
+
 // kept returns the channels the head keeps of what this press prunes (nil:
 // not pruned yet).
 func (p *thinK) kept(h *kvcache.Head) []int {
@@ -116,12 +127,13 @@ func (p *thinK) Prunes() (keys, values bool) { return !p.values, p.values }
 // (values) max(0, P−R) pruned rows of T channels and F = min(P, R) full
 // rows with room for H = min(N, max(P, 64)) more, the other half staying a
 // full cache (P+N rows at the end). With pack=0 the full rows grow to F + N
-// by the last decoded token. With pack=K > 0 a head never holds more than
-// F + min(N, max(1, R+K−F)) full rows (the full segment grows by doubling,
-// from F + H, only if that is more), and the pruned rows grow as decoded
-// tokens are packed, K at a time (the first packing at token R+K−F), by
-// doubling from max(0, P−R) (at least 64 rows, at most P+N) until they hold
-// them all. The most is the larger of the prefill and the end. Adaptive
+// by the last decoded token. With pack=K > 0 the room is min(H, R+K−F), a
+// head never holds more than F + min(N, max(1, R+K−F)) full rows (the
+// full segment grows by doubling only if that is more), and the pruned
+// rows grow as decoded tokens are packed, K at a time (the first packing
+// at token R+K−F), by doubling from max(0, P−R) (at least 64 rows, at most
+// P+N) until they hold them all. The most is the larger of the prefill and
+// the end. Adaptive
 // budgets keep as many channels per layer, so the bound is the same
 // (bound.go).
 func (p *thinK) MaxBytes(cfg kvcache.Config, prompt, newTokens int) int64 {
@@ -136,7 +148,7 @@ func (p *thinK) reshape(ls *layout) {
 	for l := range ls.layers {
 		// Adaptive budgets keep as many channels per layer: the same shape at
 		// the mean width, with widths that differ between heads.
-		ls.prune(l, p.values, pruned, p.recent, ls.reserve())
+		ls.prune(l, p.values, pruned, p.recent, p.room(ls.reserve(), ls.layers[l].n))
 		if p.adaptive {
 			ls.unequalWidths(l, p.values)
 		}
@@ -173,6 +185,9 @@ func keptChannels(ratio float64, cfg kvcache.Config) int {
 // tokens that have arrived and left the recent window are packed to them
 // (Head.Pack), and each head is reallocated as a first Compress leaves it,
 // pruned rows exactly, full rows with room for Cache.Reserve() more.
+//
+// With packing, the full rows have room for no more than recent + pack
+// tokens: decoding never holds more of them.
 func (p *thinK) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) error {
 	cfg := c.Config()
 	pruned := cfg.HeadDim - keptChannels(p.ratio, cfg)
@@ -190,7 +205,7 @@ func (p *thinK) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) 
 				for len(all) < h.Len() {
 					all = append(all, len(all))
 				}
-				if err := h.Keep(all[:h.Len()], c.Reserve()); err != nil {
+				if err := h.Keep(all[:h.Len()], p.room(c.Reserve(), h.Len())); err != nil {
 					return fmt.Errorf("%s: %w", p, err)
 				}
 			}
@@ -210,9 +225,9 @@ func (p *thinK) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) 
 			h, ch := c.Head(l, g), KeptChannels(scores[g], cfg.HeadDim-kept[g])
 			var err error
 			if p.values {
-				err = h.PruneValues(ch, p.recent, c.Reserve())
+				err = h.PruneValues(ch, p.recent, p.room(c.Reserve(), h.Len()))
 			} else {
-				err = h.PruneKeys(ch, p.recent, c.Reserve())
+				err = h.PruneKeys(ch, p.recent, p.room(c.Reserve(), h.Len()))
 			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", p, err)

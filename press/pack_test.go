@@ -207,3 +207,26 @@ func TestPackEachKindOwnWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyPacking: the packing a press describes is its think part's, alone
+// or in a chain; think-v, pack=0 and presses without ThinK describe none.
+func TestKeyPacking(t *testing.T) {
+	for _, tc := range []struct {
+		spec string
+		want Packing
+		ok   bool
+	}{
+		{"think:ratio=0.5", Packing{Recent: 32, Every: 32, Window: 32}, true},
+		{"snapkv:budget=64+think:ratio=0.5,recent=8,pack=4,window=16+think-v:ratio=0.5", Packing{Recent: 8, Every: 4, Window: 16}, true},
+		{"think:ratio=0.5,pack=0", Packing{}, false},
+		{"think-v:ratio=0.5", Packing{}, false},
+		{"snapkv:budget=64", Packing{}, false},
+	} {
+		if got, ok := KeyPacking(mustParse(t, tc.spec)); got != tc.want || ok != tc.ok {
+			t.Errorf("%s: KeyPacking %+v, %v; want %+v, %v", tc.spec, got, ok, tc.want, tc.ok)
+		}
+	}
+	if _, ok := KeyPacking(nil); ok {
+		t.Error("the full cache packs keys")
+	}
+}

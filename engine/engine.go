@@ -70,6 +70,14 @@ type Request struct {
 	Sampling Sampling
 	KVType   kvcache.DType
 	Press    press.Press // nil: full cache
+	// ChunkedCompress > 0 prefills the prompt in chunks of that many
+	// tokens and applies Press after each one to what is cached so far,
+	// the chunk's last queries observed (see PrefillChunked): the cache
+	// then holds about the press's budget plus a chunk at most, however
+	// long the prompt, approximating the compression of the whole prompt
+	// at once. 0: the whole prompt, then Press. Ignored without a Press.
+	// The request still reserves press.MaxBytes of a scheduler's budget.
+	ChunkedCompress int
 	// Prefix, if set, is a cache to go on from (one loaded with
 	// kvcache.ReadCache, say: a document compressed once). The sequence
 	// runs on a Fork of it, so Prefix itself is not changed and may serve

@@ -123,22 +123,13 @@ func (s *Scheduler) admit() {
 			c, err = kvcache.New(s.e.cacheConfig(q.req.KVType, q.limit))
 		}
 		if err == nil {
-			// Room for the whole prompt now, as a single Forward would make:
-			// the chunks then append without reallocating, so the cache
-			// holds exactly what an unchunked prefill holds.
-			err = c.Grow(len(q.req.Prompt))
+			q.obs, q.chunks, err = startPrompt(c, &q.req)
 		}
 		if err != nil {
 			s.finish(q, StopError, err)
 			continue
 		}
 		q.cache = c
-		if q.req.Press != nil {
-			q.obs = q.req.Press.Needs()
-		}
-		if q.obs != nil {
-			q.obs.Prompt = len(q.req.Prompt) // it accumulates across the chunks
-		}
 		q.sampler = NewSampler(q.req.Sampling, m.Vocab)
 		q.lp = newLogprober(&q.req, m.Vocab)
 		s.running = append(s.running, q)
@@ -169,6 +160,9 @@ func (s *Scheduler) step() {
 		}
 		n := len(q.req.Prompt)
 		chunk := min(n-q.done, left)
+		if q.chunks != nil { // a step never passes a compression's chunk
+			chunk = min(chunk, q.chunks.end()-q.done)
+		}
 		left -= chunk
 		if q.done == 0 {
 			q.prefillStart = now
@@ -208,8 +202,13 @@ func (s *Scheduler) run(rows []model.Row, owners []*seq) {
 			continue
 		}
 		q.done += len(rows[i].Tokens)
-		if q.decoding() {
+		switch {
+		case q.decoding():
 			s.prefilled(q, logits[i])
+		case q.chunks != nil && q.done == q.chunks.end():
+			if err := q.chunks.compress(s.e.Model, q.cache); err != nil {
+				s.finish(q, StopError, err)
+			}
 		}
 	}
 }
@@ -218,7 +217,13 @@ func (s *Scheduler) run(rows []model.Row, owners []*seq) {
 // logits, those of the prompt's last token.
 func (s *Scheduler) prefilled(q *seq, logits []float32) {
 	if q.req.Press != nil {
-		if err := q.req.Press.Compress(q.cache, q.obs, s.e.Model.Heads); err != nil {
+		var err error
+		if q.chunks != nil {
+			err = q.chunks.compress(s.e.Model, q.cache) // the last chunk's
+		} else {
+			err = q.req.Press.Compress(q.cache, q.obs, s.e.Model.Heads)
+		}
+		if err != nil {
 			s.finish(q, StopError, err)
 			return
 		}
@@ -232,7 +237,7 @@ func (s *Scheduler) prefilled(q *seq, logits []float32) {
 			s.mu.Unlock()
 		}
 	}
-	q.obs = nil
+	q.obs, q.chunks = nil, nil
 	q.decodeStart = time.Now()
 	q.usage.Prefill = q.decodeStart.Sub(q.prefillStart)
 	if q.req.MaxNew == 0 {
@@ -292,7 +297,7 @@ func (s *Scheduler) finish(q *seq, stop string, err error) {
 		s.stats.Reserved = s.reserved - s.pinned
 		s.mu.Unlock()
 	}
-	q.cache, q.obs, q.sampler, q.lp = nil, nil, nil, nil
+	q.cache, q.obs, q.chunks, q.sampler, q.lp = nil, nil, nil, nil, nil
 	q.st.push(Event{Done: true, Stop: stop, Usage: q.usage, Err: err})
 }
 

@@ -133,6 +133,7 @@ type seq struct {
 	limit   int // the cache's capacity
 	cache   *kvcache.Cache
 	obs     *kvcache.Observation
+	chunks  *chunker // chunked compression (nil: none)
 	sampler *Sampler
 	lp      *logprober // nil: no logprobs asked
 	done    int        // prompt tokens prefilled
@@ -187,6 +188,9 @@ func (s *Scheduler) Submit(ctx context.Context, req Request) (*Stream, error) {
 	n := len(req.Prompt)
 	if req.MaxNew < 0 {
 		return nil, fmt.Errorf("negative token count %d", req.MaxNew)
+	}
+	if req.ChunkedCompress < 0 {
+		return nil, fmt.Errorf("negative chunk size %d for chunked compression", req.ChunkedCompress)
 	}
 	if err := s.e.checkPrefix(&req); err != nil {
 		return nil, err

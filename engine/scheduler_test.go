@@ -27,7 +27,7 @@ func reference(t testing.TB, e *Engine, req Request) *Result {
 		t.Fatal(err)
 	}
 	res := &Result{PromptTokens: n, Stop: StopLength}
-	logits, err := e.Prefill(s, c, req.Prompt, req.Press)
+	logits, err := e.PrefillChunked(s, c, req.Prompt, req.Press, req.ChunkedCompress)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -148,3 +148,40 @@ func (m *Model) startObservation(obs *kvcache.Observation, n int) {
 		}
 	}
 }
+
+// ExtendObservation readies obs, complete for a prompt of obs.Prompt tokens
+// (obs.Done == obs.Prompt), to observe that prompt on to its first prompt
+// tokens, fed to the forward pass from position obs.Done on: chunked
+// compression compresses the cache after each chunk of a prompt, each time
+// with the queries of the last Window positions up to the chunk's end. The
+// queries of positions still in the new window (a chunk shorter than the
+// window) are kept. Column sums are gathered for the first chunk only, and
+// no longer (WantColSums is cleared): a press that asked for them has
+// scored the cached tokens by then, and the forward pass adds every later
+// query's attention to the heads' scores (kvcache.Head.Score).
+func (m *Model) ExtendObservation(obs *kvcache.Observation, prompt int) error {
+	switch {
+	case obs.Queries == nil || obs.Done != obs.Prompt:
+		return fmt.Errorf("model: an observation is extended once complete: it has seen %d of %d tokens", obs.Done, obs.Prompt)
+	case prompt <= obs.Prompt || prompt > m.Context:
+		return fmt.Errorf("model: an observed prompt of %d tokens cannot grow to %d in a context of %d", obs.Prompt, prompt, m.Context)
+	}
+	w := min(obs.Window, prompt)
+	for l, old := range obs.Queries {
+		// The old rows hold positions [Prompt−wo, Prompt), the new ones
+		// [prompt−w, prompt), which start no earlier: the old rows from
+		// prompt−w on move to the front (copy handles the overlap when
+		// the rows stay in place).
+		wo := len(old) / m.Dim
+		q := old
+		if wo != w {
+			q = make([]float32, w*m.Dim)
+		}
+		if first := prompt - w; first < obs.Prompt {
+			copy(q, old[(first-(obs.Prompt-wo))*m.Dim:])
+		}
+		obs.Queries[l] = q
+	}
+	obs.Prompt, obs.WantColSums, obs.ColSums = prompt, false, nil
+	return nil
+}

@@ -26,12 +26,15 @@ import "github.com/thinkv/thinkv/kvcache"
 // Heads of a layer have the same shape but for which tokens the scores
 // keep; where that matters (a press that keeps tokens after one that
 // prunes channels, evictions while decoding) the bound takes the worst
-// case. The result is the sum over layers of the largest bytes one head of
-// the layer holds in any of these states, times the KV heads. A sequence
-// reaches it exactly under the full cache, SnapKV, H2O, StreamingLLM, ThinK,
-// ThinK-V and eviction followed by ThinK (and ThinK-V); PyramidKV's layers
-// peak at different moments, so the sum of their peaks may exceed the most
-// held at once by a few percent, and chains that prune keys and values
+// case. The result is the larger of two sums over layers, times the KV
+// heads: of the largest bytes one head of the layer holds through prefill
+// and Compress, and of those it holds at the end of decoding (segments
+// never shrink while decoding, so every layer holds its most then). A
+// sequence reaches it exactly under the full cache, SnapKV, H2O,
+// StreamingLLM, ThinK, ThinK-V and eviction followed by ThinK (and
+// ThinK-V); PyramidKV's layers peak at different moments of Compress, so
+// the sum of their peaks may exceed the most held at once by a few
+// percent, and chains that prune keys and values
 // under eviction, or prune before evicting, may be looser still (the bound
 // lets every eviction take a pruned key and a pruned value, which one
 // evicted token may not both have).
@@ -90,11 +93,12 @@ func bound(p policy, cfg kvcache.Config, prompt, newTokens int, afterCompress bo
 		}
 	}
 	ls.decode()
-	var bytes int64
+	var compress, decode int64
 	for i := range ls.layers {
-		bytes += ls.layers[i].peak
+		compress += ls.layers[i].peak
+		decode += ls.layers[i].end
 	}
-	return bytes * int64(cfg.KVHeads)
+	return max(compress, decode) * int64(cfg.KVHeads)
 }
 
 // segment is the shape of a head's keys (or values): rows held in a pruned
@@ -115,6 +119,8 @@ type segment struct {
 	// unequal is set when the layer's heads keep different channels in
 	// their pruned rows (adaptive ThinK).
 	unequal bool
+	// pack > 0 says that decoding packs the segment (see packs).
+	packing
 }
 
 // bytes returns the most bytes a head with n tokens holds in s, full the
@@ -128,7 +134,8 @@ func (s segment) bytes(n int, full int64) int64 {
 type layerShape struct {
 	n    int // tokens each head holds
 	k, v segment
-	peak int64 // the most bytes one head has held so far
+	peak int64 // the most bytes one head has held so far, before decoding
+	end  int64 // the most bytes one head holds while decoding: at the end
 }
 
 // record updates the peak with the shape's bytes, full those of a full row.
@@ -147,6 +154,9 @@ type layout struct {
 	evictAt int
 	evicts  bool
 	layers  []layerShape
+	// pinned is how many of a head's first tokens no press that evicts
+	// while decoding ever evicts (StreamingLLM's sinks; H2O's: none).
+	pinned int
 }
 
 // newLayout returns the layout right after prefill: every head holds the
@@ -231,7 +241,7 @@ func (ls *layout) reserveFull() {
 }
 
 // decode records the most every layer's heads hold while N tokens are
-// decoded one at a time (Grow(1), append, the press's Step). Segments never
+// decoded one at a time (in end) (Grow(1), append, the press's Step). Segments never
 // shrink while decoding, so the most is reached at the end: a full segment
 // starting with c rows and needing at most r rows ends with c rows if r ≤ c,
 // else with at most min(b, c doubled (at least 64) until it holds r), where
@@ -249,7 +259,7 @@ func (ls *layout) decode() {
 		for _, g := range []segment{s.k, s.v} {
 			e += g.decoded(s.n, n, d, ls.evicts, ls.evictAt)
 		}
-		s.peak = max(s.peak, e)
+		s.end = e
 	}
 }
 
@@ -257,6 +267,9 @@ func (ls *layout) decode() {
 // holds after decoding n tokens, with eviction down to evictAt tokens after
 // each one if evicts; d is the bytes of a full row.
 func (g segment) decoded(n0, n int, d int64, evicts bool, evictAt int) int64 {
+	if g.pack > 0 {
+		return g.packedDecoded(n0, n, d, evicts, evictAt)
+	}
 	pruned := func(full int) int64 { return int64(n0-full) * g.row }
 	if !evicts {
 		// Every decoded token is a full row: a head with k full rows needs

@@ -221,6 +221,22 @@ var (
 		"snapkv:budget=48,window=16+think:ratio=0.5,recent=16,adaptive=1",
 		"snapkv:budget=48,window=16+think:ratio=0.5,recent=16,adaptive=1,floor=0+think-v:ratio=0.25,recent=16,adaptive=1",
 		"h2o:budget=48,recent=8+think:ratio=0.5,recent=16,adaptive=1,floor=0",
+		// Decoded tokens kept full width, as in the paper (the specs above
+		// pack them every 32 tokens, the default), and packings of other
+		// intervals: more often than the pruned rows grow, less often than
+		// a segment doubles, with and without eviction while decoding.
+		"think:ratio=0.5,recent=16,pack=0",
+		"think-v:ratio=0.5,recent=16,pack=0",
+		"snapkv:budget=48,window=16+think:ratio=0.5,recent=16,pack=0",
+		"h2o:budget=48,recent=8+think:ratio=0.5,recent=16,pack=0",
+		"think:ratio=0.5,recent=4,pack=8",
+		"think:ratio=0.25,recent=0,pack=100",
+		"snapkv:budget=48,window=16+think:ratio=0.5,recent=16,pack=4+think-v:ratio=0.25,recent=8,pack=16",
+		"h2o:budget=48,recent=8+think:ratio=0.5,recent=8,pack=8",
+		"h2o:budget=100,recent=8+think:ratio=0.5,recent=16,pack=16",
+		"streaming:sink=4,recent=44+think:ratio=0.5,recent=4,pack=8",
+		"think:ratio=0.5,recent=4,pack=8,adaptive=1,floor=0",
+		"pyramidkv:budget=48,window=16+think:ratio=0.5,recent=8,pack=8,adaptive=1+think-v:ratio=0.5,recent=4,pack=2",
 	}
 )
 
@@ -297,32 +313,53 @@ func closedForm(spec string, cfg kvcache.Config, prompt, n int) (int64, bool) {
 	case "none":
 		e = int64(layers) * perHead((prompt+n)*d, (prompt+n)*d)
 	case "snapkv:budget=48,window=16", "pyramidkv:budget=48,window=16":
+		// Through Compress each layer holds the prefill's R0 rows, then
+		// S_l + h; while decoding, S_l + n at the end. PyramidKV's layers
+		// have different budgets: the two phases are summed apart.
+		var compress, decode int64
 		for l := range layers {
 			s := 48
 			if strings.HasPrefix(spec, "pyramidkv") {
 				s = []int{78, 48, 18}[l] // 16 + round(62.4 − l·30.4)
 			}
+			after := r0
+			if prompt > s {
+				after = s + h
+			}
 			s = min(s, prompt)
-			e += perHead((s+n)*d, (s+n)*d)
+			compress += int64(2 * max(r0, after) * d)
+			if n > 0 {
+				decode += int64(2 * (s + n) * d)
+			}
 		}
+		e = max(compress, decode)
 	case "h2o:budget=48,recent=8", "streaming:sink=4,recent=44":
 		if prompt <= 48 {
 			return 0, false // grows by doubling: checked against brute force instead
 		}
 		e = int64(layers) * perHead((48+min(1, n))*d, (48+min(1, n))*d)
+	case "think:ratio=0.5,recent=16,pack=0", "think-v:ratio=0.5,recent=16,pack=0":
+		kept := min(prompt, 16)
+		e = int64(layers) * perHead((prompt-kept)*d/2+(kept+n)*d, (prompt+n)*d)
 	case "think:ratio=0.5,recent=16", "think-v:ratio=0.5,recent=16",
 		"think:ratio=0.5,recent=16,adaptive=1", "think-v:ratio=0.5,recent=16,adaptive=1,floor=0":
 		// Adaptive budgets keep as many channels per layer: the same bytes.
-		kept := min(prompt, 16)
-		e = int64(layers) * perHead((prompt-kept)*d/2+(kept+n)*d, (prompt+n)*d)
-	case "snapkv:budget=48,window=16+think:ratio=0.5,recent=16", "snapkv:budget=48,window=16+think:ratio=0.5,recent=16,adaptive=1":
+		e = int64(layers) * perHead(packed(prompt, n, h, 16, 32, d), (prompt+n)*d)
+	case "snapkv:budget=48,window=16+think:ratio=0.5,recent=16,pack=0":
 		s := min(prompt, 48)
 		kept := min(s, 16)
 		e = int64(layers) * perHead((s-kept)*d/2+(kept+n)*d, (s+n)*d)
 		if prompt > 48 { // the state between the parts
 			e = max(e, int64(layers*2*(48+h)*d))
 		}
-	case "h2o:budget=48,recent=8+think:ratio=0.5,recent=16", "h2o:budget=48,recent=8+think:ratio=0.5,recent=16,adaptive=1,floor=0":
+	case "snapkv:budget=48,window=16+think:ratio=0.5,recent=16", "snapkv:budget=48,window=16+think:ratio=0.5,recent=16,adaptive=1":
+		s := min(prompt, 48)
+		e = int64(layers) * perHead(packed(s, n, h, 16, 32, d), (s+n)*d)
+		if prompt > 48 {
+			e = max(e, int64(layers*2*(48+h)*d))
+		}
+	case "h2o:budget=48,recent=8+think:ratio=0.5,recent=16", "h2o:budget=48,recent=8+think:ratio=0.5,recent=16,pack=0",
+		"h2o:budget=48,recent=8+think:ratio=0.5,recent=16,adaptive=1,floor=0":
 		if prompt <= 48 {
 			return 0, false
 		}
@@ -335,6 +372,31 @@ func closedForm(spec string, cfg kvcache.Config, prompt, n int) (int64, bool) {
 		return 0, false
 	}
 	return e * int64(cfg.KVHeads) * cfg.Type.Size(), true
+}
+
+// packed is the closed form of think:ratio=0.5's keys (think-v's values)
+// after n tokens decoded with packing every k, in elements, for a head of s
+// tokens, with headroom h and recent window r (r+k ≤ 64, so that a packing
+// never outgrows a pruned segment that doubles): F = min(s, r) full rows
+// with room for min(h, r+k−F) more; before the first packing, at token
+// r+k−F, the full rows grow to F+n; from it on there are at most r+k full
+// rows (the segment doubling from F+h if that is less, within F+n) and the
+// pruned rows double from s−F, within s+n, to hold s−F + k·packings.
+func packed(s, n, h, r, k, d int) int {
+	f := min(s, r)
+	first := r + k - f
+	if n < first {
+		return (s-f)*d/2 + (f+n)*d
+	}
+	full := f + min(h, r+k-f)
+	if full < r+k {
+		full = min(doubled(full, r+k), f+n)
+	}
+	pruned, rows := s-f, s-f+k*(1+(n-first)/k)
+	if rows > pruned {
+		pruned = min(doubled(pruned, rows), s+n)
+	}
+	return pruned*d/2 + full*d
 }
 
 // TestMaxBytesClosedForms checks MaxBytes against the closed forms of the
@@ -357,8 +419,8 @@ func TestMaxBytesClosedForms(t *testing.T) {
 			}
 		}
 	}
-	if len(checked) != 13 {
-		t.Fatalf("closed forms checked for %d presses, want 13: %v", len(checked), checked)
+	if len(checked) != 17 {
+		t.Fatalf("closed forms checked for %d presses, want 17: %v", len(checked), checked)
 	}
 	// Nothing but the element size depends on the type.
 	p := mustParse(t, boundSpecs[7])
@@ -543,7 +605,8 @@ func sortedCopy(s []string) []string {
 // shape at the mean width alone allows, and MaxBytes still bounds it.
 func TestMaxBytesUnequalWidths(t *testing.T) {
 	cfg := kvcache.Config{Layers: 1, KVHeads: 2, HeadDim: 8, Type: kvcache.F32}
-	const spec = "think:ratio=0.5,recent=8,adaptive=1,floor=0+snapkv:budget=48,window=8"
+	// pack=0: the scenario was sized with decoded tokens kept full width.
+	const spec = "think:ratio=0.5,recent=8,pack=0,adaptive=1,floor=0+snapkv:budget=48,window=8"
 	for _, pn := range [][2]int{{144, 144}, {200, 200}} {
 		prompt, n := pn[0], pn[1]
 		p := mustParse(t, spec)
@@ -575,7 +638,9 @@ func TestMaxBytesUnequalWidths(t *testing.T) {
 func TestThinKPruneOrder(t *testing.T) {
 	const prompt, n, d = 200, 40, 8
 	cfg := kvcache.Config{Layers: 1, KVHeads: 2, HeadDim: d, Type: kvcache.F32, Capacity: prompt + n}
-	const spec = "think:ratio=0.5,recent=16,adaptive=1,floor=0"
+	// pack=0: the end of decoding, with decoded tokens kept full width, is
+	// the bound the half-pruned layer is measured against.
+	const spec = "think:ratio=0.5,recent=16,pack=0,adaptive=1,floor=0"
 	p := mustParse(t, spec)
 	c, _ := kvcache.New(cfg)
 	rng := rand.New(rand.NewPCG(3, 4))

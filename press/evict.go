@@ -1,6 +1,10 @@
 package press
 
-import "github.com/thinkv/thinkv/kvcache"
+import (
+	"fmt"
+
+	"github.com/thinkv/thinkv/kvcache"
+)
 
 // h2o keeps heavy hitters: the tokens with the most attention accumulated over
 // every prompt query, plus the recent most recent; while decoding it keeps the
@@ -38,12 +42,16 @@ func (p *h2o) MaxBytes(cfg kvcache.Config, prompt, newTokens int) int64 {
 	return boundOf(p, cfg, prompt, newTokens)
 }
 
-func (p *h2o) reshape(ls *layout) { evictReshape(ls, p.budget) }
+func (p *h2o) reshape(ls *layout) { evictReshape(ls, p.budget, 0) }
 
 // evictReshape is the shape of a Compress that limits the reserve to one
 // row and keeps budget tokens of every head holding more, and then evicts
-// down to budget after each decoded token.
-func evictReshape(ls *layout, budget int) {
+// down to budget after each decoded token, never one of the first pinned.
+func evictReshape(ls *layout, budget, pinned int) {
+	if !ls.evicts || pinned < ls.pinned {
+		ls.pinned = pinned
+	}
+	ls.pin(pinned)
 	ls.limitReserve(budget)
 	for l := range ls.layers {
 		if ls.layers[l].n > budget {
@@ -55,19 +63,29 @@ func evictReshape(ls *layout, budget int) {
 // Compress scores every token by its column sums over the group's query
 // heads and keeps, per head over budget, the top budget−recent older ones
 // and the recent ones, reserving one row (it evicts as it decodes).
+//
+// On a head it has scored before (chunked compression: Compress runs again
+// after each chunk of a prompt), the scores stand as the forward pass has
+// accumulated them since, every query's attention added to the tokens it
+// saw, and the column sums are not read.
 func (p *h2o) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) error {
 	cfg := c.Config()
 	group := heads / cfg.KVHeads
 	c.LimitReserve(1)
 	for l := 0; l < cfg.Layers; l++ {
-		sums := obs.ColSums[l]
-		n := len(sums) / heads
 		for g := 0; g < cfg.KVHeads; g++ {
 			h := c.Head(l, g)
-			h.Score = make([]float32, h.Len())
-			for i, pos := range h.Pos {
-				for qh := g * group; qh < (g+1)*group; qh++ {
-					h.Score[i] += sums[qh*n+int(pos)]
+			if h.Score == nil {
+				if obs == nil || len(obs.ColSums) <= l {
+					return fmt.Errorf("%s: the observation has no column sums for layer %d", p, l)
+				}
+				sums := obs.ColSums[l]
+				n := len(sums) / heads
+				h.Score = make([]float32, h.Len())
+				for i, pos := range h.Pos {
+					for qh := g * group; qh < (g+1)*group; qh++ {
+						h.Score[i] += sums[qh*n+int(pos)]
+					}
 				}
 			}
 			if h.Len() <= p.budget {
@@ -136,7 +154,7 @@ func (p *streaming) MaxBytes(cfg kvcache.Config, prompt, newTokens int) int64 {
 	return boundOf(p, cfg, prompt, newTokens)
 }
 
-func (p *streaming) reshape(ls *layout) { evictReshape(ls, p.sink+p.recent) }
+func (p *streaming) reshape(ls *layout) { evictReshape(ls, p.sink+p.recent, p.sink) }
 
 // Compress keeps the first sink and the last recent tokens of every head
 // over sink + recent, reserving one row (it evicts as it decodes).

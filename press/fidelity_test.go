@@ -86,13 +86,14 @@ func TestStoriesThinMatchesZeroFilled(t *testing.T) {
 // snapkv:budget=128 (per head: keys 96·4 + (32+gen)·8, values (128+gen)·8,
 // against 2·(128+gen)·8), and decoding gen tokens allocates nothing. It logs the
 // fidelity of both against the full cache (KL, top-1 agreement) over 32
-// teacher-forced tokens.
+// teacher-forced tokens. ThinK runs with pack=0, the paper's decoding: the
+// closed form keeps every decoded token's key full width.
 func TestStoriesSnapThinKBytes(t *testing.T) {
 	st := loadStories(t)
 	const gen = 4
 	elems := map[string]int{
-		"snapkv:budget=128":                 2 * (128 + gen) * 8,
-		"snapkv:budget=128+think:ratio=0.5": 96*4 + (32+gen)*8 + (128+gen)*8,
+		"snapkv:budget=128":                        2 * (128 + gen) * 8,
+		"snapkv:budget=128+think:ratio=0.5,pack=0": 96*4 + (32+gen)*8 + (128+gen)*8,
 	}
 	bytes := map[string]int64{}
 	for spec, perHead := range elems {
@@ -108,8 +109,8 @@ func TestStoriesSnapThinKBytes(t *testing.T) {
 		}
 		bytes[spec] = c.Bytes()
 	}
-	ratio := float64(bytes["snapkv:budget=128+think:ratio=0.5"]) / float64(bytes["snapkv:budget=128"])
-	t.Logf("bytes: snapkv %d, snapkv+think %d, ratio %.4f", bytes["snapkv:budget=128"], bytes["snapkv:budget=128+think:ratio=0.5"], ratio)
+	ratio := float64(bytes["snapkv:budget=128+think:ratio=0.5,pack=0"]) / float64(bytes["snapkv:budget=128"])
+	t.Logf("bytes: snapkv %d, snapkv+think %d, ratio %.4f", bytes["snapkv:budget=128"], bytes["snapkv:budget=128+think:ratio=0.5,pack=0"], ratio)
 	if ratio > 0.82 {
 		t.Fatalf("snapkv+think holds %.4f× the bytes of snapkv, want ≤ 0.82", ratio)
 	}
@@ -118,7 +119,7 @@ func TestStoriesSnapThinKBytes(t *testing.T) {
 	cont := st.prompt[promptLen-forced:] // teacher-forced continuation: replay the prompt's tail
 	c, s, _ := st.prefill(t, "", kvcache.F16, promptLen+forced)
 	ref := st.decode(t, s, c, nil, cont)
-	for _, spec := range []string{"snapkv:budget=128", "snapkv:budget=128+think:ratio=0.5"} {
+	for _, spec := range []string{"snapkv:budget=128", "snapkv:budget=128+think:ratio=0.5,pack=0", "snapkv:budget=128+think:ratio=0.5,pack=8"} {
 		p := mustParse(t, spec)
 		c, s, obs := st.prefill(t, spec, kvcache.F16, promptLen+forced)
 		if err := p.Compress(c, obs, st.m.Heads); err != nil {

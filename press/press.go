@@ -19,6 +19,12 @@ type Press interface {
 	// Needs returns what prefill must gather for Compress (nil: nothing).
 	Needs() *kvcache.Observation
 	// Compress reshapes the cache after prefill. heads is the number of query heads.
+	//
+	// It may run again on the same cache after more prompt tokens were
+	// appended (chunked compression: a prompt prefilled in chunks,
+	// compressed after each, obs observing the chunk's last queries):
+	// evictions keep their budget over every token cached, and channel
+	// pruning keeps the channels it chose the first time.
 	Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) error
 	// Step runs after each decoded token.
 	Step(c *kvcache.Cache)

@@ -111,7 +111,7 @@ var kinds = []kind{
 // between its KV heads by their normalised scores, each head keeping at
 // least floor·T of them (T = the channels uniform ThinK keeps per head).
 // The default floor, 0.2, is AdaKV's safeguard for its per-head token budgets.
-var thinkParams = []param{{key: "ratio", def: "", lo: 0, hi: 1, openHigh: true}, {key: "recent", def: "32", lo: 0, hi: maxTokens, integer: true}, windowParam,
+var thinkParams = []param{{key: "ratio", def: "", lo: 0, hi: 1, openHigh: true}, {key: "recent", def: "32", lo: 0, hi: maxTokens, integer: true}, windowParam, packParam,
 	{key: "adaptive", def: "0", lo: 0, hi: 1, integer: true, quiet: true},
 	{key: "floor", def: "0.2", lo: 0, hi: 1, only: "adaptive=1"}}
 
@@ -123,6 +123,10 @@ const blockDoc = "; with --kv-type q8_0 or q4_0 the kept channels are rounded up
 	" (a row is padded to whole blocks anyway: a head of 32 channels or fewer keeps all), adaptive budgets shared in blocks"
 
 var windowParam = param{key: "window", def: "32", lo: 1, hi: 4096, integer: true}
+
+// packParam is how many decoded tokens ThinK lets pass between packings of
+// the tokens that left the recent window (0: decoded tokens stay full width).
+var packParam = param{key: "pack", def: "32", lo: 0, hi: maxTokens, integer: true}
 
 // budgetAtLeast is a required token budget that includes the tokens of key.
 func budgetAtLeast(key string) param {

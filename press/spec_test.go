@@ -30,6 +30,8 @@ func TestParseErrors(t *testing.T) {
 		{"think-v:ratio=-0.1", []string{"ratio=-0.1 out of range"}},
 		{"think:ratio=NaN", []string{"ratio=NaN out of range"}},
 		{"think:ratio=half", []string{"ratio=half out of range"}},
+		{"think:ratio=0.5,pack=-1", []string{"pack=-1 out of range", "pack=integer in [0, "}},
+		{"think:ratio=0.5,pack=1.5", []string{"pack=1.5 out of range"}},
 		{"pyramidkv:budget=64,beta=0.5", []string{"beta=0.5 out of range", "[1, 1000000]"}},
 		{"snapkv:budget=16", []string{"budget=16 is below window=32"}},
 		{"pyramidkv:budget=10,window=11", []string{"budget=10 is below window=11: the budget includes the window"}},
@@ -84,15 +86,16 @@ func TestParseRoundTrip(t *testing.T) {
 		{"pyramidkv:budget=256,beta=10", "pyramidkv:beta=10,budget=256,kernel=7,pool=max,window=32"},
 		{"h2o:budget=100", "h2o:budget=100,recent=32"},
 		{"streaming:recent=64", "streaming:recent=64,sink=4"},
-		{"think:ratio=0.5", "think:ratio=0.5,recent=32,window=32"},
-		{"think-v:ratio=0.25,window=8", "think-v:ratio=0.25,recent=32,window=8"},
-		{"snapkv:budget=128+think:ratio=0.5", "snapkv:budget=128,kernel=7,pool=max,window=32+think:ratio=0.5,recent=32,window=32"},
-		{"think:ratio=0.5+snapkv:budget=128,window=16", "think:ratio=0.5,recent=32,window=32+snapkv:budget=128,kernel=7,pool=max,window=16"},
-		{"h2o:budget=64,recent=8+think:ratio=0.4+think-v:ratio=0.2", "h2o:budget=64,recent=8+think:ratio=0.4,recent=32,window=32+think-v:ratio=0.2,recent=32,window=32"},
+		{"think:ratio=0.5", "think:pack=32,ratio=0.5,recent=32,window=32"},
+		{"think:ratio=0.5,pack=0", "think:pack=0,ratio=0.5,recent=32,window=32"},
+		{"think-v:ratio=0.25,window=8", "think-v:pack=32,ratio=0.25,recent=32,window=8"},
+		{"snapkv:budget=128+think:ratio=0.5", "snapkv:budget=128,kernel=7,pool=max,window=32+think:pack=32,ratio=0.5,recent=32,window=32"},
+		{"think:ratio=0.5+snapkv:budget=128,window=16", "think:pack=32,ratio=0.5,recent=32,window=32+snapkv:budget=128,kernel=7,pool=max,window=16"},
+		{"h2o:budget=64,recent=8+think:ratio=0.4+think-v:ratio=0.2,pack=16", "h2o:budget=64,recent=8+think:pack=32,ratio=0.4,recent=32,window=32+think-v:pack=16,ratio=0.2,recent=32,window=32"},
 		// adaptive=0 is the default and left out: specs from before it existed keep their form.
-		{"think:ratio=0.5,adaptive=0", "think:ratio=0.5,recent=32,window=32"},
-		{"think:ratio=0.5,adaptive=1", "think:adaptive=1,floor=0.2,ratio=0.5,recent=32,window=32"},
-		{"snapkv:budget=64+think-v:ratio=0.5,adaptive=1,floor=0", "snapkv:budget=64,kernel=7,pool=max,window=32+think-v:adaptive=1,floor=0,ratio=0.5,recent=32,window=32"},
+		{"think:ratio=0.5,adaptive=0", "think:pack=32,ratio=0.5,recent=32,window=32"},
+		{"think:ratio=0.5,adaptive=1", "think:adaptive=1,floor=0.2,pack=32,ratio=0.5,recent=32,window=32"},
+		{"snapkv:budget=64+think-v:ratio=0.5,adaptive=1,floor=0", "snapkv:budget=64,kernel=7,pool=max,window=32+think-v:adaptive=1,floor=0,pack=32,ratio=0.5,recent=32,window=32"},
 	}
 	for _, tc := range cases {
 		p := mustParse(t, tc.spec)

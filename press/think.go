@@ -16,16 +16,20 @@ import (
 // q4_0: see keptChannels), or with adaptive set as many in all per layer,
 // shared out between the heads by their normalised scores with at least
 // floorOf(floor, T) each (adaptive.go; in whole blocks for the blocked types).
+//
+// While decoding, every pack decoded tokens, the tokens that have left the
+// recent window are packed to the channels chosen at Compress (Step), so that
+// a long generation keeps the saving.
 type thinK struct {
-	a              args
-	ratio, floor   float64
-	recent, window int
-	values         bool
-	adaptive       bool
+	a                    args
+	ratio, floor         float64
+	recent, window, pack int
+	values               bool
+	adaptive             bool
 }
 
 func newThinK(a args, values bool) (policy, error) {
-	return &thinK{a: a, ratio: a.float("ratio"), recent: a.int("recent"), window: a.int("window"), values: values,
+	return &thinK{a: a, ratio: a.float("ratio"), recent: a.int("recent"), window: a.int("window"), pack: a.int("pack"), values: values,
 		adaptive: a.int("adaptive") == 1, floor: a.float("floor")}, nil
 }
 
@@ -37,8 +41,75 @@ func (p *thinK) String() string {
 	return p.a.spec("think")
 }
 
-// Step does nothing: the channels are chosen once, after prefill.
-func (p *thinK) Step(*kvcache.Cache) {}
+// Step packs decoded tokens: in every head whose full-width keys (ThinK-V:
+// values) number recent + pack, all but the last recent move to the pruned
+// segment, keeping the channels Compress chose for the head (Head.Pack). So
+// a head holds at most recent + pack full-width rows, and decoded tokens are
+// packed pack at a time, once each has left the recent window. The channels
+// are not re-scored. With pack=0 decoded tokens stay full width (the paper's
+// eager and flash variants).
+func (p *thinK) Step(c *kvcache.Cache) {
+	if p.pack == 0 {
+		return
+	}
+	cfg := c.Config()
+	for l := 0; l < cfg.Layers; l++ {
+		for g := 0; g < cfg.KVHeads; g++ {
+			h := c.Head(l, g)
+			if p.kept(h) != nil && h.Len()-p.split(h) >= p.recent+p.pack {
+				packOne(h, p.values, p.recent)
+			}
+		}
+	}
+}
+
+// room returns the full rows to reserve, beyond those held, when a head of n
+// tokens is pruned: the cache's reserve, but with packing no more than the
+// full segment will ever hold, the recent window and one interval: the
+// tokens past them are packed.
+func (p *thinK) room(reserve, n int) int {
+	if p.pack == 0 {
+		return reserve
+	}
+	return min(reserve, p.recent+p.pack-min(n, p.recent))
+}
+
+// kept returns the channels the head keeps of what this press prunes (nil:
+// not pruned yet).
+func (p *thinK) kept(h *kvcache.Head) []int {
+	if p.values {
+		return h.ValKept
+	}
+	return h.KeyKept
+}
+
+// split returns how many leading tokens of h have this press's kind pruned.
+func (p *thinK) split(h *kvcache.Head) int {
+	keys, values := h.Split()
+	if p.values {
+		return values
+	}
+	return keys
+}
+
+// packOne packs h's keys (values: its values) alone, returning the rows
+// moved. Head.Pack packs every kind that is pruned, so the other kind's kept
+// channels are hidden from it for the call: a chain's think and think-v each
+// pack by their own recent window and interval.
+func packOne(h *kvcache.Head, values bool, recent int) int {
+	if values {
+		keys := h.KeyKept
+		h.KeyKept = nil
+		_, n := h.Pack(recent)
+		h.KeyKept = keys
+		return n
+	}
+	vals := h.ValKept
+	h.ValKept = nil
+	n, _ := h.Pack(recent)
+	h.ValKept = vals
+	return n
+}
 
 // Needs asks for the last window queries of the prompt.
 func (p *thinK) Needs() *kvcache.Observation { return &kvcache.Observation{Window: p.window} }
@@ -50,13 +121,21 @@ func (p *thinK) EvictsPerStep() bool { return false }
 func (p *thinK) Prunes() (keys, values bool) { return !p.values, p.values }
 
 // MaxBytes bounds Cache.Bytes() under ThinK (ThinK-V): per head, with
-// T = keptChannels(ratio, cfg) channels kept and R recent tokens, the prefill's
+// T = keptChannels(ratio, cfg) channels kept and R recent tokens, the
+// prefill's
 // R0 = max(P, min(64, P+N)) full rows of keys and values, then for keys
-// (values) max(0, P−R) pruned rows of T channels and min(P, R) +
-// min(N, max(P, 64)) full ones, growing to min(P, R) + N by the last decoded
-// token, the other half staying a full cache (P+N rows at the end). The
-// most is the larger of the prefill and the end. Adaptive budgets keep as
-// many channels per layer, so the bound is the same (bound.go).
+// (values) max(0, P−R) pruned rows of T channels and F = min(P, R) full
+// rows with room for H = min(N, max(P, 64)) more, the other half staying a
+// full cache (P+N rows at the end). With pack=0 the full rows grow to F + N
+// by the last decoded token. With pack=K > 0 the room is min(H, R+K−F), a
+// head never holds more than F + min(N, max(1, R+K−F)) full rows (the
+// full segment grows by doubling only if that is more), and the pruned
+// rows grow as decoded tokens are packed, K at a time (the first packing
+// at token R+K−F), by doubling from max(0, P−R) (at least 64 rows, at most
+// P+N) until they hold them all. The most is the larger of the prefill and
+// the end. Adaptive
+// budgets keep as many channels per layer, so the bound is the same
+// (bound.go).
 func (p *thinK) MaxBytes(cfg kvcache.Config, prompt, newTokens int) int64 {
 	return boundOf(p, cfg, prompt, newTokens)
 }
@@ -69,10 +148,11 @@ func (p *thinK) reshape(ls *layout) {
 	for l := range ls.layers {
 		// Adaptive budgets keep as many channels per layer: the same shape at
 		// the mean width, with widths that differ between heads.
-		ls.prune(l, p.values, pruned, p.recent, ls.reserve())
+		ls.prune(l, p.values, pruned, p.recent, p.room(ls.reserve(), ls.layers[l].n))
 		if p.adaptive {
 			ls.unequalWidths(l, p.values)
 		}
+		ls.packs(l, p.values, p.recent, p.pack)
 	}
 }
 
@@ -99,6 +179,15 @@ func keptChannels(ratio float64, cfg kvcache.Config) int {
 // Compress prunes, per head, the lowest-scoring channels of every token but
 // the last recent. The heads of a layer are scored first, then pruned, those
 // keeping the fewest channels first (pruneOrder).
+//
+// On a layer it has pruned before (chunked compression: Compress runs again
+// after each chunk of a prompt), it keeps the channels it chose then: the
+// tokens that have arrived and left the recent window are packed to them
+// (Head.Pack), and each head is reallocated as a first Compress leaves it,
+// pruned rows exactly, full rows with room for Cache.Reserve() more.
+//
+// With packing, the full rows have room for no more than recent + pack
+// tokens: decoding never holds more of them.
 func (p *thinK) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) error {
 	cfg := c.Config()
 	pruned := cfg.HeadDim - keptChannels(p.ratio, cfg)
@@ -106,8 +195,22 @@ func (p *thinK) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) 
 		return nil
 	}
 	var sc scratch
+	var all []int
 	scores := make([][]float64, cfg.KVHeads)
 	for l := 0; l < cfg.Layers; l++ {
+		if p.kept(c.Head(l, 0)) != nil {
+			for g := range scores {
+				h := c.Head(l, g)
+				packOne(h, p.values, p.recent)
+				for len(all) < h.Len() {
+					all = append(all, len(all))
+				}
+				if err := h.Keep(all[:h.Len()], p.room(c.Reserve(), h.Len())); err != nil {
+					return fmt.Errorf("%s: %w", p, err)
+				}
+			}
+			continue
+		}
 		for g := range scores {
 			h := c.Head(l, g)
 			v := view{obs: obs, layer: l, kv: g, heads: heads, group: heads / cfg.KVHeads, d: cfg.HeadDim, prompt: c.Next(), sc: &sc}
@@ -122,9 +225,9 @@ func (p *thinK) Compress(c *kvcache.Cache, obs *kvcache.Observation, heads int) 
 			h, ch := c.Head(l, g), KeptChannels(scores[g], cfg.HeadDim-kept[g])
 			var err error
 			if p.values {
-				err = h.PruneValues(ch, p.recent, c.Reserve())
+				err = h.PruneValues(ch, p.recent, p.room(c.Reserve(), h.Len()))
 			} else {
-				err = h.PruneKeys(ch, p.recent, c.Reserve())
+				err = h.PruneKeys(ch, p.recent, p.room(c.Reserve(), h.Len()))
 			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", p, err)

@@ -52,7 +52,7 @@ func runMerge(args []string, stdout io.Writer) error {
 
 // runFidelity measures fidelity to the full cache under teacher forcing.
 func runFidelity(args []string, stdout io.Writer) error {
-	fs := newFlags("eval fidelity", "-m MODEL [-t TOKENIZER] -f TEXT [--prefix N] [--forced M] --press A --press B …")
+	fs := newFlags("eval fidelity", "-m MODEL [-t TOKENIZER] -f TEXT [--prefix N] [--forced M] [--reference SPEC] [--chunked-compress [--chunk N]] [--repack-sim] --press A --press B …")
 	var mf modelFlags
 	mf.register(fs)
 	file := fs.String("f", "", "text file to measure on (-: standard input)")
@@ -64,7 +64,14 @@ func runFidelity(args []string, stdout io.Writer) error {
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	var specs multiFlag
 	fs.Var(&specs, "press", "a press to compare with the full cache (repeatable); see 'thinkv presses'")
+	refSpec := fs.String("reference", "none", "what every press is compared with: the full cache, or a press compressing the whole prefix")
+	var ch chunkFlags
+	ch.register(fs, "also run each press with chunked compression of the prefix (a row after the press's)")
+	repack := fs.Bool("repack-sim", false, "after each press that packs decoded keys (think with pack>0), simulate its packing on a zero-filled full-width cache, with the prefill's channels and with channels re-scored at every packing")
 	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if err := ch.check(fs); err != nil {
 		return err
 	}
 	switch {
@@ -85,6 +92,10 @@ func runFidelity(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fs.usagef("--press: %v", err)
 	}
+	ref, err := press.Parse(*refSpec)
+	if err != nil {
+		return fs.usagef("--reference: %v", err)
+	}
 	text, err := readPrompt(fs, "", *file)
 	if err != nil {
 		return err
@@ -102,14 +113,19 @@ func runFidelity(args []string, stdout io.Writer) error {
 	if n+*forced > len(ids) {
 		return fmt.Errorf("the text has %d tokens, fewer than prefix %d + forced %d", len(ids), n, *forced)
 	}
-	rep, err := eval.Fidelity(e, eval.FidelityConfig{Tokens: ids[:n+*forced], Prefix: n, KVType: types[0], Types: types[1:], Presses: presses})
+	rep, err := eval.Fidelity(e, eval.FidelityConfig{Tokens: ids[:n+*forced], Prefix: n, KVType: types[0], Types: types[1:], Presses: presses,
+		Reference: ref, Chunked: ch.size(), Repack: *repack})
 	if err != nil {
 		return err
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(rep)
 	}
-	fmt.Fprintf(stdout, "fidelity to the full cache: %d-token prefix, %d teacher-forced tokens, %s cache\n\n", rep.PrefixTokens, rep.ForcedTokens, rep.KVType)
+	to := "the full cache"
+	if ref != nil {
+		to = ref.String() + " (the whole prefix compressed at once)"
+	}
+	fmt.Fprintf(stdout, "fidelity to %s: %d-token prefix, %d teacher-forced tokens, %s cache\n\n", to, rep.PrefixTokens, rep.ForcedTokens, rep.KVType)
 	tw := tabwriter.NewWriter(stdout, 2, 0, 2, ' ', 0)
 	typeCol := func(r eval.FidelityResult) string { return "" }
 	if len(types) > 1 { // a column for each row's type; "vs full" is against the first type's full cache
@@ -118,7 +134,14 @@ func runFidelity(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintln(tw, "press\tKV bytes (prefill)\tvs full\tKV bytes (end)\tvs full\tmean KL (nats)\tmax KL\ttop-1 agree\tperplexity\tdecode tok/s")
 	for _, r := range rep.Results {
-		fmt.Fprintf(tw, "%s%s\t%d\t%.3f\t%d\t%.3f\t%.5f\t%.4f\t%.3f\t%.3f\t%.0f\n", typeCol(r), r.Press,
+		name := r.Press
+		if r.Chunk > 0 {
+			name += fmt.Sprintf(" [chunks of %d]", r.Chunk)
+		}
+		if r.Simulated != "" {
+			name += " [simulated, " + r.Simulated + "]"
+		}
+		fmt.Fprintf(tw, "%s%s\t%d\t%.3f\t%d\t%.3f\t%.5f\t%.4f\t%.3f\t%.3f\t%.0f\n", typeCol(r), name,
 			r.KVBytesPrefill, float64(r.KVBytesPrefill)/float64(r.KVBytesPrefillFull),
 			r.KVBytes, float64(r.KVBytes)/float64(r.KVBytesFull), r.KL, r.KLMax, r.Top1, r.Perplexity, r.DecodePerSec)
 	}

@@ -63,3 +63,31 @@ func parsePresses(specs []string) ([]press.Press, error) {
 	}
 	return out, nil
 }
+
+// chunkFlags are --chunked-compress and --chunk: the prompt prefilled in
+// chunks, the press compressing the cache after each one.
+type chunkFlags struct {
+	on    bool
+	chunk int
+}
+
+func (f *chunkFlags) register(fs *flagSet, what string) {
+	fs.BoolVar(&f.on, "chunked-compress", false, what+": the prompt is prefilled in chunks of --chunk tokens and the press compresses the cache after each one, so it holds about the press's budget plus a chunk at most")
+	fs.intVar(&f.chunk, "chunk", engine.PrefillBatch, 1, maxCtx, "prompt tokens per chunk with --chunked-compress")
+}
+
+// check refuses --chunk without --chunked-compress.
+func (f *chunkFlags) check(fs *flagSet) error {
+	if fs.isSet("chunk") && !f.on {
+		return fs.usagef("--chunk is the chunk size of --chunked-compress: give both")
+	}
+	return nil
+}
+
+// size returns the chunk size, 0 without --chunked-compress.
+func (f *chunkFlags) size() int {
+	if !f.on {
+		return 0
+	}
+	return f.chunk
+}

@@ -12,7 +12,7 @@ import (
 	"github.com/thinkv/thinkv/press"
 )
 
-const generateSynopsis = "-m MODEL [-t TOKENIZER] [-p TEXT | -f FILE | -f - | < FILE] [-n N] [--press SPEC] [flags]"
+const generateSynopsis = "-m MODEL [-t TOKENIZER] [-p TEXT | -f FILE | -f - | < FILE] [-n N] [--press SPEC [--chunked-compress [--chunk N]]] [flags]"
 
 func runGenerate(args []string, stdout io.Writer) error {
 	fs := newFlags("generate", generateSynopsis)
@@ -35,8 +35,16 @@ func runGenerate(args []string, stdout io.Writer) error {
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the text")
 	var cf cacheFlags
 	cf.register(fs)
+	var ch chunkFlags
+	ch.register(fs, "compress as the prompt is read")
 	if err := fs.parse(args); err != nil {
 		return err
+	}
+	if err := ch.check(fs); err != nil {
+		return err
+	}
+	if ch.on && (cf.save != "" || cf.load != "") {
+		return fs.usagef("--chunked-compress does not go with --save-cache or --load-cache")
 	}
 	if fs.isSet("n") && fs.isSet("steps") {
 		return fs.usagef("give -n (tokens to generate) or --steps (llama2.c's count), not both")
@@ -54,6 +62,9 @@ func runGenerate(args []string, stdout io.Writer) error {
 	p, err := press.Parse(pf.spec)
 	if err != nil {
 		return fs.usagef("--press: %v", err)
+	}
+	if ch.on && p == nil {
+		return fs.usagef("--chunked-compress needs a compressing --press")
 	}
 	text, err := readPrompt(fs, *prompt, *file)
 	if err != nil {
@@ -119,6 +130,8 @@ func runGenerate(args []string, stdout io.Writer) error {
 		Press:    p,
 		Prefix:   prefix,
 		OnToken:  emit,
+
+		ChunkedCompress: ch.size(),
 	})
 	if err != nil {
 		return err
@@ -134,6 +147,7 @@ func runGenerate(args []string, stdout io.Writer) error {
 		return nil
 	}
 	r := generateJSON(e, res, p, typ, seed)
+	r.Chunk = ch.size()
 	if prefix != nil {
 		r.Press, r.PrefixTokens = "cache file "+cf.load, before
 	}
@@ -171,6 +185,7 @@ type generateReport struct {
 	Tokens       []int         `json:"tokens"`
 	Stop         string        `json:"stop"`
 	Press        string        `json:"press"`
+	Chunk        int           `json:"chunked_compress,omitempty"` // tokens per chunk of chunked compression
 	Seed         int           `json:"seed"`
 	Timings      timingsReport `json:"timings"`
 	KV           kvReport      `json:"kv"`

@@ -57,7 +57,7 @@ func runChat(args []string, stdout io.Writer) error {
 	fs.intVar(&topK, "top-k", 0, 0, 1<<31-1, "sample from the k most likely tokens only (0: all)")
 	fs.floatVar(&topP, "top-p", 0.9, 1e-9, 1, "nucleus sampling threshold in (0, 1] (1: off)")
 	fs.intVar(&seed, "seed", -1, -1, 1<<62, "random seed of the first answer, each answer taking the next (-1: a random one)")
-	kvType := fs.String("kv-type", "f16", "KV-cache storage type: f16 or f32")
+	kvType := fs.String("kv-type", "f16", kvTypeHelp)
 	pf := &pressFlag{spec: "none"}
 	fs.Var(pf, "press", "cache compression of every answer (see thinkv presses)")
 	tmplFlag := fs.String("chat-template", "", "chat template: a built-in name ("+strings.Join(chat.Builtins(), ", ")+"), a template file, or \"fallback\" (role: content lines); default: the model's own, else fallback")

@@ -60,7 +60,7 @@ func runFidelity(args []string, stdout io.Writer) error {
 	prefix, forced := &prefixN, &forcedN
 	fs.intVar(prefix, "prefix", 0, 0, maxCtx, "tokens to prefill and compress (0: all but the forced tokens)")
 	fs.intVar(forced, "forced", 128, 1, maxCtx, "tokens to teacher-force after the prefix")
-	kvType := fs.String("kv-type", "f16", "KV-cache storage type: f16, f32, q8_0 or q4_0; a comma list (f16,q8_0,q4_0) runs every press with each, compared with the full cache of the first")
+	kvType := fs.String("kv-type", "f16", kvTypeHelp+"; a comma list (f16,q8_0,q4_0) runs every press with each, compared with the full cache of the first")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	var specs multiFlag
 	fs.Var(&specs, "press", "a press to compare with the full cache (repeatable); see 'thinkv presses'")

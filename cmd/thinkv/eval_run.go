@@ -30,7 +30,7 @@ func runEvalTasks(args []string, stdout io.Writer) error {
 	fs := newFlags("eval", evalSynopsis)
 	var mf modelFlags
 	mf.register(fs)
-	kvType := fs.String("kv-type", "f16", "KV-cache storage type: f16 or f32")
+	kvType := fs.String("kv-type", "f16", kvTypeHelp)
 	var tasks, specs multiFlag
 	fs.Var(&tasks, "task", "tasks, comma-separated or repeated: "+strings.Join(eval.TaskNames(), ", "))
 	fs.Var(&specs, "press", "a press to compare with the full cache (repeatable); see 'thinkv presses'")

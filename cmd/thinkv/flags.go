@@ -11,6 +11,9 @@ import (
 // stored as 32-bit integers, and anything near it is a typo, not a model.
 const maxCtx = 1 << 30
 
+// kvTypeHelp is the help of every command's --kv-type flag.
+const kvTypeHelp = "KV-cache storage type: f16, f32, q8_0 or q4_0 (GGUF's 32-channel blocks: 34 and 18 bytes for 32 values, against 64 for f16)"
+
 // modelFlags are the flags that pick a model and run it, one definition for
 // every command: -m, -t/--tokenizer, -c/--ctx, --threads.
 type modelFlags struct {

@@ -29,7 +29,7 @@ func runGenerate(args []string, stdout io.Writer) error {
 	fs.intVar(&topK, "top-k", 0, 0, 1<<31-1, "sample from the k most likely tokens only (0: all)")
 	fs.floatVar(&topP, "top-p", 0.9, 1e-9, 1, "nucleus sampling threshold in (0, 1] (1: off)")
 	fs.intVar(&seed, "seed", -1, -1, 1<<62, "random seed (-1: a random one, reported by --json)")
-	kvType := fs.String("kv-type", "f16", "KV-cache storage type: f16 or f32")
+	kvType := fs.String("kv-type", "f16", kvTypeHelp)
 	pf := &pressFlag{spec: "none"}
 	fs.Var(pf, "press", "cache compression, e.g. snapkv:budget=128+think:ratio=0.5 (see thinkv presses); compose presses with '+' in one --press, which may be given once")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the text")

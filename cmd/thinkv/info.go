@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/thinkv/thinkv/engine"
+	"github.com/thinkv/thinkv/kvcache"
 	"github.com/thinkv/thinkv/model"
 	"github.com/thinkv/thinkv/tokenizer"
 )
@@ -68,8 +69,9 @@ func runInfo(args []string, stdout io.Writer) error {
 	}
 	w("rms epsilon", c.NormEps)
 	w("tied output", m.Output == m.Embed)
-	w("kv bytes/token (f16)", c.KVBytesPerToken(2))
-	w("kv bytes/token (f32)", c.KVBytesPerToken(4))
+	for _, t := range []kvcache.DType{kvcache.F16, kvcache.F32, kvcache.Q8_0, kvcache.Q4_0} {
+		w("kv bytes/token ("+t.String()+")", kvcache.Config{Layers: c.Layers, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Type: t}.TokenBytes())
+	}
 	counts := map[string]int{}
 	for _, l := range m.Layers {
 		for _, x := range []interface{ String() string }{l.Wq.Type, l.Wk.Type, l.Wv.Type, l.Wo.Type, l.Gate.Type, l.Up.Type, l.Down.Type} {

@@ -23,7 +23,7 @@ import (
 	"github.com/thinkv/thinkv/server"
 )
 
-const serveSynopsis = "-m MODEL [--addr 127.0.0.1:8080] [--press SPEC] [--kv-type T] [--kv-budget BYTES] [--max-seqs N] [--api-key KEY] [--alias NAME] [flags]"
+const serveSynopsis = "-m MODEL [--addr 127.0.0.1:8080] [--press SPEC] [--kv-type f16|f32|q8_0|q4_0] [--kv-budget BYTES] [--max-seqs N] [--api-key KEY] [--alias NAME] [flags]"
 
 // The HTTP server's timeouts: a generation streams for as long as it runs,
 // so the write timeout bounds a whole response.
@@ -42,7 +42,7 @@ func runServe(args []string, stdout io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (loopback by default; 0.0.0.0:PORT for every interface)")
 	pf := &pressFlag{spec: "none"}
 	fs.Var(pf, "press", "default cache compression of every request (a request's \"thinkv\": {\"press\": SPEC} overrides it)")
-	kvType := fs.String("kv-type", "f16", "KV-cache storage type: f16 or f32")
+	kvType := fs.String("kv-type", "f16", kvTypeHelp)
 	kvBudget := fs.String("kv-budget", "0", "most KV-cache `BYTES` the running requests and the stored prefixes reserve together (suffixes K, M, G, Ki, Mi, Gi; 0: no limit)")
 	var maxSeqs, maxQueue int
 	fs.intVar(&maxSeqs, "max-seqs", 16, 1, engine.PrefillBatch, "most requests running at once")

@@ -95,8 +95,9 @@ func (e *Engine) WeightBytes() int64 {
 // memlimit.Read: MemAvailable, the cgroup's limit less its usage, RLIMIT_AS
 // less the address space mapped). The weights are already in the address
 // space once loaded, so against RLIMIT_AS they count as available too. With
-// no bound readable it refuses nothing. Call it before printing anything;
-// Generate calls it too.
+// no bound readable it refuses nothing. The refusal advises a --kv-type
+// with smaller rows when there is one (see typeAdvice). Call it before
+// printing anything; Generate calls it too.
 func (e *Engine) CheckMemory(promptLen, maxNew int, typ kvcache.DType) error {
 	read := e.Limits
 	if read == nil {
@@ -121,12 +122,43 @@ func (e *Engine) CheckMemory(promptLen, maxNew int, typ kvcache.DType) error {
 	if tightest.AddressSpace {
 		what += ", the weights among it"
 	}
-	advice := "lower --ctx or -n, or use a compressing --press"
-	if d := e.Model.HeadDim; kvcache.F16.RowBytes(d) < typ.RowBytes(d) {
-		advice += " or --kv-type f16" // f32, or blocks padded past a small head dimension
-	}
+	advice := "lower --ctx or -n, or use a compressing --press" + e.typeAdvice(typ, avail, func(t kvcache.DType) int64 {
+		return e.MemoryNeed(promptLen, maxNew, t).Total()
+	})
 	return fmt.Errorf("this sequence needs about %s but %s is available (%s); %s",
 		need, memlimit.FormatBytes(avail), what, advice)
+}
+
+// kvTypesByPrecision lists the storage types from the most precise to the
+// least.
+var kvTypesByPrecision = [...]kvcache.DType{kvcache.F32, kvcache.F16, kvcache.Q8_0, kvcache.Q4_0}
+
+// typeAdvice returns what CheckMemory adds to its advice about --kv-type
+// for a sequence refused with a cache of type typ when avail bytes are
+// available, need(t) being what it needs with type t. Only the types whose
+// rows are smaller than typ's at the model's head dimension are named: the
+// most precise of them whose need fits (" or --kv-type q8_0 (about 1.1
+// GB)"), else the smallest, with what it would still need alone; "" when
+// no type has smaller rows.
+func (e *Engine) typeAdvice(typ kvcache.DType, avail int64, need func(kvcache.DType) int64) string {
+	d := e.Model.HeadDim
+	smallest := typ
+	for _, t := range kvTypesByPrecision {
+		if t.RowBytes(d) >= typ.RowBytes(d) {
+			continue
+		}
+		n := need(t)
+		if n <= avail {
+			return fmt.Sprintf(" or --kv-type %s (about %s)", t, memlimit.FormatBytes(n))
+		}
+		if t.RowBytes(d) < smallest.RowBytes(d) {
+			smallest = t
+		}
+	}
+	if smallest == typ {
+		return ""
+	}
+	return fmt.Sprintf(" (--kv-type %s alone would still need about %s)", smallest, memlimit.FormatBytes(need(smallest)))
 }
 
 func addSat(a, b int64) int64 {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/thinkv/thinkv/internal/memlimit"
 	"github.com/thinkv/thinkv/internal/sharedtest"
 	"github.com/thinkv/thinkv/kvcache"
 )
@@ -22,7 +23,8 @@ const childEnv = "THINKV_ENGINE_RLIMIT_CHILD"
 // tokens: an f16 cache for them needs 4·2·2·64·2 = 2048 bytes a token, about
 // 20.5 GB. The child must get CheckMemory's clear refusal, with both numbers
 // and RLIMIT_AS named, and exit normally — not die with the runtime's
-// "fatal error: out of memory" — and a short generation under the same limit
+// "fatal error: out of memory" — advising the smallest KV type, q4_0, with
+// what it would still need — and a short generation under the same limit
 // must still work, the cache growing only as far as it is used.
 func TestGenerateUnderAddressSpaceLimit(t *testing.T) {
 	if os.Getenv(childEnv) == "1" {
@@ -41,10 +43,22 @@ func TestGenerateUnderAddressSpaceLimit(t *testing.T) {
 		t.Fatalf("child failed (%v):\n%s", err, text)
 	}
 	re := regexp.MustCompile(`REFUSED: this sequence needs about (2[0-9]\.[0-9]) GB \(weights ([0-9.]+) MB \+ KV cache for (\d+) tokens (20\.5) GB \+ scratch [0-9.]+ [kMG]?B\) ` +
-		`but ([0-9.]+) (MB|GB) is available \(RLIMIT_AS 2\.0 GB, [0-9.]+ [MG]B mapped, the weights among it\); lower --ctx or -n, or use a compressing --press\n`)
+		`but ([0-9.]+) (MB|GB) is available \(RLIMIT_AS 2\.0 GB, [0-9.]+ [MG]B mapped, the weights among it\); lower --ctx or -n, or use a compressing --press ` +
+		`\(--kv-type q4_0 alone would still need about ([0-9.]+ GB)\)\n`)
 	m := re.FindStringSubmatch(text)
 	if m == nil {
 		t.Fatalf("child output has no refusal naming both numbers and RLIMIT_AS:\n%s", text)
+	}
+	// q4_0, the smallest type at head_dim 64 (two 18-byte blocks a row:
+	// 4·2·2·36 = 576 bytes a token, against f16's 2048), does not fit either.
+	e, err := Load(dir+"/needle.bin", dir+"/tok512.bin", 1_000_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	q4 := e.MemoryNeed(promptLenNeedle, 10_000_000, kvcache.Q4_0)
+	if q4.KV != 576*int64(10_000_000+promptLenNeedle-1) || m[7] != memlimit.FormatBytes(q4.Total()) {
+		t.Errorf("advice: q4_0 would need %s, want %s (KV %d)", m[7], memlimit.FormatBytes(q4.Total()), q4.KV)
 	}
 	if m[3] != fmt.Sprint(10_000_000+promptLenNeedle-1) {
 		t.Errorf("KV cache for %s tokens, want %d", m[3], 10_000_000+promptLenNeedle-1)

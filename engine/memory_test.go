@@ -66,7 +66,8 @@ func TestCheckMemory(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Fatalf("CheckMemory: %v\nwant %s", err, want)
 	}
-	if err := e.CheckMemory(prompt, maxNew, kvcache.F32); err == nil || !strings.HasSuffix(err.Error(), "--press or --kv-type f16") {
+	if err := e.CheckMemory(prompt, maxNew, kvcache.F32); err == nil || !strings.HasSuffix(err.Error(),
+		fmt.Sprintf("--press (--kv-type f16 alone would still need about %s)", memlimit.FormatBytes(need.Total()))) {
 		t.Fatalf("f32: %v", err)
 	}
 	for _, tc := range []struct {
@@ -102,6 +103,76 @@ func TestCheckMemory(t *testing.T) {
 	}
 	if n := e.MemoryNeed(10, math.MaxInt, kvcache.F16); n.KV != 640*1_000_000_000 {
 		t.Fatalf("KV for the whole context %d", n.KV)
+	}
+}
+
+// TestCheckMemoryTypeAdvice checks the --kv-type CheckMemory advises
+// against the needs it computes, on stories260K (head_dim 8: rows of 16
+// bytes in f16, 32 in f32, 34 in q8_0 and 18 in q4_0, one whole block) and
+// the needle model (head_dim 64: 128, 256, 68 and 36 bytes): the most
+// precise type with smaller rows whose need fits, else the smallest with
+// what it would still need alone, nothing when no type has smaller rows.
+func TestCheckMemoryTypeAdvice(t *testing.T) {
+	const prompt, maxNew = 10, 100_000
+	const tokens = prompt + maxNew - 1
+	stories := loadStories(t, 1_000_000_000)
+	needle, err := Load(sharedtest.Path(t, "models", "needle", "needle.gguf"), "", 1_000_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer needle.Close()
+	for _, tc := range []struct {
+		e        *Engine
+		typ      kvcache.DType // the requested type
+		availFor kvcache.DType // available: this type's need…
+		less     int64         // …less this
+		advice   string        // after "or use a compressing --press"; %s: availFor's need
+	}{
+		{stories, kvcache.F16, kvcache.F16, 1, ""},
+		{stories, kvcache.F32, kvcache.F16, 0, " or --kv-type f16 (about %s)"},
+		{stories, kvcache.F32, kvcache.F16, 1, " (--kv-type f16 alone would still need about %s)"},
+		{stories, kvcache.Q8_0, kvcache.F32, 0, " or --kv-type f32 (about %s)"},
+		{stories, kvcache.Q8_0, kvcache.Q4_0, 0, " or --kv-type f16 (about %s)"}, // f16's rows are smaller than q4_0's
+		{stories, kvcache.Q4_0, kvcache.F16, 0, " or --kv-type f16 (about %s)"},
+		{needle, kvcache.F16, kvcache.Q8_0, 0, " or --kv-type q8_0 (about %s)"},
+		{needle, kvcache.F16, kvcache.Q8_0, 1, " or --kv-type q4_0 (about %s)"},
+		{needle, kvcache.F32, kvcache.F16, 0, " or --kv-type f16 (about %s)"},
+		{needle, kvcache.F16, kvcache.Q4_0, 1, " (--kv-type q4_0 alone would still need about %s)"},
+		{needle, kvcache.Q4_0, kvcache.Q4_0, 1, ""},
+	} {
+		e, m := tc.e, tc.e.Model
+		rows := map[kvcache.DType]int64{kvcache.F16: 16, kvcache.F32: 32, kvcache.Q8_0: 34, kvcache.Q4_0: 18}
+		if m.HeadDim == 64 {
+			rows = map[kvcache.DType]int64{kvcache.F16: 128, kvcache.F32: 256, kvcache.Q8_0: 68, kvcache.Q4_0: 36}
+		}
+		needs := map[kvcache.DType]MemoryNeed{}
+		for typ, row := range rows {
+			needs[typ] = e.MemoryNeed(prompt, maxNew, typ)
+			if want := int64(m.Config.Layers*m.KVHeads*2) * row * tokens; needs[typ].KV != want {
+				t.Fatalf("%s KV %d, want %d", typ, needs[typ].KV, want)
+			}
+		}
+		avail := needs[tc.availFor].Total() - tc.less
+		if tc.availFor == kvcache.Q8_0 && tc.less == 1 && needs[kvcache.Q4_0].Total() > avail {
+			t.Fatalf("q4_0 needs %d, more than q8_0's %d", needs[kvcache.Q4_0].Total(), avail)
+		}
+		e.Limits = limits(memlimit.Limit{Source: "MemAvailable", Bytes: avail})
+		err := e.CheckMemory(prompt, maxNew, tc.typ)
+		advice := tc.advice
+		if strings.Contains(advice, "%s") {
+			named := kvcache.DType(-1)
+			for typ := range rows {
+				if strings.Contains(advice, "--kv-type "+typ.String()+" ") {
+					named = typ
+				}
+			}
+			advice = fmt.Sprintf(advice, memlimit.FormatBytes(needs[named].Total()))
+		}
+		want := fmt.Sprintf("this sequence needs about %s but %s is available (MemAvailable); lower --ctx or -n, or use a compressing --press%s",
+			needs[tc.typ], memlimit.FormatBytes(avail), advice)
+		if err == nil || err.Error() != want {
+			t.Errorf("head_dim %d, %s with %s's need less %d available:\n got %v\nwant %s", m.HeadDim, tc.typ, tc.availFor, tc.less, err, want)
+		}
 	}
 }
 

@@ -20,7 +20,8 @@ type MemoryNeed struct {
 	// KV is an uncompressed cache of Tokens tokens of the requested type
 	// (kvcache.Config.TokenBytes·Tokens): the most it can grow to.
 	KV int64
-	// Scratch is the State's buffers (model.Model.StateBytes).
+	// Scratch is the State's buffers (model.Model.StateBytes), with what
+	// attention's scratch grows by over a cache of a blocked type.
 	Scratch int64
 }
 
@@ -55,7 +56,7 @@ func (e *Engine) MemoryNeed(promptLen, maxNew int, typ kvcache.DType) MemoryNeed
 		Weights: e.WeightBytes(),
 		Tokens:  tokens,
 		KV:      mulSat(cfg.TokenBytes(), int64(tokens)),
-		Scratch: m.StateBytes(e.Pool.Workers(), max(1, min(PrefillBatch, promptLen)), tokens),
+		Scratch: m.StateBytes(e.Pool.Workers(), max(1, min(PrefillBatch, promptLen)), tokens, typ),
 	}
 }
 

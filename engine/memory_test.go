@@ -47,14 +47,22 @@ func TestCheckMemory(t *testing.T) {
 	const prompt, maxNew = 10, 10_000_000
 	need := e.MemoryNeed(prompt, maxNew, kvcache.F16)
 	if need.Tokens != prompt+maxNew-1 || need.KV != 640*int64(prompt+maxNew-1) || need.Weights != 4*m.ParamCount() ||
-		need.Scratch != m.StateBytes(e.Pool.Workers(), prompt, prompt+maxNew-1) {
+		need.Scratch != m.StateBytes(e.Pool.Workers(), prompt, prompt+maxNew-1, kvcache.F16) {
 		t.Fatalf("need %+v", need)
 	}
 	if total := need.Weights + need.KV + need.Scratch; need.Total() != total {
 		t.Fatalf("Total %d, want %d", need.Total(), total)
 	}
-	if f32 := e.MemoryNeed(prompt, maxNew, kvcache.F32); f32.KV != 2*need.KV {
-		t.Fatalf("f32 KV %d, want twice %d", f32.KV, need.KV)
+	if f32 := e.MemoryNeed(prompt, maxNew, kvcache.F32); f32.KV != 2*need.KV || f32.Scratch != need.Scratch {
+		t.Fatalf("f32 KV %d, want twice %d; scratch %d, want %d", f32.KV, need.KV, f32.Scratch, need.Scratch)
+	}
+	// Attention's scratch grows over a blocked cache: the queries of a
+	// prompt step (2 a token) as Q8 blocks, twice, and 64 value rows.
+	for _, typ := range []kvcache.DType{kvcache.Q8_0, kvcache.Q4_0} {
+		grow := int64(e.Pool.Workers()) * kvcache.BlockScratchBytes(2*prompt, 8)
+		if n := e.MemoryNeed(prompt, maxNew, typ); n.Scratch != need.Scratch+grow || grow <= 0 {
+			t.Fatalf("%s scratch %d, want f16's %d + %d", typ, n.Scratch, need.Scratch, grow)
+		}
 	}
 
 	mem := memlimit.Limit{Source: "MemAvailable", Bytes: 1_000_000_000}

@@ -140,10 +140,13 @@ func (s *State) growRope(pos int) {
 // StateBytes returns the bytes NewState allocates for workers pool workers and
 // steps of up to batch tokens, plus the attention-weight buffer each worker
 // grows to for a sequence of tokens tokens (which presses that accumulate
-// attention, such as H2O, use) and the RoPE table (RopeDim float32s a
-// position, grown by doubling: at most 2·tokens positions): the scratch a
-// sequence needs besides its cache.
-func (m *Model) StateBytes(workers, batch, tokens int) int64 {
+// attention, such as H2O, use), the RoPE table (RopeDim float32s a
+// position, grown by doubling: at most 2·tokens positions) and, over a
+// cache of a blocked type (typ.Block() > 1: q8_0, q4_0), what each worker's
+// attention scratch grows by on first use (kvcache.BlockScratchBytes for
+// the scratch's queries, the most any attention call can pass): the
+// scratch a sequence needs besides its cache.
+func (m *Model) StateBytes(workers, batch, tokens int, typ kvcache.DType) int64 {
 	const f32, word = 4, 8
 	b, kvDim := int64(batch), int64(m.KVHeads*m.HeadDim)
 	n := f32 * b * (4*int64(m.Dim) + 2*kvDim + 2*int64(m.Hidden) + int64(m.Vocab))
@@ -153,6 +156,9 @@ func (m *Model) StateBytes(workers, batch, tokens int) int64 {
 	perWorker := f32*(2*queries*hd+queries+hd) + word*queries       // q, out, lse, row; lim
 	perWorker += f32 * (queries*64 + 2*queries + 2*queries*hd + hd) // kvcache.Scratch
 	perWorker += f32 * 2 * int64(m.Heads/m.KVHeads) * int64(tokens) // probs: the group's attention weights, grown by doubling
-	n += f32 * int64(m.RopeDim) * 2 * int64(tokens)                 // rot
+	if typ.Block() > 1 {
+		perWorker += kvcache.BlockScratchBytes(int(queries), m.HeadDim) // queries as Q8 blocks, dequantized value rows
+	}
+	n += f32 * int64(m.RopeDim) * 2 * int64(tokens) // rot
 	return n + int64(max(workers, 1))*perWorker
 }

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"reflect"
 	"runtime"
 	"runtime/debug"
 	"testing"
@@ -27,7 +28,21 @@ func stateBytes(s *State) int64 {
 		int64(cap(s.tasks))*int64(unsafe.Sizeof(span{}))
 	for _, w := range s.work {
 		n += f(w.q, w.out, w.lse, w.probs, w.row) + 8*int64(cap(w.lim))
-		n += kvcache.ScratchBytes(len(w.lse), len(w.row))
+		n += scratchBytes(w.scratch)
+	}
+	return n
+}
+
+// scratchBytes sums the capacities of a Scratch's slices (the buffers it
+// owns; its other fields are views of them): what it holds, grown buffers
+// included.
+func scratchBytes(s *kvcache.Scratch) int64 {
+	v := reflect.ValueOf(s).Elem()
+	var n int64
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.Slice {
+			n += int64(f.Cap()) * int64(f.Type().Elem().Size())
+		}
 	}
 	return n
 }
@@ -50,12 +65,93 @@ func TestStateNotSizedByContext(t *testing.T) {
 			w.probs = make([]float32, 2*tc.cfg.Heads/tc.cfg.KVHeads*tc.tokens) // as attendBlock grows it, at worst
 		}
 		s.rot = make([]float32, 2*tc.tokens*tc.cfg.RopeDim) // as rope grows it, at worst
-		if got, want := stateBytes(s), m.StateBytes(tc.workers, tc.batch, tc.tokens); got != want {
+		if got, want := stateBytes(s), m.StateBytes(tc.workers, tc.batch, tc.tokens, kvcache.F16); got != want {
 			t.Errorf("%+v: State holds %d bytes, StateBytes says %d", tc, got, want)
 		}
 		if got := stateBytes(s); got > 16<<20 {
 			t.Errorf("%+v: State holds %d bytes", tc, got)
 		}
+	}
+}
+
+// TestStateBlockScratch runs prompts into q8_0 and q4_0 caches whose keys
+// are channel-pruned, so that attention prepares both the queries and the
+// queries gathered to the kept channels as Q8 blocks, and checks what each
+// worker's scratch holds afterwards against StateBytes: on stories260K
+// (head_dim 8, group 2) with steps of 16 tokens, one attention call takes
+// the scratch's 32 queries and its rows are not whole blocks (values are
+// dequantized a block of 64 rows at a time), so the scratch holds exactly
+// ScratchBytes + BlockScratchBytes and the State exactly StateBytes less
+// the attention weights and RoPE rows it has not grown to; on needle
+// (head_dim 64, rows of whole blocks) and with two workers it holds at most
+// that. Over f16 nothing grows, and StateBytes differs from the blocked
+// types' by the workers' BlockScratchBytes only.
+func TestStateBlockScratch(t *testing.T) {
+	for _, tc := range []struct {
+		model          []string
+		workers, batch int
+		exact          bool
+	}{
+		{[]string{"stories260K", "stories260K.bin"}, 1, 16, true},
+		{[]string{"stories260K", "stories260K.bin"}, 2, 64, false},
+		{[]string{"needle", "needle.gguf"}, 1, 16, false},
+		{[]string{"needle", "needle.gguf"}, 2, 256, false},
+	} {
+		m, _, err := Load(sharedtest.Path(t, "models", tc.model[0], tc.model[1]), 512)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := kernels.NewPool(tc.workers)
+		queries := m.Heads / m.KVHeads * tc.batch
+		const tokens = 300
+		prompt := make([]int, tokens)
+		for i := range prompt {
+			prompt[i] = (i*37 + 3) % m.Vocab
+		}
+		for _, typ := range []kvcache.DType{kvcache.F16, kvcache.Q8_0, kvcache.Q4_0} {
+			c, _ := kvcache.New(kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: typ, Capacity: 512})
+			s := m.NewState(pool, tc.batch)
+			if _, err := m.Forward(s, c, prompt[:200], false, nil); err != nil {
+				t.Fatal(err)
+			}
+			for l := range m.Config.Layers {
+				for g := range m.KVHeads {
+					if err := c.Head(l, g).PruneKeys([]int{0, 3, 5}, 8, tokens-200); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if _, err := m.Forward(s, c, prompt[200:], false, nil); err != nil {
+				t.Fatal(err)
+			}
+			est := m.StateBytes(tc.workers, tc.batch, tokens, typ)
+			base := kvcache.ScratchBytes(queries, m.HeadDim)
+			grow := kvcache.BlockScratchBytes(queries, m.HeadDim)
+			if typ == kvcache.F16 {
+				grow = 0
+			} else if diff := est - m.StateBytes(tc.workers, tc.batch, tokens, kvcache.F16); diff != int64(tc.workers)*grow {
+				t.Errorf("%s %s: StateBytes exceeds f16's by %d, want %d workers × %d", tc.model[0], typ, diff, tc.workers, grow)
+			}
+			held := stateBytes(s)
+			// What the State has not grown to: attention weights (none
+			// accumulated), RoPE rows, and scratch below the most.
+			unused := 4*(2*int64(m.Heads/m.KVHeads)*tokens*int64(tc.workers)+2*tokens*int64(m.RopeDim)) - 4*int64(cap(s.rot))
+			for w, wk := range s.work {
+				unused -= 4 * int64(cap(wk.probs))
+				got := scratchBytes(wk.scratch)
+				if got > base+grow || typ == kvcache.F16 && got != base || tc.exact && got != base+grow {
+					t.Errorf("%s %s, %d workers of %d tokens: worker %d's scratch holds %d bytes, want %d + at most %d (exactly: %v)",
+						tc.model[0], typ, tc.workers, tc.batch, w, got, base, grow, tc.exact)
+				}
+				unused += base + grow - got
+			}
+			if held+unused != est {
+				t.Errorf("%s %s: the State holds %d bytes (+ %d not grown to), StateBytes says %d", tc.model[0], typ, held, unused, est)
+			}
+			t.Logf("%s %s, %d workers × %d tokens: State %d bytes, StateBytes %d (block scratch %d a worker)", tc.model[0], typ, tc.workers, tc.batch, held, est, grow)
+		}
+		pool.Close()
+		m.Close()
 	}
 }
 

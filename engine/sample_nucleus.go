@@ -126,7 +126,7 @@ func (sm *Sampler) nucleus(logits []float32) ([]float64, []int, float64, float32
 	s := scale{float64(m), expSteps / sm.s.Temp}
 	total := sm.histogram(logits, s)
 	if !(total > 0) {
-		// Nothing weighs anything: every logit -Inf, or one +Inf, or a
+		// Nothing weighs anything: every logit -Inf, or some +Inf, or a
 		// temperature so close to 0 that the largest's distance is NaN.
 		idx, p := sm.idx[:1], sm.probs[:1]
 		idx[0], p[0] = Argmax(logits), 1

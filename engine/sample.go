@@ -69,8 +69,9 @@ func (s *Sampling) penalized() bool {
 // order, weighted e^-d for a distance d = (max - logit)/Temp by a table and
 // a polynomial within a relative 2e-10 (see expWeight; 0 from d = 88), and
 // the nucleus is the full sort's but where a prefix's probability is within
-// 1e-9 of TopP. Otherwise (temperature, min-p) they are walked in index order
-// and weighted in float64.
+// 1e-9 of TopP. With the temperature alone every token is walked in index
+// order with the same table weights; with min-p alone the kept tokens are
+// walked in index order and weighted in float64.
 type Sampler struct {
 	s     Sampling
 	rng   *rand.Rand
@@ -274,11 +275,7 @@ func (sm *Sampler) keep(logits []float32) ([]float64, []int, float64) {
 		p, sum = sm.weigh(logits, idx)
 		minP = false
 	default:
-		idx = sm.idx[:n]
-		for i := range idx {
-			idx[i] = i
-		}
-		p, sum = sm.weigh(logits, idx)
+		p, idx, sum = sm.everyToken(logits)
 	}
 	if minP {
 		p, idx, sum = sm.dropMinP(logits, p, idx, m)
@@ -331,6 +328,27 @@ func (sm *Sampler) dropMinP(logits []float32, p []float64, idx []int, m float32)
 // (so that some token stays even where l - m is NaN, both being infinite).
 func (sm *Sampler) keepMinP(l, m float32) bool {
 	return l >= m || math.Exp((float64(l)-float64(m))/sm.s.Temp) >= sm.s.MinP
+}
+
+// everyToken weighs every token by the table (see expWeight), for the
+// temperature alone: no exponential per token. If nothing weighs anything
+// (every logit -Inf, some +Inf, or a temperature so close to 0 that the
+// largest's distance is NaN), the first largest logit is kept alone.
+func (sm *Sampler) everyToken(logits []float32) ([]float64, []int, float64) {
+	s := scale{float64(maxLogit(logits)), expSteps / sm.s.Temp}
+	p, idx := sm.probs[:len(logits)], sm.idx[:len(logits)]
+	var sum float64
+	for i, l := range logits {
+		idx[i] = i
+		p[i] = expWeight(s.steps(l))
+		sum += p[i]
+	}
+	if !(sum > 0) {
+		idx, p = idx[:1], p[:1]
+		idx[0], p[0] = Argmax(logits), 1
+		return p, idx, 1
+	}
+	return p, idx, sum
 }
 
 // weigh sets the weights of the tokens idx, exp((logit - max)/Temp), and

@@ -360,8 +360,9 @@ func TestSamplerNucleusShortfall(t *testing.T) {
 
 // TestSamplerDegenerate checks top-p where nothing weighs anything
 // (every logit -Inf, a +Inf logit, a temperature under which the largest
-// logit's distance is NaN): the first largest logit, as greedy decoding,
-// with or without min-p. Min-p alone and with top-k must draw some token.
+// logit's distance is NaN), and the temperature alone likewise: the first
+// largest logit, as greedy decoding, with or without min-p. Min-p alone and
+// with top-k must draw some token.
 func TestSamplerDegenerate(t *testing.T) {
 	inf := float32(math.Inf(1))
 	for _, tc := range []struct {
@@ -373,11 +374,12 @@ func TestSamplerDegenerate(t *testing.T) {
 		{[]float32{0, inf, 1, inf}, 1, 1},
 		{[]float32{1, 3, 2, 3}, 1e-320, 1},
 	} {
-		for _, s := range []Sampling{{TopP: 0.9}, {TopP: 0.9, MinP: 0.1}, {TopK: 2, MinP: 0.1}, {MinP: 0.1}} {
+		for _, s := range []Sampling{{TopP: 0.9}, {TopP: 0.9, MinP: 0.1}, {}, {TopK: 2, MinP: 0.1}, {MinP: 0.1}} {
+			exact := s.TopP > 0 || s.TopK == 0 && s.MinP == 0
 			s.Temp, s.Seed = tc.temp, 1
 			sm := NewSampler(s, len(tc.logits))
 			got := sm.Sample(tc.logits)
-			if s.TopP > 0 && got != tc.want || got < 0 || got >= len(tc.logits) {
+			if exact && got != tc.want || got < 0 || got >= len(tc.logits) {
 				t.Errorf("logits %v, %+v: sampled %d, want %d", tc.logits, s, got, tc.want)
 			}
 		}

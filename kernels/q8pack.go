@@ -1,6 +1,9 @@
 package kernels
 
-import "unsafe"
+import (
+	"runtime"
+	"unsafe"
+)
 
 // Packed weights: the layout the tile kernels of the integer products read.
 //
@@ -81,7 +84,15 @@ func (m *Matrix) pack() *packedMatrix {
 	nb := m.Cols / f.elems
 	head := (nb*f.head + 63) &^ 63
 	pk := &packedMatrix{head: head, group: head + nb*f.quant, groups: m.Rows / 8}
-	pk.data = alignedBytes(pk.groups * pk.group)
+	if n := pk.groups * pk.group; n >= 1<<20 {
+		var release func()
+		if pk.data, release = hugeBytes(n); release != nil {
+			runtime.AddCleanup(pk, func(f func()) { f() }, release)
+		}
+	}
+	if pk.data == nil {
+		pk.data = alignedBytes(pk.groups * pk.group)
+	}
 	rb := m.Type.RowBytes(m.Cols)
 	bb := rb / nb
 	var rows [8][]byte
@@ -104,9 +115,12 @@ func (m *Matrix) pack() *packedMatrix {
 // alignedBytes returns n zero bytes starting at a multiple of 64.
 func alignedBytes(n int) []byte {
 	b := make([]byte, n+64)
-	off := int(-uintptr(unsafe.Pointer(unsafe.SliceData(b))) & 63)
+	off := int(-uintptrOf(b) & 63)
 	return b[off : off+n : off+n]
 }
+
+// uintptrOf returns the address of b's first byte.
+func uintptrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
 
 func packQ8_0(head, quant []byte, rows *[8][]byte) {
 	for r, blk := range rows {
@@ -204,5 +218,6 @@ func (pk *packedMatrix) product(m *Matrix, out []float32, a *Acts, lo, hi int) i
 			}
 		}
 	}
+	runtime.KeepAlive(pk) // its cleanup unmaps the data the kernels read
 	return max(lo, 8*g1)
 }

@@ -76,7 +76,8 @@ type Request struct {
 	// then holds about the press's budget plus a chunk at most, however
 	// long the prompt, approximating the compression of the whole prompt
 	// at once. 0: the whole prompt, then Press. Ignored without a Press.
-	// The request still reserves press.MaxBytes of a scheduler's budget.
+	// The request reserves press.MaxBytesChunked of a scheduler's budget,
+	// and CheckRequest counts that much memory for its cache.
 	ChunkedCompress int
 	// Prefix, if set, is a cache to go on from (one loaded with
 	// kvcache.ReadCache, say: a document compressed once). The sequence
@@ -248,15 +249,12 @@ func (e *Engine) Decode(s *model.State, c *kvcache.Cache, token int, p press.Pre
 // (EOS, end of turn, or BOS, which ends llama2.c stories), MaxNew tokens, or
 // the end of the context. MaxNew is a most: the cache's limit is
 // SequenceLimit(prompt, MaxNew), within the context. It first refuses, with
-// Check, a request that cannot run, such as a sequence whose cache could not
-// grow that far. It submits the request to a scheduler of its own and reads
+// CheckRequest, a request that cannot run, such as a sequence whose cache
+// could not grow that far. It submits the request to a scheduler of its own and reads
 // its stream to the end, calling OnToken on the caller's goroutine.
 func (e *Engine) Generate(req Request) (*Result, error) {
 	n := len(req.Prompt)
-	if err := e.checkPrefix(&req); err != nil {
-		return nil, err
-	}
-	if err := e.Check(req.context(), req.MaxNew, req.CacheType()); err != nil {
+	if err := e.CheckRequest(req); err != nil {
 		return nil, err
 	}
 	s := e.NewScheduler(SchedulerConfig{MaxSeqs: 1, TokenBudget: min(PrefillBatch, n)})

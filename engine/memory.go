@@ -7,6 +7,7 @@ import (
 	"github.com/thinkv/thinkv/internal/memlimit"
 	"github.com/thinkv/thinkv/kernels"
 	"github.com/thinkv/thinkv/kvcache"
+	"github.com/thinkv/thinkv/press"
 )
 
 // MemoryNeed is what one sequence needs in memory, in bytes.
@@ -23,6 +24,9 @@ type MemoryNeed struct {
 	// Scratch is the State's buffers (model.Model.StateBytes), with what
 	// attention's scratch grows by over a cache of a blocked type.
 	Scratch int64
+	// Chunk is the chunk size of chunked compression, whose KV is then
+	// press.MaxBytesChunked (RequestNeed); 0: the prompt prefilled whole.
+	Chunk int
 }
 
 // Total returns Weights + KV + Scratch (saturating at the largest int64).
@@ -30,9 +34,15 @@ func (n MemoryNeed) Total() int64 { return addSat(addSat(n.Weights, n.KV), n.Scr
 
 // String lists the parts: "205.3 GB (weights 3.6 MB + KV cache for
 // 1000000010 tokens 205.3 GB + scratch 1.2 MB)".
+// With chunked compression it says so: "KV cache for 65551 tokens
+// compressed in chunks of 256 2.1 MB".
 func (n MemoryNeed) String() string {
-	return fmt.Sprintf("%s (weights %s + KV cache for %d tokens %s + scratch %s)",
-		memlimit.FormatBytes(n.Total()), memlimit.FormatBytes(n.Weights), n.Tokens,
+	chunks := ""
+	if n.Chunk > 0 {
+		chunks = fmt.Sprintf(" compressed in chunks of %d", n.Chunk)
+	}
+	return fmt.Sprintf("%s (weights %s + KV cache for %d tokens%s %s + scratch %s)",
+		memlimit.FormatBytes(n.Total()), memlimit.FormatBytes(n.Weights), n.Tokens, chunks,
 		memlimit.FormatBytes(n.KV), memlimit.FormatBytes(n.Scratch))
 }
 
@@ -58,6 +68,24 @@ func (e *Engine) MemoryNeed(promptLen, maxNew int, typ kvcache.DType) MemoryNeed
 		KV:      mulSat(cfg.TokenBytes(), int64(tokens)),
 		Scratch: m.StateBytes(e.Pool.Workers(), max(1, min(PrefillBatch, promptLen)), tokens, typ),
 	}
+}
+
+// RequestNeed is MemoryNeed for a request: its context (a prefix's tokens
+// and the prompt), MaxNew and cache type. With chunked compression
+// (ChunkedCompress > 0 and a Press, no Prefix) the KV part is
+// press.MaxBytesChunked, the most the cache holds while the prompt is
+// compressed chunk by chunk and while it decodes, rather than an
+// uncompressed cache of every token: a prompt longer than memory is
+// refused only for what it will use.
+func (e *Engine) RequestNeed(req Request) MemoryNeed {
+	n := req.context()
+	need := e.MemoryNeed(n, req.MaxNew, req.CacheType())
+	if req.ChunkedCompress > 0 && req.Press != nil && req.Prefix == nil {
+		cfg := e.cacheConfig(req.KVType, need.Tokens)
+		need.KV = press.MaxBytesChunked(req.Press, cfg, n, need.Tokens-n, req.ChunkedCompress)
+		need.Chunk = req.ChunkedCompress
+	}
+	return need
 }
 
 // WeightBytes returns the bytes of the model's weights: every matrix's data
@@ -98,13 +126,46 @@ func (e *Engine) WeightBytes() int64 {
 // space once loaded, so against RLIMIT_AS they count as available too. With
 // no bound readable it refuses nothing. The refusal advises a --kv-type
 // with smaller rows when there is one (see typeAdvice). Call it before
-// printing anything; Generate calls it too.
+// printing anything; Generate calls it too, through CheckRequest, which
+// also counts what chunked compression saves.
 func (e *Engine) CheckMemory(promptLen, maxNew int, typ kvcache.DType) error {
+	return e.checkNeed(typ, func(t kvcache.DType) MemoryNeed { return e.MemoryNeed(promptLen, maxNew, t) }, true)
+}
+
+// CheckRequest refuses, before anything is allocated or printed, a request
+// the engine cannot run: Check's refusals, a prefix the model cannot go on
+// from, a negative chunk size, and a sequence whose RequestNeed would not
+// fit in memory (as CheckMemory decides; a request on a prefix is not
+// advised another cache type, which is the prefix's). Generate calls it.
+func (e *Engine) CheckRequest(req Request) error {
+	if err := e.checkPrefix(&req); err != nil {
+		return err
+	}
+	switch {
+	case req.MaxNew < 0:
+		return fmt.Errorf("negative token count %d", req.MaxNew)
+	case req.ChunkedCompress < 0:
+		return fmt.Errorf("negative chunk size %d for chunked compression", req.ChunkedCompress)
+	}
+	if err := e.checkPrompt(req.context()); err != nil {
+		return err
+	}
+	return e.checkNeed(req.CacheType(), func(t kvcache.DType) MemoryNeed {
+		r := req
+		r.KVType = t
+		return e.RequestNeed(r)
+	}, req.Prefix == nil)
+}
+
+// checkNeed is CheckMemory for a sequence that needs needOf(t) with a cache
+// of type t, asked for with type typ; advise says whether the refusal may
+// name another type.
+func (e *Engine) checkNeed(typ kvcache.DType, needOf func(kvcache.DType) MemoryNeed, advise bool) error {
 	read := e.Limits
 	if read == nil {
 		read = memlimit.Read
 	}
-	need := e.MemoryNeed(promptLen, maxNew, typ)
+	need := needOf(typ)
 	var tightest memlimit.Limit
 	avail, found := int64(0), false
 	for _, l := range read() {
@@ -123,9 +184,10 @@ func (e *Engine) CheckMemory(promptLen, maxNew int, typ kvcache.DType) error {
 	if tightest.AddressSpace {
 		what += ", the weights among it"
 	}
-	advice := "lower --ctx or -n, or use a compressing --press" + e.typeAdvice(typ, avail, func(t kvcache.DType) int64 {
-		return e.MemoryNeed(promptLen, maxNew, t).Total()
-	})
+	advice := "lower --ctx or -n, or use a compressing --press"
+	if advise {
+		advice += e.typeAdvice(typ, avail, func(t kvcache.DType) int64 { return needOf(t).Total() })
+	}
 	return fmt.Errorf("this sequence needs about %s but %s is available (%s); %s",
 		need, memlimit.FormatBytes(avail), what, advice)
 }

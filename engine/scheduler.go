@@ -148,20 +148,23 @@ type seq struct {
 // Reservation returns the KV-cache bytes a request reserves from a
 // scheduler's budget while it runs: press.MaxBytes for its press, prompt and
 // new tokens (MaxNew, at most what the context leaves), in a cache of its
-// type.
+// type; with chunked compression (Request.ChunkedCompress),
+// press.MaxBytesChunked, about the press's budget plus a chunk rather than
+// the whole prompt.
 func (e *Engine) Reservation(req Request) int64 {
-	return e.reservation(req, press.MaxBytes)
+	return e.reservation(req, false)
 }
 
 // CompressedReservation is what a request's reservation shrinks to once its
-// prompt is compressed: press.MaxBytesAfterCompress. The full cache a
-// press holds while it prefills is transient; the bytes it saves after
-// become room for more requests.
+// prompt is compressed: press.MaxBytesAfterCompress (with chunked
+// compression, press.MaxBytesChunkedAfterCompress). The full cache a press
+// holds while it prefills is transient; the bytes it saves after become
+// room for more requests.
 func (e *Engine) CompressedReservation(req Request) int64 {
-	return e.reservation(req, press.MaxBytesAfterCompress)
+	return e.reservation(req, true)
 }
 
-func (e *Engine) reservation(req Request, bound func(press.Press, kvcache.Config, int, int) int64) int64 {
+func (e *Engine) reservation(req Request, afterCompress bool) int64 {
 	m := e.Model
 	if req.Prefix != nil {
 		// The fork reads the whole prefix and grows a tail for the rest,
@@ -172,7 +175,15 @@ func (e *Engine) reservation(req Request, bound func(press.Press, kvcache.Config
 	n := len(req.Prompt)
 	newTokens := min(max(req.MaxNew, 0), max(m.Context-n, 0)+1)
 	cfg := e.cacheConfig(req.KVType, e.SequenceLimit(n, req.MaxNew))
-	return bound(req.Press, cfg, n, newTokens)
+	switch chunk := req.ChunkedCompress; {
+	case chunk > 0 && afterCompress:
+		return press.MaxBytesChunkedAfterCompress(req.Press, cfg, n, newTokens, chunk)
+	case chunk > 0:
+		return press.MaxBytesChunked(req.Press, cfg, n, newTokens, chunk)
+	case afterCompress:
+		return press.MaxBytesAfterCompress(req.Press, cfg, n, newTokens)
+	}
+	return press.MaxBytes(req.Press, cfg, n, newTokens)
 }
 
 // Submit queues a request and returns its stream of events. It refuses at

@@ -103,12 +103,23 @@ func runGenerate(args []string, stdout io.Writer) error {
 	case n < 0:
 		maxNew = max(0, e.Model.Context-before-len(ids)+1)
 	}
-	// Everything that can refuse the request is checked before anything is printed.
-	if err := e.Check(before+len(ids), maxNew, typ); err != nil {
-		return err
-	}
 	if seed < 0 {
 		seed = int(rand.Int64N(1 << 62))
+	}
+	req := engine.Request{
+		Prompt:   ids,
+		MaxNew:   maxNew,
+		Sampling: engine.Sampling{Temp: temp, TopK: topK, TopP: topP, Seed: uint64(seed)},
+		KVType:   typ,
+		Press:    p,
+		Prefix:   prefix,
+
+		ChunkedCompress: ch.size(),
+	}
+	// Everything that can refuse the request is checked before anything is
+	// printed (with chunked compression, against the memory it will use).
+	if err := e.CheckRequest(req); err != nil {
+		return err
 	}
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
@@ -122,17 +133,8 @@ func runGenerate(args []string, stdout io.Writer) error {
 	for _, id := range shown {
 		emit(id)
 	}
-	res, err := e.Generate(engine.Request{
-		Prompt:   ids,
-		MaxNew:   maxNew,
-		Sampling: engine.Sampling{Temp: temp, TopK: topK, TopP: topP, Seed: uint64(seed)},
-		KVType:   typ,
-		Press:    p,
-		Prefix:   prefix,
-		OnToken:  emit,
-
-		ChunkedCompress: ch.size(),
-	})
+	req.OnToken = emit
+	res, err := e.Generate(req)
 	if err != nil {
 		return err
 	}

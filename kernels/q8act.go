@@ -102,11 +102,37 @@ func QuantizeActs(buf, x []float32, n, cols int) Acts {
 	a.q = unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(buf[nb:]))), n*cols)
 	a.m = unsafe.Slice((*actBlock)(unsafe.Pointer(unsafe.SliceData(buf[nb+qw:]))), n*cols/QK8)
 	for t := 0; t < n; t++ {
-		q := a.q[t*cols : (t+1)*cols]
-		quantizeQ8(q, a.scales(t), a.sums(t), a.X[t*cols:(t+1)*cols])
-		fillActBlocks(a.m[t*cols/QK8:(t+1)*cols/QK8], q, a.scales(t), a.sums(t))
+		quantizeRow(a.q[t*cols:(t+1)*cols], a.scales(t), a.sums(t), a.m[t*cols/QK8:(t+1)*cols/QK8], a.X[t*cols:(t+1)*cols])
 	}
 	return a
+}
+
+// quantizeRow quantizes the row x as quantizeQ8 does, into quants q,
+// scales d and sums, and writes its blocks' records m.
+func quantizeRow(q []int8, d, sums []float32, m []actBlock, x []float32) {
+	nb := len(d)
+	q, sums, m, x = q[:nb*QK8], sums[:nb], m[:nb], x[:nb*QK8]
+	if !useAVX2 {
+		quantizeQ8(q, d, sums, x)
+		fillActBlocks(m, q, d, sums)
+		return
+	}
+	// The kernel leaves the sums of each block's halves in its record's
+	// c32lo and c32hi, and stops at blocks with a NaN or an infinity.
+	for b := 0; b < nb; {
+		b += quantizeQ8Blocks(q[b*QK8:], d[b:], m[b:], x[b*QK8:], nb-b)
+		if b < nb {
+			quantizeQ8(q[b*QK8:(b+1)*QK8], d[b:b+1], sums[b:b+1], x[b*QK8:(b+1)*QK8])
+			fillActBlocks(m[b:b+1], q[b*QK8:], d[b:b+1], sums[b:b+1])
+			m[b].c32lo, m[b].c32hi = m[b].c32lo/-32, m[b].c32hi/-32
+			b++
+		}
+	}
+	for b := range m {
+		lo, hi := m[b].c32lo, m[b].c32hi
+		sums[b] = d[b] * float32(lo+hi)
+		m[b] = actBlock{d: d[b], sum: sums[b], c128: -128 * (lo + hi), c8: -8 * (lo + hi), c32lo: -32 * lo, c32hi: -32 * hi}
+	}
 }
 
 // Quantized reports whether a holds the Q8 form of its rows.

@@ -66,6 +66,78 @@ func TestQuantizeActs(t *testing.T) {
 	}
 }
 
+// TestQuantizeActsTiers checks that the assembly quantizer equals plain Go
+// bit for bit (quants, scales, sums and records) on random rows and on
+// blocks built to be hard: values at exactly half a step (ties), ±0,
+// subnormals, magnitudes near the float32 limits, a lone value among zeros,
+// and blocks holding NaN or ±Inf (which the assembly leaves to Go).
+func TestQuantizeActsTiers(t *testing.T) {
+	defer useGeneric(false)
+	if !detectAVX2() {
+		t.Skip("no AVX2 on this CPU or build: nothing to compare")
+	}
+	r := rand.New(rand.NewPCG(31, 32))
+	const n, cols = 4, 32 * 40
+	x := make([]float32, n*cols)
+	randF32s(r, x)
+	blk := func(i int) []float32 { return x[i*QK8 : (i+1)*QK8] }
+	for i, v := range blk(0) { // ties: k/2 steps of 1/127 with amax 1
+		v = float32(i%16) / 2 / 127
+		if i%3 == 0 {
+			v = -v
+		}
+		blk(0)[i] = v
+	}
+	blk(0)[31] = 1
+	for i := range blk(1) {
+		blk(1)[i] = float32(math.Copysign(0, float64(1-2*(i%2))))
+	}
+	for i := range blk(2) {
+		blk(2)[i] = math.Float32frombits(uint32(r.IntN(1 << 23))) // subnormals
+	}
+	for i := range blk(3) {
+		blk(3)[i] = float32(r.NormFloat64() * 1e38)
+	}
+	blk(4)[7] = -3e-39
+	blk(5)[3] = float32(math.NaN())
+	blk(6)[30] = float32(math.Inf(-1))
+	blk(7)[0] = float32(math.Inf(1))
+	blk(8)[5] = math.MaxFloat32
+	x[cols+17*QK8+4] = float32(math.NaN()) // row 1, block 17: between asm runs
+	for b := 2 * cols / QK8; b < n*cols/QK8; b++ { // rows 2, 3: every magnitude
+		scale := math.Pow(10, -45+83*r.Float64())
+		for i := range blk(b) {
+			blk(b)[i] = float32(r.NormFloat64() * scale)
+		}
+	}
+	var ref Acts
+	for _, generic := range []bool{true, false} {
+		useGeneric(generic)
+		a := QuantizeActs(make([]float32, ActsWords(n, cols)), x, n, cols)
+		if generic {
+			ref = a
+			continue
+		}
+		for i := range a.q {
+			if a.q[i] != ref.q[i] {
+				t.Fatalf("q[%d] = %d, want %d (x %g, block scale %g)", i, a.q[i], ref.q[i], x[i], ref.d[i/QK8])
+			}
+		}
+		for i := range a.d {
+			if math.Float32bits(a.d[i]) != math.Float32bits(ref.d[i]) {
+				t.Fatalf("d[%d] = %g, want %g", i, a.d[i], ref.d[i])
+			}
+		}
+		for i := range a.m {
+			g, w := a.m[i], ref.m[i]
+			if math.Float32bits(g.d) != math.Float32bits(w.d) || math.Float32bits(g.sum) != math.Float32bits(w.sum) ||
+				g.c128 != w.c128 || g.c8 != w.c8 || g.c32lo != w.c32lo || g.c32hi != w.c32hi {
+				t.Fatalf("record %d = %+v, want %+v", i, g, w)
+			}
+		}
+	}
+}
+
 // randWeights returns rows×cols weights of type typ with random bytes
 // (every int8, -128 included, or every nibble) and random finite f16 scales,
 // the first block of row 0 all -128 (Q8_0) or 0 nibbles (-8), and the

@@ -2,7 +2,11 @@
 
 package kernels
 
-import "golang.org/x/sys/cpu"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 // detectVNNI reports whether the CPU and OS support the AVX-512 VNNI tile
 // kernels: AVX512F, AVX512VL, AVX512BW and AVX512VNNI (x/sys/cpu's
@@ -148,4 +152,21 @@ func packedKernelsFor(t DType) *packedKernels {
 		return &packedAVX2[t]
 	}
 	return nil
+}
+
+// quantizeQ8AVX2 is in q8quant_amd64.s.
+//
+//go:noescape
+func quantizeQ8AVX2(q *int8, d *float32, halves *int32, hstride uintptr, x *float32, nb int) int
+
+// quantizeQ8Blocks quantizes up to nb blocks of x with the AVX2 kernel,
+// leaving each block's half sums in its record's c32lo and c32hi, and
+// returns how many it did: it stops before a block holding a NaN or an
+// infinity.
+func quantizeQ8Blocks(q []int8, d []float32, m []actBlock, x []float32, nb int) int {
+	if nb == 0 {
+		return 0
+	}
+	_, _, _, _ = q[nb*QK8-1], d[nb-1], m[nb-1], x[nb*QK8-1]
+	return quantizeQ8AVX2(&q[0], &d[0], &m[0].c32lo, unsafe.Sizeof(actBlock{}), &x[0], nb)
 }

@@ -38,3 +38,8 @@ func dotQ8_0AVX2(w []byte, x []float32) float32
 
 //go:noescape
 func dotQ4_0AVX2(w []byte, x []float32) float32
+
+// swiGLUAVX2 is in swiglu_amd64.s.
+//
+//go:noescape
+func swiGLUAVX2(gate, up []float32) int

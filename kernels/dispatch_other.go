@@ -14,5 +14,6 @@ func axpyF16AVX2(y []float32, a float32, x []uint16) { panic(noAsm) }
 func f16sToF32sAVX2(dst []float32, src []uint16)     { panic(noAsm) }
 func dotQ8_0AVX2(w []byte, x []float32) float32      { panic(noAsm) }
 func dotQ4_0AVX2(w []byte, x []float32) float32      { panic(noAsm) }
+func swiGLUAVX2(gate, up []float32) int              { panic(noAsm) }
 
 const noAsm = "kernels: assembly kernel called in a build without assembly"

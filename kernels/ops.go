@@ -105,14 +105,6 @@ func Softmax(x []float32) float32 {
 	return max + float32(math.Log(float64(sum)))
 }
 
-// SwiGLU writes silu(gate) * up into gate.
-func SwiGLU(gate, up []float32) {
-	up = up[:len(gate)]
-	for i, g := range gate {
-		gate[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
-	}
-}
-
 // Add adds x to y element-wise.
 func Add(y, x []float32) {
 	x = x[:len(y)]

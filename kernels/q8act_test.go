@@ -103,7 +103,7 @@ func TestQuantizeActsTiers(t *testing.T) {
 	blk(6)[30] = float32(math.Inf(-1))
 	blk(7)[0] = float32(math.Inf(1))
 	blk(8)[5] = math.MaxFloat32
-	x[cols+17*QK8+4] = float32(math.NaN()) // row 1, block 17: between asm runs
+	x[cols+17*QK8+4] = float32(math.NaN())         // row 1, block 17: between asm runs
 	for b := 2 * cols / QK8; b < n*cols/QK8; b++ { // rows 2, 3: every magnitude
 		scale := math.Pow(10, -45+83*r.Float64())
 		for i := range blk(b) {

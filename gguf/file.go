@@ -3,6 +3,7 @@ package gguf
 import (
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"github.com/thinkv/thinkv/internal/mmap"
 )
@@ -44,6 +45,23 @@ func Open(path string) (*File, error) {
 	}
 	f.unmap = unmap
 	return f, nil
+}
+
+// Release tells the system that the tensor data b (a slice TensorData
+// returned) will not be read soon, as when a model has copied it into
+// another layout: for a memory-mapped file its pages leave the process's
+// resident memory, to be read from the file again if b is used later; for
+// a file read into memory, or parsed from bytes, it does nothing.
+func (f *File) Release(b []byte) {
+	if f.unmap == nil || len(b) == 0 || len(f.data) == 0 {
+		return
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(f.data)))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	if p < lo || p-lo > uintptr(len(f.data)-len(b)) {
+		return // not this file's bytes: never advise memory the file does not own
+	}
+	mmap.Release(b)
 }
 
 // Close releases the file's memory mapping. After Close, slices returned by

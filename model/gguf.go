@@ -137,7 +137,7 @@ func FromGGUF(f *gguf.File, ctx int) (*Model, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
-	m.packWeights()
+	m.packWeights(f.Release)
 	return m, nil
 }
 

@@ -122,12 +122,23 @@ func (m *Model) ParamCount() int64 {
 // and the output head) for the integer products' kernels, where the CPU has
 // them (kernels.Matrix.Pack), so that no product pays for it later. The
 // embedding is only read row by row and stays as it is, unless it is also
-// the output head.
-func (m *Model) packWeights() {
-	m.Output.Pack()
-	for _, l := range m.Layers {
-		for _, w := range []*kernels.Matrix{l.Wq, l.Wk, l.Wv, l.Wo, l.Gate, l.Up, l.Down} {
-			w.Pack()
+// the output head. release, if not nil, is told about each packed matrix's
+// original bytes, which the products no longer read (a memory-mapped file
+// then drops them from resident memory, so the weights are not held twice).
+func (m *Model) packWeights(release func([]byte)) {
+	for _, w := range m.packable() {
+		if w.Pack() > 0 && release != nil {
+			release(w.Data)
 		}
 	}
+}
+
+// packable returns the matrices packWeights packs: the output head, then
+// every layer's.
+func (m *Model) packable() []*kernels.Matrix {
+	ws := []*kernels.Matrix{m.Output}
+	for _, l := range m.Layers {
+		ws = append(ws, l.Wq, l.Wk, l.Wv, l.Wo, l.Gate, l.Up, l.Down)
+	}
+	return ws
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"unsafe"
 )
 
 // Map maps the named file read-only and returns its bytes and a function
@@ -36,4 +37,20 @@ func Map(path string) ([]byte, func() error, error) {
 		return nil, nil, &os.PathError{Op: "mmap", Path: path, Err: err}
 	}
 	return data, func() error { return syscall.Munmap(data) }, nil
+}
+
+// Release tells the system that the mapped bytes b (part of a mapping Map
+// returned) will not be read soon: the whole pages inside b leave the
+// process's resident memory, and a later read maps them in again from the
+// file. The contents never change, so this only trades memory for the cost
+// of reading again. Bytes not from Map must never be passed.
+func Release(b []byte) {
+	page := uintptr(syscall.Getpagesize())
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	lo := (start + page - 1) &^ (page - 1)
+	hi := (start + uintptr(len(b))) &^ (page - 1)
+	if hi <= lo {
+		return
+	}
+	syscall.Madvise(b[lo-start:hi-start], syscall.MADV_DONTNEED) // advice: a refusal keeps the pages
 }

@@ -19,7 +19,8 @@ type MemoryNeed struct {
 	// new token but the last (which is sampled, never run), within the context.
 	Tokens int
 	// KV is an uncompressed cache of Tokens tokens of the requested type
-	// (kvcache.Config.TokenBytes·Tokens): the most it can grow to.
+	// (kvcache.Config.TokenBytes·Tokens): the most it can grow to; with
+	// chunked compression, press.MaxBytesChunked.
 	KV int64
 	// Scratch is the State's buffers (model.Model.StateBytes), with what
 	// attention's scratch grows by over a cache of a blocked type.
@@ -34,12 +35,12 @@ func (n MemoryNeed) Total() int64 { return addSat(addSat(n.Weights, n.KV), n.Scr
 
 // String lists the parts: "205.3 GB (weights 3.6 MB + KV cache for
 // 1000000010 tokens 205.3 GB + scratch 1.2 MB)".
-// With chunked compression it says so: "KV cache for 65551 tokens
-// compressed in chunks of 256 2.1 MB".
+// With chunked compression it says so: "KV cache for 65209 tokens
+// (compressed in chunks of 256) 1.2 MB".
 func (n MemoryNeed) String() string {
 	chunks := ""
 	if n.Chunk > 0 {
-		chunks = fmt.Sprintf(" compressed in chunks of %d", n.Chunk)
+		chunks = fmt.Sprintf(" (compressed in chunks of %d)", n.Chunk)
 	}
 	return fmt.Sprintf("%s (weights %s + KV cache for %d tokens%s %s + scratch %s)",
 		memlimit.FormatBytes(n.Total()), memlimit.FormatBytes(n.Weights), n.Tokens, chunks,

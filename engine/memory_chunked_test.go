@@ -162,7 +162,7 @@ func TestCheckRequestChunked(t *testing.T) {
 	}
 	e.Limits = limits(memlimit.Limit{Source: "MemAvailable", Bytes: need.Total() - 1})
 	if err := e.CheckRequest(req); err == nil || !strings.Contains(err.Error(), "needs about "+need.String()) ||
-		!strings.Contains(err.Error(), fmt.Sprintf("KV cache for %d tokens compressed in chunks of %d %s", n+maxNew-1, chunk, memlimit.FormatBytes(need.KV))) {
+		!strings.Contains(err.Error(), fmt.Sprintf("KV cache for %d tokens (compressed in chunks of %d) %s", n+maxNew-1, chunk, memlimit.FormatBytes(need.KV))) {
 		t.Errorf("chunked, one byte short: %v", err)
 	}
 

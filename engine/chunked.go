@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/thinkv/thinkv/kvcache"
 	"github.com/thinkv/thinkv/model"
@@ -74,6 +75,13 @@ func (k *chunker) compress(m *model.Model, c *kvcache.Cache) error {
 			c.Head(l, g).ReserveFull(room)
 		}
 	}
+	// A press may have reallocated every head (ThinK re-applied compacts
+	// each one): collect the rows it dropped now, so that the next chunk
+	// grows into them instead of beside them. One collection per chunk
+	// costs little next to the chunk's prefill, and keeps the peak at
+	// about the compressed cache plus one chunk's reshaping, never the sum
+	// of every chunk's garbage.
+	runtime.GC()
 	return m.ExtendObservation(k.obs, next)
 }
 

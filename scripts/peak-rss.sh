@@ -35,9 +35,9 @@
 # every press costs its scratch and ThinK its new pruned rows beside the
 # old full ones (snapkv 88.1 MB, think 91.2); ThinK alone with CHUNK=256
 # reallocates every head's segments after every chunk (its repeated
-# Compress ends with Keep), garbage the collector lets grow to about the
-# live heap again (165.2 MB against the full cache's 109.0; 108.9 with
-# GOGC=25).
+# Compress ends with Keep): the chunker now collects that garbage after
+# each chunk, which brought it from 165.2 MB to 115.5 against the full
+# cache's 109.3 (GOGC=25 alone gave 108.9).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

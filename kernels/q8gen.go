@@ -261,7 +261,7 @@ var (
 	pq8_0 = ptype{"Q8_0", 16, 256, false}
 	pq4_0 = ptype{"Q4_0", 16, 128, false}
 	pq4_k = ptype{"Q4_K", 160, 1024, true}
-	pq6_k = ptype{"Q6_K", 144, 1536, true}
+	pq6_k = ptype{"Q6_K", 160, 1536, true}
 )
 
 // Offsets in an actBlock (q8act.go) and its size.
@@ -346,8 +346,14 @@ func pkernel(tr tier, w ptype, T int) {
 	case "Q6_K":
 		g.q6k()
 	}
-	p("ADDQ $%d, SI", w.head)
-	p("ADDQ $%d, R8", w.quant)
+	if w.k {
+		// A super-block's head precedes its quants (q8pack.go).
+		p("ADDQ $%d, SI", w.head+w.quant)
+		p("ADDQ $%d, R8", w.head+w.quant)
+	} else {
+		p("ADDQ $%d, SI", w.head)
+		p("ADDQ $%d, R8", w.quant)
+	}
 	step, mstep := 32, mSize
 	if w.k {
 		step, mstep = 256, 8*mSize

@@ -13,8 +13,11 @@ import (
 // each of the eight rows: a VPDPBUSD (or VPMADDUBSW) of it with four
 // activations broadcast adds them into eight lanes, one per row, and a
 // group's outputs come out as one vector, with no horizontal sums and no
-// gathering of scales. A group is a head region, the scales of all its
-// blocks, padded to 64 bytes, then a quant region:
+// gathering of scales. For Q8_0 and Q4_0 a group is a head region, the
+// scales of all its blocks, padded to 64 bytes, then a quant region; for
+// the K-quants it is a run of super-blocks, each one's head just before
+// its quants (one stream, not two: streaming a group from memory, that
+// took Q4_K from 13 to 21 GB/s on one thread, and Q6_K from 11 to 19):
 //
 //	Q8_0, per block of 32: head: the 8 rows' f16 scales (16 bytes);
 //	      quants: for k in 0..7, for row r: w[r][4k..4k+3] + 128 as bytes (256)
@@ -26,16 +29,17 @@ import (
 //	      quants: for c in 0..3, m in 0..7, row r: qs[r][32c+4m..+3] (1024),
 //	      low nibbles of chunk c are sub-block 2c, high ones 2c+1
 //	Q6_K, per super-block: head: 8 f16 d, then the int8 scales sc[i][r],
-//	      i in 0..15 (144); quants: ql as Q4_K's qs (1024), then for h in
-//	      0..1, m in 0..7, row r: qh[r][32h+4m..+3] (512)
+//	      i in 0..15, then 16 bytes of padding (160); quants: ql as Q4_K's
+//	      qs (1024), then for h in 0..1, m in 0..7, row r: qh[r][32h+4m..+3] (512)
 //
 // Eight rows take the bytes of eight unpacked rows (Q4_K 32 more per
-// super-block, for its decoded scales) plus the head's padding.
+// super-block, for its decoded scales; Q6_K 16 more, padding) plus, for
+// Q8_0 and Q4_0, the head region's padding.
 
 // packedMatrix is a matrix's packed copy.
 type packedMatrix struct {
 	data   []byte
-	head   int // bytes of a group's head region
+	qoff   int // offset of a group's first quants
 	group  int // bytes of a group
 	groups int // Rows/8
 }
@@ -46,18 +50,19 @@ type packedMatrix struct {
 type packFormat struct {
 	elems, head, quant int // elements per block, bytes of its head and quants
 	pack               func(head, quant []byte, rows *[8][]byte)
+	inline             bool // each block's head just before its quants, not in a head region
 }
 
 func packFormatFor(t DType) *packFormat {
 	switch t {
 	case Q8_0:
-		return &packFormat{QK8_0, 16, 256, packQ8_0}
+		return &packFormat{QK8_0, 16, 256, packQ8_0, false}
 	case Q4_0:
-		return &packFormat{QK4_0, 16, 128, packQ4_0}
+		return &packFormat{QK4_0, 16, 128, packQ4_0, false}
 	case Q4_K:
-		return &packFormat{QK_K, 160, 1024, packQ4_K}
+		return &packFormat{QK_K, 160, 1024, packQ4_K, true}
 	case Q6_K:
-		return &packFormat{QK_K, 144, 1536, packQ6_K}
+		return &packFormat{QK_K, 160, 1536, packQ6_K, true} // 144 bytes of head, padded
 	}
 	return nil
 }
@@ -82,8 +87,15 @@ func (m *Matrix) pack() *packedMatrix {
 	}
 	f := packFormatFor(m.Type)
 	nb := m.Cols / f.elems
-	head := (nb*f.head + 63) &^ 63
-	pk := &packedMatrix{head: head, group: head + nb*f.quant, groups: m.Rows / 8}
+	// Where block b's head and quants start in a group.
+	head, quant := func(b int) int { return b * f.head }, func(b int) int { return (nb*f.head+63)&^63 + b*f.quant }
+	if f.inline {
+		head, quant = func(b int) int { return b * (f.head + f.quant) }, func(b int) int { return b*(f.head+f.quant) + f.head }
+	}
+	pk := &packedMatrix{qoff: quant(0), group: quant(nb), groups: m.Rows / 8}
+	if f.inline {
+		pk.group = head(nb)
+	}
 	if n := pk.groups * pk.group; n >= 1<<20 {
 		var release func()
 		if pk.data, release = hugeBytes(n); release != nil {
@@ -103,7 +115,7 @@ func (m *Matrix) pack() *packedMatrix {
 				row := m.Data[(8*g+r)*rb:]
 				rows[r] = row[b*bb : (b+1)*bb]
 			}
-			f.pack(grp[b*f.head:(b+1)*f.head], grp[head+b*f.quant:head+(b+1)*f.quant], &rows)
+			f.pack(grp[head(b):head(b)+f.head], grp[quant(b):quant(b)+f.quant], &rows)
 		}
 	}
 	if m.packed.CompareAndSwap(nil, pk) {
@@ -208,13 +220,13 @@ func (pk *packedMatrix) product(m *Matrix, out []float32, a *Acts, lo, hi int) i
 		for ; t+k.mainT <= n; t += k.mainT {
 			for g := p0; g < p1; g++ {
 				grp := pk.data[g*pk.group:]
-				k.main(&grp[0], &grp[pk.head], &a.q[t*m.Cols], ab, &a.m[t*nb], mb, nb, &out[t*rows+8*g], ob)
+				k.main(&grp[0], &grp[pk.qoff], &a.q[t*m.Cols], ab, &a.m[t*nb], mb, nb, &out[t*rows+8*g], ob)
 			}
 		}
 		for ; t < n; t++ {
 			for g := p0; g < p1; g++ {
 				grp := pk.data[g*pk.group:]
-				k.one(&grp[0], &grp[pk.head], &a.q[t*m.Cols], ab, &a.m[t*nb], mb, nb, &out[t*rows+8*g], ob)
+				k.one(&grp[0], &grp[pk.qoff], &a.q[t*m.Cols], ab, &a.m[t*nb], mb, nb, &out[t*rows+8*g], ob)
 			}
 		}
 	}

@@ -334,30 +334,37 @@ func pkernel(tr tier, w ptype, T int) {
 		g.k30 = g.r.get()
 		p("%s q8k30<>(SB), %s", tr.mov(), y(g.k30))
 	}
-	p("TESTQ CX, CX")
-	p("JZ %s_done", g.name)
+	if !w.k {
+		// Records of two blocks (q8pack.go); R11 says whether a last,
+		// lone block follows them.
+		p("MOVQ CX, R11")
+		p("ANDQ $1, R11")
+		p("SHRQ $1, CX")
+		p("JZ %s_tail", g.name)
+	} else {
+		p("TESTQ CX, CX")
+		p("JZ %s_done", g.name)
+	}
 	fmt.Fprintf(&out, "\n%s_block:\n", g.name)
-	p("VCVTPH2PS (SI), %s", y(g.d))
 	switch w.name {
 	case "Q8_0", "Q4_0":
-		g.block32()
+		g.block32(0)
+		g.block32(1)
 	case "Q4_K":
+		p("VCVTPH2PS (SI), %s", y(g.d))
 		g.q4k()
 	case "Q6_K":
+		p("VCVTPH2PS (SI), %s", y(g.d))
 		g.q6k()
 	}
+	// The next record: a super-block, its head just before its quants, or
+	// two blocks, their heads before their quants (q8pack.go).
+	rec, step, mstep := 32+2*w.quant, 64, 2*mSize
 	if w.k {
-		// A super-block's head precedes its quants (q8pack.go).
-		p("ADDQ $%d, SI", w.head+w.quant)
-		p("ADDQ $%d, R8", w.head+w.quant)
-	} else {
-		p("ADDQ $%d, SI", w.head)
-		p("ADDQ $%d, R8", w.quant)
+		rec, step, mstep = w.head+w.quant, 256, 8*mSize
 	}
-	step, mstep := 32, mSize
-	if w.k {
-		step, mstep = 256, 8*mSize
-	}
+	p("ADDQ $%d, SI", rec)
+	p("ADDQ $%d, R8", rec)
 	p("ADDQ $%d, DI", step)
 	p("ADDQ $%d, BX", mstep)
 	if T > 2 {
@@ -366,6 +373,12 @@ func pkernel(tr tier, w ptype, T int) {
 	}
 	p("DECQ CX")
 	p("JNZ %s_block", g.name)
+	if !w.k {
+		fmt.Fprintf(&out, "\n%s_tail:\n", g.name)
+		p("TESTQ R11, R11")
+		p("JZ %s_done", g.name)
+		g.block32(0)
+	}
 	fmt.Fprintf(&out, "\n%s_done:\n", g.name)
 	p("MOVQ out+56(FP), DX")
 	p("MOVQ ostride+64(FP), AX")
@@ -380,13 +393,13 @@ func pkernel(tr tier, w ptype, T int) {
 }
 
 // prefetch writes the prefetches of the part-th of parts slices of a
-// block's quants, prefetchAhead bytes on from this block's, a line per 64
-// bytes (past a group's end they reach the next group), spread over the
-// block so that they do not all leave at once.
-func (g *pk) prefetch(part, parts int) {
-	n := g.w.quant / parts
-	for off := part * n; off < (part+1)*n; off += 64 {
-		p("PREFETCHT0 %d(R8)", prefetchAhead+off)
+// record of rec bytes, prefetchAhead bytes on from the record's quants, a
+// line per 64 bytes (past a group's end they reach the next group), spread
+// over the record so that they do not all leave at once.
+func (g *pk) prefetch(part, parts, rec int) {
+	lines := (rec + 63) / 64
+	for l := part * lines / parts; l < (part+1)*lines/parts; l++ {
+		p("PREFETCHT0 %d(R8)", prefetchAhead+64*l)
 	}
 }
 
@@ -418,13 +431,19 @@ func (g *pk) dots(t, i int, wk []int, off int) {
 // vectors (VNNI: all at once in registers; AVX2: Q4_0 one load, two
 // vectors, at a time, Q8_0 one), then per token the integer sum from its
 // correction (c128 or c8) and the float steps.
-func (g *pk) block32() {
-	g.prefetch(0, 1)
+func (g *pk) block32(b int) {
 	tr, q4 := g.tr, g.w.name == "Q4_0"
 	corr := mC128
 	if q4 {
 		corr = mC8
 	}
+	// Block b of a record: its scales 16b bytes into the record's head, its
+	// quants qo bytes into the record's quants, its token quants and
+	// activation records one block on.
+	qo, to, mo := b*g.w.quant, 32*b, mSize*b
+	corr += mo
+	p("VCVTPH2PS %d(SI), %s", 16*b, y(g.d))
+	g.prefetch(b, 2, 32+2*g.w.quant)
 	if tr.vnni {
 		var wk [8]int
 		for k := range wk {
@@ -432,20 +451,20 @@ func (g *pk) block32() {
 		}
 		if q4 {
 			for m := 0; m < 4; m++ {
-				p("VPANDD %d(R8), %s, %s", 32*m, y(g.mask), y(wk[m]))
-				p("VPSRLW $4, %d(R8), %s", 32*m, y(wk[m+4]))
+				p("VPANDD %d(R8), %s, %s", qo+32*m, y(g.mask), y(wk[m]))
+				p("VPSRLW $4, %d(R8), %s", qo+32*m, y(wk[m+4]))
 				p("VPANDD %s, %s, %s", y(wk[m+4]), y(g.mask), y(wk[m+4]))
 			}
 		} else {
 			for k := range wk {
-				p("VMOVDQU32 %d(R8), %s", 32*k, y(wk[k]))
+				p("VMOVDQU32 %d(R8), %s", qo+32*k, y(wk[k]))
 			}
 		}
 		for t := 0; t < g.T; t++ {
 			i := g.r.get()
 			p("VPBROADCASTD %s, %s", tokM(t, corr), y(i))
-			g.dots(t, i, wk[:], 0)
-			g.finish(t, i, g.d, mD)
+			g.dots(t, i, wk[:], to)
+			g.finish(t, i, g.d, mo+mD)
 			g.r.next--
 		}
 		g.r.next -= 8
@@ -465,13 +484,13 @@ func (g *pk) block32() {
 			h = append(h, g.r.get())
 		}
 		for m := 0; m < 4; m++ {
-			p("VMOVDQU %d(R8), %s", 32*m, y(w0))
+			p("VMOVDQU %d(R8), %s", qo+32*m, y(w0))
 			p("VPSRLW $4, %s, %s", y(w0), y(w1))
 			p("VPAND %s, %s, %s", y(g.mask), y(w0), y(w0))
 			p("VPAND %s, %s, %s", y(g.mask), y(w1), y(w1))
 			for t := 0; t < g.T; t++ {
 				for j, wr := range []int{w0, w1} {
-					p("VPBROADCASTD %s, %s", tokQ(t, 4*m+16*j), y(g.at))
+					p("VPBROADCASTD %s, %s", tokQ(t, to+4*m+16*j), y(g.at))
 					p("VPMADDUBSW %s, %s, %s", y(g.at), y(wr), y(g.at))
 					if m == 0 && j == 0 {
 						p("VMOVDQA %s, %s", y(g.at), y(h[t]))
@@ -492,11 +511,11 @@ func (g *pk) block32() {
 			p("VPXOR %[1]s, %[1]s, %[1]s", y(sums[t]))
 		}
 		for k := 0; k < 8; k++ {
-			p("VMOVDQU %d(R8), %s", 32*k, y(w0))
+			p("VMOVDQU %d(R8), %s", qo+32*k, y(w0))
 			p("VPXOR q8k80<>(SB), %s, %s", y(w0), y(w0))
 			p("VPABSB %s, %s", y(w0), y(w1))
 			for t := 0; t < g.T; t++ {
-				p("VPBROADCASTD %s, %s", tokQ(t, 4*k), y(g.at))
+				p("VPBROADCASTD %s, %s", tokQ(t, to+4*k), y(g.at))
 				p("VPSIGNB %s, %s, %s", y(w0), y(g.at), y(g.at))
 				p("VPMADDUBSW %s, %s, %s", y(g.at), y(w1), y(g.at))
 				p("VPMADDWD %s, %s, %s", y(g.ones), y(g.at), y(g.at))
@@ -505,7 +524,7 @@ func (g *pk) block32() {
 		}
 	}
 	for t := 0; t < g.T; t++ {
-		g.finish(t, sums[t], g.d, mD)
+		g.finish(t, sums[t], g.d, mo+mD)
 	}
 	g.r.next -= g.T + 4
 }
@@ -532,7 +551,7 @@ func (g *pk) q4k() {
 		sums = append(sums, g.r.get())
 	}
 	for j := 0; j < 8; j++ {
-		g.prefetch(j, 8)
+		g.prefetch(j, 8, g.w.head+g.w.quant)
 		p("VPMOVZXBD %d(SI), %s", 32+8*j, y(ds))
 		p("VCVTDQ2PS %s, %s", y(ds), y(ds))
 		p("VMULPS %s, %s, %s", y(g.d), y(ds), y(ds))
@@ -634,7 +653,7 @@ func (g *pk) q6k() {
 		sclo, schi = wk[0], wk[1] // free once the block's products are done
 	}
 	for b := 0; b < 8; b++ {
-		g.prefetch(b, 8)
+		g.prefetch(b, 8, g.w.head+g.w.quant)
 		h, q := b/4, b%4
 		// six writes weight vector k of block b.
 		six := func(k, dst int) {

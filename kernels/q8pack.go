@@ -13,11 +13,13 @@ import (
 // each of the eight rows: a VPDPBUSD (or VPMADDUBSW) of it with four
 // activations broadcast adds them into eight lanes, one per row, and a
 // group's outputs come out as one vector, with no horizontal sums and no
-// gathering of scales. For Q8_0 and Q4_0 a group is a head region, the
-// scales of all its blocks, padded to 64 bytes, then a quant region; for
-// the K-quants it is a run of super-blocks, each one's head just before
-// its quants (one stream, not two: streaming a group from memory, that
-// took Q4_K from 13 to 21 GB/s on one thread, and Q6_K from 11 to 19):
+// gathering of scales. A group is a run of records, each one's heads
+// (scales) just before its quants, so that a group is one stream from
+// memory: a record is two blocks of 32 for Q8_0 and Q4_0 (the last one
+// alone, its head padded, when a row has an odd number of blocks) and one
+// super-block for the K-quants, and the quants stay 32-byte aligned. (All
+// heads first, then all quants, streamed from memory on one thread at
+// 13–20 GB/s where this layout does 21–26.)
 //
 //	Q8_0, per block of 32: head: the 8 rows' f16 scales (16 bytes);
 //	      quants: for k in 0..7, for row r: w[r][4k..4k+3] + 128 as bytes (256)
@@ -33,8 +35,8 @@ import (
 //	      qs (1024), then for h in 0..1, m in 0..7, row r: qh[r][32h+4m..+3] (512)
 //
 // Eight rows take the bytes of eight unpacked rows (Q4_K 32 more per
-// super-block, for its decoded scales; Q6_K 16 more, padding) plus, for
-// Q8_0 and Q4_0, the head region's padding.
+// super-block, for its decoded scales; Q6_K 16 more, padding; Q8_0 and
+// Q4_0 16 more for a lone last block).
 
 // packedMatrix is a matrix's packed copy.
 type packedMatrix struct {
@@ -50,7 +52,7 @@ type packedMatrix struct {
 type packFormat struct {
 	elems, head, quant int // elements per block, bytes of its head and quants
 	pack               func(head, quant []byte, rows *[8][]byte)
-	inline             bool // each block's head just before its quants, not in a head region
+	inline             bool // records of one block (else of two), heads before quants
 }
 
 func packFormatFor(t DType) *packFormat {
@@ -87,15 +89,18 @@ func (m *Matrix) pack() *packedMatrix {
 	}
 	f := packFormatFor(m.Type)
 	nb := m.Cols / f.elems
-	// Where block b's head and quants start in a group.
-	head, quant := func(b int) int { return b * f.head }, func(b int) int { return (nb*f.head+63)&^63 + b*f.quant }
-	if f.inline {
-		head, quant = func(b int) int { return b * (f.head + f.quant) }, func(b int) int { return b*(f.head+f.quant) + f.head }
+	// Where block b's head and quants start in a group: records of one
+	// super-block or of two blocks (the last one alone when nb is odd),
+	// heads first.
+	head, quant := func(b int) int { return b * (f.head + f.quant) }, func(b int) int { return b*(f.head+f.quant) + f.head }
+	size := head(nb)
+	if !f.inline {
+		rec := 2 * (f.head + f.quant)
+		head = func(b int) int { return b/2*rec + b%2*f.head }
+		quant = func(b int) int { return b/2*rec + 2*f.head + b%2*f.quant }
+		size = quant(nb-1) + f.quant
 	}
-	pk := &packedMatrix{qoff: quant(0), group: quant(nb), groups: m.Rows / 8}
-	if f.inline {
-		pk.group = head(nb)
-	}
+	pk := &packedMatrix{qoff: quant(0), group: size, groups: m.Rows / 8}
 	if n := pk.groups * pk.group; n >= 1<<20 {
 		var release func()
 		if pk.data, release = hugeBytes(n); release != nil {

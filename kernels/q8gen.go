@@ -421,10 +421,22 @@ func (g *pk) finish(t, i, sc, moff int) {
 // dots adds into register i the products of the weight vectors wk (each
 // four weights of the eight rows, unsigned) with token t's quants from
 // byte off of its row on, four broadcast to each VPDPBUSD (VNNI tier).
+// With one token the odd vectors go to a second chain, added at the end,
+// so that the chain of dependent VPDPBUSDs is half as long.
 func (g *pk) dots(t, i int, wk []int, off int) {
-	for k, wr := range wk {
-		p("VPDPBUSD.BCST %s, %s, %s", tokQ(t, off+4*k), y(wr), y(i))
+	if g.T > 1 || len(wk) < 8 {
+		for k, wr := range wk {
+			p("VPDPBUSD.BCST %s, %s, %s", tokQ(t, off+4*k), y(wr), y(i))
+		}
+		return
 	}
+	i2 := g.r.get()
+	p("VPXORD %[1]s, %[1]s, %[1]s", y(i2))
+	for k, wr := range wk {
+		p("VPDPBUSD.BCST %s, %s, %s", tokQ(t, off+4*k), y(wr), y([2]int{i, i2}[k%2]))
+	}
+	p("VPADDD %s, %s, %s", y(i2), y(i), y(i))
+	g.r.next--
 }
 
 // block32 writes the block of a Q8_0 or Q4_0 kernel: the eight weight

@@ -664,9 +664,22 @@ func (g *pk) q6k() {
 	} else {
 		sclo, schi = wk[0], wk[1] // free once the block's products are done
 	}
+	// With one token (VNNI) the eight qh vectors of a half super-block stay
+	// in registers for its four blocks, instead of being loaded four times.
+	var qhv []int
+	if tr.vnni && g.T == 1 {
+		for range 8 {
+			qhv = append(qhv, g.r.get())
+		}
+	}
 	for b := 0; b < 8; b++ {
 		g.prefetch(b, 8, g.w.head+g.w.quant)
 		h, q := b/4, b%4
+		if qhv != nil && q == 0 {
+			for k, r := range qhv {
+				p("VMOVDQU32 %d(R8), %s", 1024+256*h+32*k, y(r))
+			}
+		}
 		// six writes weight vector k of block b.
 		six := func(k, dst int) {
 			ql := fmt.Sprintf("%d(R8)", 256*(2*h+q%2)+32*k)
@@ -684,6 +697,9 @@ func (g *pk) q6k() {
 			}
 			// qh bits 2q..2q+1 to bits 4..5.
 			shift := map[int]string{0: "VPSLLW $4", 1: "VPSLLW $2", 3: "VPSRLW $2"}[q]
+			if qhv != nil {
+				qh = y(qhv[k])
+			}
 			if tr.vnni {
 				src := qh
 				if shift != "" {

@@ -19,7 +19,7 @@ import (
 	"github.com/thinkv/thinkv/press"
 )
 
-const benchSynopsis = "-m MODEL [-p 512] [-n 128] [--depth 0,4096] [--press SPEC] [--kv-type f16|f32] [--threads N] [-r 3] [--json]"
+const benchSynopsis = "-m MODEL [-p 512] [-n 128] [--depth 0,4096] [--press SPEC] [--kv-type f16|f32|q8_0|q4_0] [--threads N] [-r 3] [--json]"
 
 // bandwidthBytes is the buffer the read bandwidth is measured on: several
 // times any last-level cache, so that the sum streams from memory.
@@ -48,7 +48,7 @@ func runBench(args []string, stdout io.Writer) error {
 	fs.alias("batch", "b")
 	depth := fs.String("depth", "0", "comma-separated cache depths to decode at: the cache is first filled with that many synthetic tokens, untimed")
 	fs.alias("depth", "d")
-	kvType := fs.String("kv-type", "f16", "KV-cache storage type: f16 or f32")
+	kvType := fs.String("kv-type", "f16", kvTypeHelp)
 	pf := &pressFlag{spec: "none"}
 	fs.Var(pf, "press", "cache compression applied to each prefill (the -p prompt and each depth's fill) and while decoding, e.g. snapkv:budget=256")
 	fs.intVar(&seed, "seed", 1, 0, 1<<62, "seed of the synthetic token ids")
@@ -67,11 +67,8 @@ func runBench(args []string, stdout io.Writer) error {
 	if o.depths, err = parseDepths(*depth); err != nil {
 		return fs.usagef("--depth: %v", err)
 	}
-	if o.typ, err = kvcache.ParseDType(*kvType); err != nil {
-		return fs.usagef("--kv-type: %v", err)
-	}
-	if o.press, err = press.Parse(pf.spec); err != nil {
-		return fs.usagef("--press: %v", err)
+	if o.typ, o.press, err = fs.cacheFlags(*kvType, pf.spec); err != nil {
+		return err
 	}
 	o.pressSpec = "none"
 	if o.press != nil {

@@ -67,12 +67,9 @@ func runChat(args []string, stdout io.Writer) error {
 	if err := mf.check(); err != nil {
 		return err
 	}
-	typ, err := kvcache.ParseDType(*kvType)
+	typ, _, err := fs.cacheFlags(*kvType, pf.spec)
 	if err != nil {
-		return fs.usagef("--kv-type: %v", err)
-	}
-	if _, err := press.Parse(pf.spec); err != nil {
-		return fs.usagef("--press: %v", err)
+		return err
 	}
 	if seed < 0 {
 		seed = int(rand.Int64N(1 << 62))

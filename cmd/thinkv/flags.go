@@ -4,6 +4,7 @@ import (
 	"runtime"
 
 	"github.com/thinkv/thinkv/engine"
+	"github.com/thinkv/thinkv/kvcache"
 	"github.com/thinkv/thinkv/press"
 )
 
@@ -13,6 +14,20 @@ const maxCtx = 1 << 30
 
 // kvTypeHelp is the help of every command's --kv-type flag.
 const kvTypeHelp = "KV-cache storage type: f16, f32, q8_0 or q4_0 (GGUF's 32-channel blocks: 34 and 18 bytes for 32 values, against 64 for f16)"
+
+// cacheFlags parses the values of a command's --kv-type and --press flags,
+// reporting a bad one as a usage error.
+func (fs *flagSet) cacheFlags(kvType, spec string) (kvcache.DType, press.Press, error) {
+	typ, err := kvcache.ParseDType(kvType)
+	if err != nil {
+		return 0, nil, fs.usagef("--kv-type: %v", err)
+	}
+	p, err := press.Parse(spec)
+	if err != nil {
+		return 0, nil, fs.usagef("--press: %v", err)
+	}
+	return typ, p, nil
+}
 
 // modelFlags are the flags that pick a model and run it, one definition for
 // every command: -m, -t/--tokenizer, -c/--ctx, --threads.

@@ -55,13 +55,9 @@ func runGenerate(args []string, stdout io.Writer) error {
 	if err := mf.check(); err != nil {
 		return err
 	}
-	typ, err := kvcache.ParseDType(*kvType)
+	typ, p, err := fs.cacheFlags(*kvType, pf.spec)
 	if err != nil {
-		return fs.usagef("--kv-type: %v", err)
-	}
-	p, err := press.Parse(pf.spec)
-	if err != nil {
-		return fs.usagef("--press: %v", err)
+		return err
 	}
 	if ch.on && p == nil {
 		return fs.usagef("--chunked-compress needs a compressing --press")

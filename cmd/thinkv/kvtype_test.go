@@ -24,7 +24,7 @@ func TestKVTypeHelp(t *testing.T) {
 			break
 		}
 	}
-	for _, cmd := range [][]string{{"generate"}, {"chat"}, {"serve"}, {"eval"}, {"eval", "fidelity"}} {
+	for _, cmd := range [][]string{{"generate"}, {"chat"}, {"serve"}, {"bench"}, {"eval"}, {"eval", "fidelity"}} {
 		out, errOut, code := thinkv(t, append(cmd, "--help")...)
 		if code != 0 {
 			t.Fatalf("%v --help: exit %d: %s", cmd, code, errOut)

@@ -18,8 +18,6 @@ import (
 	"github.com/thinkv/thinkv/chat"
 	"github.com/thinkv/thinkv/engine"
 	"github.com/thinkv/thinkv/gguf"
-	"github.com/thinkv/thinkv/kvcache"
-	"github.com/thinkv/thinkv/press"
 	"github.com/thinkv/thinkv/server"
 )
 
@@ -57,12 +55,9 @@ func runServe(args []string, stdout io.Writer) error {
 	if err := mf.check(); err != nil {
 		return err
 	}
-	typ, err := kvcache.ParseDType(*kvType)
+	typ, _, err := fs.cacheFlags(*kvType, pf.spec)
 	if err != nil {
-		return fs.usagef("--kv-type: %v", err)
-	}
-	if _, err := press.Parse(pf.spec); err != nil {
-		return fs.usagef("--press: %v", err)
+		return err
 	}
 	budget, err := parseBytes(*kvBudget)
 	if err != nil {

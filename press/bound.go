@@ -85,20 +85,29 @@ func bound(p policy, cfg kvcache.Config, prompt, newTokens int, afterCompress bo
 	ls := newLayout(cfg, prompt, max(newTokens, 0))
 	if p != nil {
 		p.reshape(ls)
-		if afterCompress {
-			for l := range ls.layers {
-				ls.layers[l].peak = 0
-				ls.layers[l].record(ls.full())
-			}
+	}
+	return ls.finish(max(newTokens, 0), afterCompress)
+}
+
+// finish models decoding newTokens after Compress and returns the bound:
+// the larger of the most the layers held up to the end of Compress (only
+// from its end on when afterCompress) and what they hold at the end of
+// decoding, summed over the layers, times the KV heads.
+func (ls *layout) finish(newTokens int, afterCompress bool) int64 {
+	if afterCompress {
+		for l := range ls.layers {
+			ls.layers[l].peak = 0
+			ls.layers[l].record(ls.full())
 		}
 	}
+	ls.newTokens = newTokens
 	ls.decode()
 	var compress, decode int64
 	for i := range ls.layers {
 		compress += ls.layers[i].peak
 		decode += ls.layers[i].end
 	}
-	return max(compress, decode) * int64(cfg.KVHeads)
+	return max(compress, decode) * int64(ls.cfg.KVHeads)
 }
 
 // segment is the shape of a head's keys (or values): rows held in a pruned

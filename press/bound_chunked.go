@@ -90,20 +90,7 @@ func chunkedBound(p Press, cfg kvcache.Config, prompt, newTokens, chunk int, aft
 		ls.appendChunk(room, total-end)
 		end += room
 	}
-	if afterCompress {
-		for l := range ls.layers {
-			ls.layers[l].peak = 0
-			ls.layers[l].record(ls.full())
-		}
-	}
-	ls.newTokens = newTokens
-	ls.decode()
-	var compress, decode int64
-	for i := range ls.layers {
-		compress += ls.layers[i].peak
-		decode += ls.layers[i].end
-	}
-	return max(compress, decode) * int64(cfg.KVHeads)
+	return ls.finish(newTokens, afterCompress)
 }
 
 // compressAgain models a Compress of p on a cache that has processed

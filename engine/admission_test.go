@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestCompressedReservation checks that a request's reservation shrinks to
@@ -157,13 +156,7 @@ func TestStatsAfterCancel(t *testing.T) {
 			break
 		}
 	}
-	// The final event is sent before the loop publishes its stats: wait
-	// for them (up to ten seconds on a loaded machine, not a timing test).
-	var got Stats
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-		if got = s.Stats(); got.Running == 0 && got.Reserved == 0 && got.KVBytes == 0 {
-			return
-		}
+	if got, ok := settled(s); !ok {
+		t.Errorf("stats after the only request was cancelled: %+v", got)
 	}
-	t.Errorf("stats after the only request was cancelled: %+v", got)
 }

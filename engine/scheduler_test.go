@@ -263,7 +263,7 @@ func runConcurrently(t *testing.T, e *Engine, cfg SchedulerConfig, cases []mixCa
 		}
 	}
 	iv.verify()
-	if st := s.Stats(); st.Reserved != 0 || st.Running != 0 || st.Queued != 0 || st.KVBytes != 0 {
+	if st, ok := settled(s); !ok {
 		t.Errorf("stats after every request ended: %+v", st)
 	}
 	return iv
@@ -409,7 +409,7 @@ func TestSchedulerCancel(t *testing.T) {
 		}
 	}
 	iv.verify()
-	if st := s.Stats(); st.Reserved != 0 || st.Running != 0 || st.Queued != 0 {
+	if st, ok := settled(s); !ok {
 		t.Errorf("stats after every request ended: %+v", st)
 	}
 	s.Close()
@@ -464,4 +464,18 @@ func BenchmarkSchedulerDecode(b *testing.B) {
 			b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tok/s")
 		})
 	}
+}
+
+// settled waits until s has nothing running, queued or reserved and no KV
+// bytes, and returns its stats and whether it got there. The final event of
+// a request is sent before the loop publishes its stats, so it waits (up to
+// ten seconds on a loaded machine: not a timing test).
+func settled(s *Scheduler) (Stats, bool) {
+	var st Stats
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if st = s.Stats(); st.Running == 0 && st.Queued == 0 && st.Reserved == 0 && st.KVBytes == 0 {
+			return st, true
+		}
+	}
+	return st, false
 }

@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"fmt"
-	"sync"
 	"unsafe"
 )
 
@@ -214,56 +213,6 @@ func (m *Matrix) TakesQ8() bool {
 		return integerKQuants
 	}
 	return false
-}
-
-// MulActs multiplies the rows of a by m, out[i*Rows+r] = m[r]·a[i], on p's
-// workers (nil: serially). When a is quantized and m.TakesQ8, the product
-// is integer (see the top of this file): where the CPU has the kernels, m's
-// weights are packed eight rows at a time (Pack, done here on first use)
-// and a tile kernel takes eight weight rows by several activation rows at a
-// time, reusing each weight block from registers for every activation row;
-// every output equals the single-row product bit for bit whatever the
-// batch. Otherwise it is MulBatch on a.X.
-func (m *Matrix) MulActs(p *Pool, out []float32, a *Acts) {
-	if a.Cols != m.Cols {
-		panic(fmt.Sprintf("kernels: MulActs: %d-wide activations for a %d×%d matrix", a.Cols, m.Rows, m.Cols))
-	}
-	if !a.Quantized() || !m.TakesQ8() {
-		m.MulBatch(p, out, a.X, a.N)
-		return
-	}
-	t := q8Tasks.Get().(*q8Task)
-	*t = q8Task{m: m, out: out[:a.N*m.Rows], a: *a}
-	if packedKernelsFor(m.Type) != nil && a.m != nil {
-		t.pk = m.pack()
-	}
-	// Workers take groups of q8Group rows, so their tiles stay whole.
-	groups := (m.Rows + q8Group - 1) / q8Group
-	p.Run(groups, max(1, 32768/(m.Cols*a.N*q8Group)), t)
-	*t = q8Task{}
-	q8Tasks.Put(t)
-}
-
-// q8Group is the multiple of rows a worker's share of a product is made
-// of: the rows of a packed group, and a multiple of every tile's height.
-const q8Group = 8
-
-// q8Task is one MulActs call as a pool Task over groups of q8Group rows.
-type q8Task struct {
-	m   *Matrix
-	pk  *packedMatrix // nil: the weights as they are in m.Data
-	out []float32
-	a   Acts // a copy, so that the caller's Acts need not escape
-}
-
-var q8Tasks = sync.Pool{New: func() any { return new(q8Task) }}
-
-func (t *q8Task) Run(_, lo, hi int) {
-	lo, hi = lo*q8Group, min(hi*q8Group, t.m.Rows)
-	if t.pk != nil {
-		lo = t.pk.product(t.m, t.out, &t.a, lo, hi)
-	}
-	q8Product(t.m, t.out, &t.a, lo, hi)
 }
 
 // q8Shape is a tile kernel's size: rows × tokens.

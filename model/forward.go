@@ -69,9 +69,8 @@ func (m *Model) forward(s *State) {
 		// The normalised rows are quantized once for Q, K and V (into att,
 		// unused until attention).
 		a := acts(s.att, s.xb, n, dim, ly.Wq, ly.Wk, ly.Wv)
-		ly.Wq.MulActs(s.pool, s.q, &a)
-		ly.Wk.MulActs(s.pool, s.k, &a)
-		ly.Wv.MulActs(s.pool, s.v, &a)
+		kernels.MulActsAll(s.pool, &a, kernels.Product{M: ly.Wq, Out: s.q},
+			kernels.Product{M: ly.Wk, Out: s.k}, kernels.Product{M: ly.Wv, Out: s.v})
 		addBias(s.q, ly.Bq, n)
 		addBias(s.k, ly.Bk, n)
 		addBias(s.v, ly.Bv, n)
@@ -99,8 +98,7 @@ func (m *Model) forward(s *State) {
 			kernels.RMSNorm(s.xb[i*dim:(i+1)*dim], s.x[i*dim:(i+1)*dim], ly.FFNNorm, m.NormEps)
 		}
 		a = acts(s.q, s.xb, n, dim, ly.Gate, ly.Up) // once for gate and up
-		ly.Gate.MulActs(s.pool, s.hb, &a)
-		ly.Up.MulActs(s.pool, s.hu, &a)
+		kernels.MulActsAll(s.pool, &a, kernels.Product{M: ly.Gate, Out: s.hb}, kernels.Product{M: ly.Up, Out: s.hu})
 		kernels.SwiGLU(s.hb[:n*m.Hidden], s.hu[:n*m.Hidden])
 		a = acts(s.hu, s.hb, n, m.Hidden, ly.Down) // hu is spent
 		ly.Down.MulActs(s.pool, s.xb, &a)

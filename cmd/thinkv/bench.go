@@ -19,7 +19,7 @@ import (
 	"github.com/thinkv/thinkv/press"
 )
 
-const benchSynopsis = "-m MODEL [-p 512] [-n 128] [--depth 0,4096] [--press SPEC] [--kv-type f16|f32|q8_0|q4_0] [--threads N] [-r 3] [--json]"
+const benchSynopsis = "-m MODEL [-p 512] [-n 128] [--depth 0,4096] [--press SPEC]... [--kv-type f16|f32|q8_0|q4_0] [--threads N] [-r 3] [--json]"
 
 // bandwidthBytes is the buffer the read bandwidth is measured on: several
 // times any last-level cache, so that the sum streams from memory.
@@ -30,8 +30,8 @@ type benchOptions struct {
 	prompt, gen, reps, batch int
 	depths                   []int
 	typ                      kvcache.DType
-	press                    press.Press
-	pressSpec                string
+	presses                  []press.Press // nil: none
+	pressSpecs               []string      // their canonical specs, "none" for nil
 	seed                     uint64
 }
 
@@ -49,8 +49,8 @@ func runBench(args []string, stdout io.Writer) error {
 	depth := fs.String("depth", "0", "comma-separated cache depths to decode at: the cache is first filled with that many synthetic tokens, untimed")
 	fs.alias("depth", "d")
 	kvType := fs.String("kv-type", "f16", kvTypeHelp)
-	pf := &pressFlag{spec: "none"}
-	fs.Var(pf, "press", "cache compression applied to each prefill (the -p prompt and each depth's fill) and while decoding, e.g. snapkv:budget=256")
+	var specs multiFlag
+	fs.Var(&specs, "press", "cache compression applied to each prefill (the -p prompt and each depth's fill) and while decoding, e.g. snapkv:budget=256; given more than once, every test runs with each press, one repetition of each in turn, so that they see the same machine")
 	fs.intVar(&seed, "seed", 1, 0, 1<<62, "seed of the synthetic token ids")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the tests (warm-up and fills included) to this file, for go tool pprof")
@@ -67,12 +67,19 @@ func runBench(args []string, stdout io.Writer) error {
 	if o.depths, err = parseDepths(*depth); err != nil {
 		return fs.usagef("--depth: %v", err)
 	}
-	if o.typ, o.press, err = fs.cacheFlags(*kvType, pf.spec); err != nil {
-		return err
+	if len(specs) == 0 {
+		specs = multiFlag{"none"}
 	}
-	o.pressSpec = "none"
-	if o.press != nil {
-		o.pressSpec = o.press.String()
+	for _, spec := range specs {
+		typ, p, err := fs.cacheFlags(*kvType, spec)
+		if err != nil {
+			return err
+		}
+		o.typ, o.presses = typ, append(o.presses, p)
+		o.pressSpecs = append(o.pressSpecs, "none")
+		if p != nil {
+			o.pressSpecs[len(o.pressSpecs)-1] = p.String()
+		}
 	}
 	o.seed = uint64(seed)
 	// The tokens are synthetic: -t is accepted (it is a shared model flag)
@@ -172,6 +179,7 @@ func (o *benchOptions) fits(e *engine.Engine) error {
 type benchTest struct {
 	Name    string    `json:"name"` // as llama-bench names it: pp512, tg128, tg128 @ d4096
 	Kind    string    `json:"kind"` // "pp" or "tg"
+	Press   string    `json:"press"`
 	Tokens  int       `json:"tokens"`
 	Depth   int       `json:"depth"`
 	Samples []float64 `json:"samples_tokens_per_s"`
@@ -205,7 +213,7 @@ type benchReport struct {
 	SizeBytes  int64   `json:"size_bytes"`
 	Params     int64   `json:"params"`
 	KVType     string  `json:"kv_type"`
-	Press      string  `json:"press"`
+	Press      string  `json:"press"` // the tests' presses, separated by " | "
 	Threads    int     `json:"threads"`
 	Batch      int     `json:"batch"`
 	Tier       string  `json:"kernel_tier"`
@@ -225,7 +233,7 @@ func bench(e *engine.Engine, o benchOptions) (*benchReport, error) {
 	m := e.Model
 	cfg := kvcache.Config{Layers: m.Config.Layers, KVHeads: m.KVHeads, HeadDim: m.HeadDim, Type: o.typ}
 	r := &benchReport{
-		SizeBytes: e.WeightBytes(), Params: m.ParamCount(), KVType: o.typ.String(), Press: o.pressSpec,
+		SizeBytes: e.WeightBytes(), Params: m.ParamCount(), KVType: o.typ.String(), Press: strings.Join(o.pressSpecs, " | "),
 		Batch: o.batch, Tier: kernels.Tier(), Reps: o.reps, TokenBytes: cfg.TokenBytes(), WeightRead: weightReadBytes(e),
 	}
 	rng := rand.New(rand.NewPCG(o.seed, 2))
@@ -257,55 +265,74 @@ func bench(e *engine.Engine, o benchOptions) (*benchReport, error) {
 		return nil, err
 	}
 
-	if o.prompt > 0 {
-		t := benchTest{Name: fmt.Sprintf("pp%d", o.prompt), Kind: "pp", Tokens: o.prompt}
-		for range o.reps {
-			c, err := newCache(o.prompt)
-			if err != nil {
-				return nil, err
-			}
-			toks := ids(o.prompt)
-			start := time.Now()
-			if _, err := e.Prefill(prefillState, c, toks, o.press); err != nil {
-				return nil, err
-			}
-			t.Samples = append(t.Samples, rate(o.prompt, time.Since(start)))
-			t.KVTokens, t.KVBytes, t.KVBytesFull = c.Next(), c.Bytes(), c.FullBytes()
+	// Each test runs once per press: their repetitions take turns, and
+	// each turn of a repetition sees the same synthetic tokens.
+	tests := func(name, kind string, tokens, depth int) []benchTest {
+		ts := make([]benchTest, len(o.presses))
+		for i := range ts {
+			ts[i] = benchTest{Name: name, Kind: kind, Tokens: tokens, Depth: depth, Press: o.pressSpecs[i]}
 		}
-		r.Tests = append(r.Tests, t)
+		return ts
+	}
+	if o.prompt > 0 {
+		ts := tests(fmt.Sprintf("pp%d", o.prompt), "pp", o.prompt, 0)
+		for range o.reps {
+			toks := ids(o.prompt)
+			for i, p := range o.presses {
+				c, err := newCache(o.prompt)
+				if err != nil {
+					return nil, err
+				}
+				start := time.Now()
+				if _, err := e.Prefill(prefillState, c, toks, p); err != nil {
+					return nil, err
+				}
+				t := &ts[i]
+				t.Samples = append(t.Samples, rate(o.prompt, time.Since(start)))
+				t.KVTokens, t.KVBytes, t.KVBytesFull = c.Next(), c.Bytes(), c.FullBytes()
+			}
+		}
+		r.Tests = append(r.Tests, ts...)
 	}
 	if o.gen > 0 {
 		for _, d := range o.depths {
-			t := benchTest{Name: fmt.Sprintf("tg%d", o.gen), Kind: "tg", Tokens: o.gen, Depth: d}
+			name := fmt.Sprintf("tg%d", o.gen)
 			if d > 0 {
-				t.Name += fmt.Sprintf(" @ d%d", d)
+				name += fmt.Sprintf(" @ d%d", d)
 			}
-			// The cache is filled to the depth once, untimed, and each
-			// repetition decodes on a copy of it.
-			base, err := newCache(d + o.gen)
-			if err != nil {
-				return nil, err
-			}
-			if d > 0 {
-				if _, err := e.Prefill(prefillState, base, ids(d), o.press); err != nil {
+			ts := tests(name, "tg", o.gen, d)
+			// The cache is filled to the depth once per press, untimed,
+			// and each repetition decodes on a copy of it.
+			bases := make([]*kvcache.Cache, len(o.presses))
+			fill := ids(d)
+			for i, p := range o.presses {
+				if bases[i], err = newCache(d + o.gen); err != nil {
 					return nil, err
 				}
-			}
-			for range o.reps {
-				c := base.Clone()
-				toks := ids(o.gen)
-				before := c.HeldBytes()
-				start := time.Now()
-				for _, tok := range toks {
-					if _, err := e.Decode(decodeState, c, tok, o.press); err != nil {
+				if d > 0 {
+					if _, err := e.Prefill(prefillState, bases[i], fill, p); err != nil {
 						return nil, err
 					}
 				}
-				t.Samples = append(t.Samples, rate(o.gen, time.Since(start)))
-				t.KVTokens, t.KVBytes, t.KVBytesFull = c.Next(), c.Bytes(), c.FullBytes()
-				t.KVReadBytes = (before + c.HeldBytes()) / 2
 			}
-			r.Tests = append(r.Tests, t)
+			for range o.reps {
+				toks := ids(o.gen)
+				for i, p := range o.presses {
+					c := bases[i].Clone()
+					before := c.HeldBytes()
+					start := time.Now()
+					for _, tok := range toks {
+						if _, err := e.Decode(decodeState, c, tok, p); err != nil {
+							return nil, err
+						}
+					}
+					t := &ts[i]
+					t.Samples = append(t.Samples, rate(o.gen, time.Since(start)))
+					t.KVTokens, t.KVBytes, t.KVBytesFull = c.Next(), c.Bytes(), c.FullBytes()
+					t.KVReadBytes = (before + c.HeldBytes()) / 2
+				}
+			}
+			r.Tests = append(r.Tests, ts...)
 		}
 	}
 	for i := range r.Tests {

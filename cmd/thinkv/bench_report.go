@@ -21,10 +21,10 @@ import (
 // roofline fills in each decode test's roofline, achieved fraction and
 // attention share.
 func (r *benchReport) roofline() {
-	var base *benchTest
+	base := map[string]*benchTest{} // each press's decode at depth 0
 	for i := range r.Tests {
 		if t := &r.Tests[i]; t.Kind == "tg" && t.Depth == 0 {
-			base = t
+			base[t.Press] = t
 		}
 	}
 	for i := range r.Tests {
@@ -32,6 +32,7 @@ func (r *benchReport) roofline() {
 		if t.Kind != "tg" {
 			continue
 		}
+		base := base[t.Press]
 		if r.Bandwidth > 0 {
 			t.Roofline = r.Bandwidth / float64(r.WeightRead+t.KVReadBytes)
 			t.Fraction = t.Mean / t.Roofline
@@ -201,7 +202,7 @@ func (r *benchReport) print(w io.Writer) error {
 	fmt.Fprintln(tw, "---\t ---\t ---\t ---\t ---\t ---\t ---\t ---\t ---\t")
 	for _, t := range r.Tests {
 		fmt.Fprintf(tw, "%s\t %s\t %s\t %s\t %s\t %s\t %d\t %s\t %.2f ± %.2f\t\n",
-			r.Name, binarySize(r.SizeBytes), params, r.Type, r.KVType, r.Press, r.Threads, t.Name, t.Mean, t.SD)
+			r.Name, binarySize(r.SizeBytes), params, r.Type, r.KVType, t.Press, r.Threads, t.Name, t.Mean, t.SD)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -211,21 +212,31 @@ func (r *benchReport) print(w io.Writer) error {
 	fmt.Fprintf(w, "read bandwidth: %.1f GB/s (%d threads summing %d MiB, best of 5)\n",
 		r.Bandwidth/1e9, r.Threads, bandwidthBytes>>20)
 	fmt.Fprintf(w, "weights read per decoded token: %s\n", binarySize(r.WeightRead))
+	// With several presses, the lines below name each test's.
+	label := func(t benchTest) string { return t.Name }
+	if strings.Contains(r.Press, " | ") {
+		label = func(t benchTest) string { return t.Name + " [" + t.Press + "]" }
+	}
 	for _, t := range r.Tests {
 		if t.Kind != "tg" {
 			continue
 		}
 		fmt.Fprintf(w, "%-16s roofline %.2f t/s (weights + %s of cache per token): achieved %.0f%%",
-			t.Name+":", t.Roofline, binarySize(t.KVReadBytes), 100*t.Fraction)
+			label(t)+":", t.Roofline, binarySize(t.KVReadBytes), 100*t.Fraction)
 		if t.AttentionShare != nil {
 			fmt.Fprintf(w, "; attention share %.0f%% (1 − t/s ÷ t/s at depth 0)", 100**t.AttentionShare)
 		}
 		fmt.Fprintln(w)
 	}
-	if n := len(r.Tests); n > 0 {
-		t := r.Tests[n-1]
-		fmt.Fprintf(w, "KV cache after %s: %d bytes for %d tokens (uncompressed: %d = %d B/token × %d)\n",
-			t.Name, t.KVBytes, t.KVTokens, t.KVBytesFull, r.TokenBytes, t.KVTokens)
+	last := map[string]int{} // each press's last test
+	for i, t := range r.Tests {
+		last[t.Press] = i
+	}
+	for i, t := range r.Tests {
+		if last[t.Press] == i {
+			fmt.Fprintf(w, "KV cache after %s: %d bytes for %d tokens (uncompressed: %d = %d B/token × %d)\n",
+				label(t), t.KVBytes, t.KVTokens, t.KVBytesFull, r.TokenBytes, t.KVTokens)
+		}
 	}
 	fmt.Fprintf(w, "peak RSS: %s\n", binarySize(r.PeakRSS))
 	return nil

@@ -112,6 +112,40 @@ func TestBenchPressAndKVType(t *testing.T) {
 	}
 }
 
+// TestBenchPresses checks that --press given twice runs every test with
+// each press: a test per press, in the order given, each with its own cache
+// bytes, and each press's attention share against its own depth-0 decode.
+func TestBenchPresses(t *testing.T) {
+	path, tokenBytes := stories260K(t, 2)
+	r := benchJSON(t, "-m", path, "-p", "8", "-n", "4", "-r", "2", "--depth", "0,60", "--threads", "1",
+		"--press", "none", "--press", "streaming:sink=4,recent=12")
+	stream := "streaming:recent=12,sink=4"
+	if r.Press != "none | "+stream {
+		t.Errorf("press %q, want %q", r.Press, "none | "+stream)
+	}
+	want := []struct{ name, press string }{
+		{"pp8", "none"}, {"pp8", stream}, {"tg4", "none"}, {"tg4", stream}, {"tg4 @ d60", "none"}, {"tg4 @ d60", stream},
+	}
+	if len(r.Tests) != len(want) {
+		t.Fatalf("%d tests, want %d: %+v", len(r.Tests), len(want), r.Tests)
+	}
+	for i, w := range want {
+		tc := r.Tests[i]
+		if tc.Name != w.name || tc.Press != w.press || len(tc.Samples) != 2 {
+			t.Errorf("test %d: %q with %q, %d samples; want %q with %q, 2", i, tc.Name, tc.Press, len(tc.Samples), w.name, w.press)
+		}
+	}
+	if full, pressed := r.Tests[4], r.Tests[5]; full.KVBytes != 64*tokenBytes || pressed.KVBytes >= full.KVBytes/2 {
+		t.Errorf("at depth 60: %d bytes without a press (want %d), %d with streaming", full.KVBytes, 64*tokenBytes, pressed.KVBytes)
+	}
+	for i := 4; i < 6; i++ {
+		tc, base := r.Tests[i], r.Tests[i-2]
+		if tc.AttentionShare == nil || *tc.AttentionShare != 1-tc.Mean/base.Mean {
+			t.Errorf("%s [%s]: attention share %v, want 1 − %v/%v", tc.Name, tc.Press, tc.AttentionShare, tc.Mean, base.Mean)
+		}
+	}
+}
+
 func TestBenchTable(t *testing.T) {
 	path, _ := stories260K(t, 2)
 	out, errOut, code := thinkv(t, "bench", "-m", path, "-p", "8", "-n", "4", "-r", "1", "-d", "0,8", "--threads", "1")

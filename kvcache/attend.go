@@ -13,7 +13,8 @@ const keyBlock = 64
 // queries; each worker owns one, so attention allocates nothing. Over a
 // cache of a blocked type (q8_0, q4_0) a Scratch also grows, on first use,
 // BlockScratchBytes more for the quantized queries and a block of
-// dequantized value rows, and keeps them.
+// dequantized value rows, and over a head longer than AttendChunk tokens
+// PartialBytes(queries, d) more for the state of a chunk; it keeps them.
 type Scratch struct {
 	queries  int
 	logits   []float32 // [queries × keyBlock]
@@ -25,6 +26,9 @@ type Scratch struct {
 	// for f16 and f32; grown on first use, then kept.
 	qbuf, gbuf, vbuf []float32
 	qf, qp           queries // the queries and the gathered ones, prepared
+	// The state of a chunk after the first (see AttendChunk), grown on
+	// first use: PartialBytes(queries, d).
+	pmax, psum, pout, pacc []float32
 }
 
 // NewScratch makes scratch for up to queries queries of head dimension d.
@@ -118,17 +122,43 @@ func (h *Head) AttendBlockWeights(out, q []float32, lim []int, scale float32, ls
 }
 
 func (h *Head) attend(out, q []float32, lim []int, scale float32, lse, probs []float32, s *Scratch) {
+	m := len(lim)
+	total := h.prepare(q, lim, s)
+	// The chunks left to right: the first one's state is the total's as
+	// it comes, each later one's is merged into it.
+	vt := len(h.ValKept)
+	st := Partial{d: h.d, vt: vt, max: s.max[:m], sum: s.sum[:m], out: out[:m*h.d], acc: s.acc[:m*vt]}
+	for c := 0; c*AttendChunk < total; c++ {
+		if c == 0 {
+			h.chunk(&st, lim, scale, 0, min(total, AttendChunk), probs, s)
+			continue
+		}
+		p := s.partial(m, h.d, vt)
+		h.chunk(&p, lim, scale, c*AttendChunk, min(total, (c+1)*AttendChunk), probs, s)
+		st.Merge(&p, lim, c)
+	}
+	h.Finish(out, lim, lse, &st)
+	if probs != nil {
+		off := 0
+		for j := range m {
+			kernels.ExpShift(probs[off:off+lim[j]], st.lse(j))
+			off += lim[j]
+		}
+	}
+}
+
+// prepare readies the queries of an attention call for the codecs (the
+// gathered ones for the pruned keys) and returns the longest limit.
+func (h *Head) prepare(q []float32, lim []int, s *Scratch) (total int) {
 	m, d := len(lim), h.d
-	nk, nv := h.kp.n(), h.vp.n()
-	kt, vt := len(h.KeyKept), len(h.ValKept)
-	qg, acc := s.qg[:m*kt], s.acc[:m*vt]
+	nk := h.kp.n()
+	kt := len(h.KeyKept)
+	qg := s.qg[:m*kt]
 	q = q[:m*d]
-	total := 0
 	for j := 0; j < m; j++ {
 		for t, c := range h.KeyKept {
 			qg[j*kt+t] = q[j*d+c]
 		}
-		s.max[j], s.sum[j] = float32(math.Inf(-1)), 0
 		total = max(total, lim[j])
 	}
 	qf, qp := &s.qf, &s.qp
@@ -139,19 +169,33 @@ func (h *Head) attend(out, q []float32, lim []int, scale float32, lse, probs []f
 	if nk > 0 {
 		h.kp.c.prepare(qp, &s.gbuf)
 	}
-	out = out[:m*d]
+	return total
+}
+
+// chunk sets st to the softmax state of the prepared queries over the
+// cached tokens [b0, b1) (each query's up to its limit), with an online
+// softmax over blocks of keyBlock tokens; with probs, the logits are also
+// copied there (see AttendBlockWeights).
+func (h *Head) chunk(st *Partial, lim []int, scale float32, b0, b1 int, probs []float32, s *Scratch) {
+	m, d := len(lim), h.d
+	nk, nv := h.kp.n(), h.vp.n()
+	vt := len(h.ValKept)
+	out, acc := st.out, st.acc
+	for j := 0; j < m; j++ {
+		st.max[j], st.sum[j] = float32(math.Inf(-1)), 0
+	}
 	clear(out)
 	clear(acc)
 	negInf := float32(math.Inf(-1))
-	for b0 := 0; b0 < total; b0 += keyBlock {
-		b1 := min(b0+keyBlock, total)
+	for ; b0 < b1; b0 += keyBlock {
+		b1 := min(b0+keyBlock, b1)
 		nb := b1 - b0
 		l := s.logits[:m*keyBlock]
 		if b0 < nk {
-			h.kp.dots(l, keyBlock, b0, min(b1, nk), qp, scale)
+			h.kp.dots(l, keyBlock, b0, min(b1, nk), &s.qp, scale)
 		}
 		if b1 > nk {
-			h.kf.dots(l[max(nk-b0, 0):], keyBlock, max(b0, nk)-nk, b1-nk, qf, scale)
+			h.kf.dots(l[max(nk-b0, 0):], keyBlock, max(b0, nk)-nk, b1-nk, &s.qf, scale)
 		}
 		off := 0 // where query j's weights start in probs
 		for j := 0; j < m; j++ {
@@ -165,12 +209,12 @@ func (h *Head) attend(out, q []float32, lim []int, scale float32, lse, probs []f
 				clear(row[:nb])
 				continue
 			}
-			if bm := kernels.Max(row[:hi]); bm > s.max[j] {
-				f := float32(math.Exp(float64(s.max[j] - bm)))
+			if bm := kernels.Max(row[:hi]); bm > st.max[j] {
+				f := float32(math.Exp(float64(st.max[j] - bm)))
 				kernels.Scale(out[j*d:(j+1)*d], f)
 				kernels.Scale(acc[j*vt:(j+1)*vt], f)
-				s.sum[j] *= f
-				s.max[j] = bm
+				st.sum[j] *= f
+				st.max[j] = bm
 			}
 			// The weights of this block, and 0 past the limit: −Inf up to
 			// a multiple of 8, so that the sum is the same whatever the
@@ -179,7 +223,7 @@ func (h *Head) attend(out, q []float32, lim []int, scale float32, lse, probs []f
 			for i := hi; i < h8; i++ {
 				row[i] = negInf
 			}
-			s.sum[j] += kernels.ExpShift(row[:h8], s.max[j])
+			st.sum[j] += kernels.ExpShift(row[:h8], st.max[j])
 			if h8 < nb {
 				clear(row[h8:nb])
 			}
@@ -189,23 +233,6 @@ func (h *Head) attend(out, q []float32, lim []int, scale float32, lse, probs []f
 		}
 		if b1 > nv {
 			h.vf.accum(out, d, l[max(nv-b0, 0):], keyBlock, m, max(b0, nv)-nv, b1-nv, &s.vbuf)
-		}
-	}
-	off := 0
-	for j := 0; j < m; j++ {
-		inv := 1 / s.sum[j]
-		o := out[j*d : (j+1)*d]
-		kernels.Scale(o, inv)
-		for t, c := range h.ValKept {
-			o[c] += acc[j*vt+t] * inv
-		}
-		ls := s.max[j] + float32(math.Log(float64(s.sum[j])))
-		if lse != nil {
-			lse[j] = ls
-		}
-		if probs != nil {
-			kernels.ExpShift(probs[off:off+lim[j]], ls)
-			off += lim[j]
 		}
 	}
 }

@@ -20,6 +20,7 @@ func TestAttendBlockMatchesBruteForce(t *testing.T) {
 	}{
 		{kvcache.F32, 8, 150}, {kvcache.F32, 128, 200}, {kvcache.F16, 8, 130}, {kvcache.F16, 64, 260},
 		{kvcache.Q8_0, 8, 140}, {kvcache.Q8_0, 128, 200}, {kvcache.Q4_0, 40, 150}, {kvcache.Q4_0, 64, 260},
+		{kvcache.F16, 64, 2300}, {kvcache.Q4_0, 32, 2200}, // several chunks (AttendChunk)
 	} {
 		rng := rand.New(rand.NewPCG(uint64(ci), 3))
 		c, _ := kvcache.New(kvcache.Config{Layers: 1, KVHeads: 1, HeadDim: tc.d, Type: tc.typ, Capacity: tc.n})
@@ -56,7 +57,7 @@ func TestAttendBlockMatchesBruteForce(t *testing.T) {
 		}
 		scale := 1 / math.Sqrt(float64(tc.d))
 		s := kvcache.NewScratch(5, tc.d)
-		for _, lim := range [][]int{{h.Len()}, {1, 64, 65, 128, h.Len()}, {h.Len(), 2, h.Len() - 1}} {
+		for _, lim := range [][]int{{h.Len()}, {1, 64, 65, 128, h.Len()}, {h.Len(), 2, h.Len() - 1}, {1024, 1025, 2049, h.Len()}} {
 			for j := range lim {
 				lim[j] = min(lim[j], h.Len())
 			}

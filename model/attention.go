@@ -1,37 +1,83 @@
 package model
 
 import (
+	"sync/atomic"
+
 	"github.com/thinkv/thinkv/kernels"
 	"github.com/thinkv/thinkv/kvcache"
 )
 
 // span is one attention task: the query heads of KV head g for the tokens
-// [t0, t1) of row seq, whose keys and values are already in the cache.
-type span struct{ seq, g, t0, t1 int32 }
+// [t0, t1) of row seq, whose keys and values are already in the cache; or,
+// with chunk ≥ 0, those of a decode row (its one token) over chunk chunk of
+// the head's keys only (kvcache.AttendPart), into the Partial State.parts[part].
+type span struct{ seq, g, t0, t1, chunk, part int32 }
+
+// split is a decode row's head attended in chunks: tasks [first, end) of
+// State.tasks, merged in order once they are all done.
+type split struct{ first, end int }
 
 // attention computes causal grouped-query attention for every row of the
 // step in layer l. Each task is one row, one KV head and a block of the row's
 // tokens: all the group's query heads for those tokens attend together, so
 // each cached row is read once per task. A query's result does not depend on
 // the task it is in, so rows give the same outputs whatever the batch.
+//
+// On more than one worker, a decode row's head longer than one
+// kvcache.AttendChunk is split into a task per chunk (so that a step with
+// fewer heads than workers, or a worker slowed by other work, does not
+// leave the others waiting), and the chunks' states are merged here in
+// order: the same bits as one task (see kvcache.AttendPart). Workers take
+// the tasks one at a time as they come free.
 func (m *Model) attention(s *State, l int) {
-	s.tasks = s.tasks[:0]
+	s.tasks, s.splits = s.tasks[:0], s.splits[:0]
+	parts := 0
 	for i, r := range s.seqs {
 		block := s.qblock
 		// Attention-weight accumulators are shared by all tokens of a head,
 		// so when they are kept a task must own the row's whole head.
-		if r.sums(l) != nil || r.c.Head(l, 0).Score != nil {
+		keep := r.sums(l) != nil || r.c.Head(l, 0).Score != nil
+		if keep {
 			block = r.n
 		}
 		for g := 0; g < m.KVHeads; g++ {
+			if n := r.c.Head(l, g).Len(); !keep && r.n == 1 && n > kvcache.AttendChunk && s.pool.Workers() > 1 {
+				first := len(s.tasks)
+				for c := 0; c*kvcache.AttendChunk < n; c++ {
+					s.tasks = append(s.tasks, span{int32(i), int32(g), 0, 1, int32(c), int32(parts)})
+					parts++
+				}
+				s.splits = append(s.splits, split{first, len(s.tasks)})
+				continue
+			}
 			for t0 := 0; t0 < r.n; t0 += block {
-				s.tasks = append(s.tasks, span{int32(i), int32(g), int32(t0), int32(min(t0+block, r.n))})
+				s.tasks = append(s.tasks, span{int32(i), int32(g), int32(t0), int32(min(t0+block, r.n)), -1, 0})
 			}
 		}
 	}
-	s.attn = attnTask{m: m, s: s, l: l}
-	s.pool.Run(len(s.tasks), 1, &s.attn)
-	s.attn = attnTask{}
+	group := m.Heads / m.KVHeads
+	for len(s.parts) < parts {
+		s.parts = append(s.parts, kvcache.NewPartial(group, m.HeadDim))
+	}
+	s.attn.m, s.attn.s, s.attn.l = m, s, l
+	s.attn.next.Store(0)
+	s.pool.Run(min(s.pool.Workers(), len(s.tasks)), 1, &s.attn)
+	s.attn.m, s.attn.s = nil, nil
+	for _, sp := range s.splits {
+		t := s.tasks[sp.first]
+		r := &s.seqs[t.seq]
+		head := r.c.Head(l, int(t.g))
+		lim := s.lim[:group]
+		for j := range lim {
+			lim[j] = head.Len()
+		}
+		p := s.parts[t.part]
+		for k := sp.first + 1; k < sp.end; k++ {
+			p.Merge(s.parts[s.tasks[k].part], lim, int(s.tasks[k].chunk))
+		}
+		o := r.off*m.Dim + int(t.g)*group*m.HeadDim
+		head.Finish(s.att[o:o+group*m.HeadDim], lim, nil, p)
+	}
 }
 
 // sums returns the row's column sums of layer l, or nil when none are kept.
@@ -42,19 +88,38 @@ func (r *seq) sums(l int) []float32 {
 	return r.obs.ColSums[l]
 }
 
-// attnTask is one layer's attention as a pool Task over s.tasks.
+// attnTask is one layer's attention as a pool Task over s.tasks: each chunk
+// of the loop takes the next task left until none is.
 type attnTask struct {
-	m *Model
-	s *State
-	l int
+	m    *Model
+	s    *State
+	l    int
+	next atomic.Int64 // the first task nobody has taken
 }
 
-func (t *attnTask) Run(w, lo, hi int) {
+func (t *attnTask) Run(w, _, _ int) {
 	group := t.m.Heads / t.m.KVHeads
-	for _, sp := range t.s.tasks[lo:hi] {
+	wk := t.s.work[w]
+	for {
+		k := int(t.next.Add(1)) - 1
+		if k >= len(t.s.tasks) {
+			return
+		}
+		sp := t.s.tasks[k]
 		r := &t.s.seqs[sp.seq]
 		g := int(sp.g)
-		t.m.attendBlock(t.s, t.s.work[w], r, r.c.Head(t.l, g), g*group, group, int(sp.t0), int(sp.t1), r.sums(t.l))
+		head := r.c.Head(t.l, g)
+		if sp.chunk < 0 {
+			t.m.attendBlock(t.s, wk, r, head, g*group, group, int(sp.t0), int(sp.t1), r.sums(t.l))
+			continue
+		}
+		hd, h0 := t.m.HeadDim, g*group
+		q, lim := wk.q[:group*hd], wk.lim[:group]
+		copy(q, t.s.q[r.off*t.m.Dim+h0*hd:r.off*t.m.Dim+(h0+group)*hd])
+		for j := range lim {
+			lim[j] = head.Len()
+		}
+		head.AttendPart(t.s.parts[sp.part], q, lim, t.s.scale, int(sp.chunk), wk.scratch)
 	}
 }
 

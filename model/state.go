@@ -21,23 +21,26 @@ type State struct {
 	Batch  int    // most tokens per step, over all its rows; Forward splits longer inputs
 	Token  [1]int // a one-token input buffer for decoding without allocation
 	pool   *kernels.Pool
-	one    [1]Row      // Forward's row
-	seqs   []seq       // the step's rows, [≤ Batch]
-	out    [][]float32 // each row's logits, [≤ Batch]
-	tasks  []span      // attention tasks, [≤ Batch×KVHeads]
-	x, xb  []float32   // [Batch×Dim] residual stream, normalised copy
-	q      []float32   // [Batch×Dim]
-	k, v   []float32   // [Batch×KVDim]
-	att    []float32   // [Batch×Dim] attention output
-	hb, hu []float32   // [Batch×Hidden]
-	logits []float32   // [Batch×Vocab]
-	work   []*worker   // per pool worker
-	attn   attnTask    // the attention loop, reused
-	qblock int         // tokens per attention task
-	scale  float32     // 1/√HeadDim
-	freqs  []float64   // RoPE inverse frequencies, [RopeDim/2]
-	rot    []float32   // RoPE cos and sin of pos·freq_i at [(pos·RopeDim/2 + i)·2], for every pos below len/RopeDim
-	neox   bool        // RoPE pairs (i, i+RopeDim/2)
+	one    [1]Row             // Forward's row
+	seqs   []seq              // the step's rows, [≤ Batch]
+	out    [][]float32        // each row's logits, [≤ Batch]
+	tasks  []span             // attention tasks, [≤ Batch×KVHeads], more when heads are split into chunks
+	splits []split            // the heads split into chunks
+	parts  []*kvcache.Partial // their chunks' softmax states, grown to the most a step needed
+	lim    []int              // [Heads/KVHeads], for merging chunks
+	x, xb  []float32          // [Batch×Dim] residual stream, normalised copy
+	q      []float32          // [Batch×Dim]
+	k, v   []float32          // [Batch×KVDim]
+	att    []float32          // [Batch×Dim] attention output
+	hb, hu []float32          // [Batch×Hidden]
+	logits []float32          // [Batch×Vocab]
+	work   []*worker          // per pool worker
+	attn   attnTask           // the attention loop, reused
+	qblock int                // tokens per attention task
+	scale  float32            // 1/√HeadDim
+	freqs  []float64          // RoPE inverse frequencies, [RopeDim/2]
+	rot    []float32          // RoPE cos and sin of pos·freq_i at [(pos·RopeDim/2 + i)·2], for every pos below len/RopeDim
+	neox   bool               // RoPE pairs (i, i+RopeDim/2)
 }
 
 // worker is one pool worker's attention scratch.
@@ -65,6 +68,7 @@ func (m *Model) NewState(pool *kernels.Pool, batch int) *State {
 		freqs:  make([]float64, m.RopeDim/2),
 		seqs:   make([]seq, 0, batch), out: make([][]float32, batch),
 		tasks: make([]span, 0, batch*m.KVHeads),
+		lim:   make([]int, m.Heads/m.KVHeads),
 	}
 	group := m.Heads / m.KVHeads
 	s.qblock = max(1, 32/group)
@@ -144,8 +148,9 @@ func (s *State) growRope(pos int) {
 // position, grown by doubling: at most 2·tokens positions) and, over a
 // cache of a blocked type (typ.Block() > 1: q8_0, q4_0), what each worker's
 // attention scratch grows by on first use (kvcache.BlockScratchBytes for
-// the scratch's queries, the most any attention call can pass): the
-// scratch a sequence needs besides its cache.
+// the scratch's queries, the most any attention call can pass) and, past
+// kvcache.AttendChunk tokens, the softmax states of a long head's chunks
+// (see attention): the scratch a sequence needs besides its cache.
 func (m *Model) StateBytes(workers, batch, tokens int, typ kvcache.DType) int64 {
 	const f32, word = 4, 8
 	b, kvDim := int64(batch), int64(m.KVHeads*m.HeadDim)
@@ -153,12 +158,26 @@ func (m *Model) StateBytes(workers, batch, tokens int, typ kvcache.DType) int64 
 	n += word * int64(m.RopeDim/2)
 	n += b * (int64(unsafe.Sizeof(seq{})) + int64(unsafe.Sizeof([]float32(nil))) + int64(m.KVHeads)*int64(unsafe.Sizeof(span{})))
 	queries, hd := int64(m.Heads/m.KVHeads)*b, int64(m.HeadDim)
-	perWorker := f32*(2*queries*hd+queries+hd) + word*queries       // q, out, lse, row; lim
-	perWorker += f32 * (queries*64 + 2*queries + 2*queries*hd + hd) // kvcache.Scratch
+	perWorker := f32*(2*queries*hd+queries+hd) + word*queries // q, out, lse, row; lim
+	perWorker += kvcache.ScratchBytes(int(queries), m.HeadDim)
 	perWorker += f32 * 2 * int64(m.Heads/m.KVHeads) * int64(tokens) // probs: the group's attention weights, grown by doubling
 	if typ.Block() > 1 {
 		perWorker += kvcache.BlockScratchBytes(int(queries), m.HeadDim) // queries as Q8 blocks, dequantized value rows
 	}
 	n += f32 * int64(m.RopeDim) * 2 * int64(tokens) // rot
+	n += word * int64(m.Heads/m.KVHeads)            // lim
+	if tokens > kvcache.AttendChunk {
+		// A scratch's state of a later chunk; on several workers, a state
+		// per chunk of each decode row's head, their tasks (beyond the
+		// Batch×KVHeads made up front) and the split list (both grown by
+		// append: at most twice their length).
+		perWorker += kvcache.PartialBytes(int(queries), m.HeadDim)
+		if workers > 1 {
+			chunks := b * int64(m.KVHeads) * int64((tokens+kvcache.AttendChunk-1)/kvcache.AttendChunk)
+			n += chunks * (kvcache.PartialBytes(m.Heads/m.KVHeads, m.HeadDim) + 2*word)
+			n += 2 * chunks * int64(unsafe.Sizeof(span{}))
+			n += 2 * b * int64(m.KVHeads) * int64(unsafe.Sizeof(split{}))
+		}
+	}
 	return n + int64(max(workers, 1))*perWorker
 }

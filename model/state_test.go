@@ -25,7 +25,11 @@ func stateBytes(s *State) int64 {
 	}
 	n := f(s.x, s.xb, s.q, s.k, s.v, s.att, s.hb, s.hu, s.logits, s.rot) + 8*int64(cap(s.freqs))
 	n += int64(cap(s.seqs))*int64(unsafe.Sizeof(seq{})) + int64(cap(s.out))*int64(unsafe.Sizeof([]float32(nil))) +
-		int64(cap(s.tasks))*int64(unsafe.Sizeof(span{}))
+		int64(cap(s.tasks))*int64(unsafe.Sizeof(span{})) + int64(cap(s.splits))*int64(unsafe.Sizeof(split{})) +
+		8*int64(cap(s.lim)) + 8*int64(cap(s.parts))
+	if len(s.parts) > 0 { // each NewPartial(group, HeadDim)
+		n += int64(len(s.parts)) * kvcache.PartialBytes(len(s.lim), len(s.work[0].row))
+	}
 	for _, w := range s.work {
 		n += f(w.q, w.out, w.lse, w.probs, w.row) + 8*int64(cap(w.lim))
 		n += scratchBytes(w.scratch)

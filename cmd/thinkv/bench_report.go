@@ -238,6 +238,10 @@ func (r *benchReport) print(w io.Writer) error {
 				label(t), t.KVBytes, t.KVTokens, t.KVBytesFull, r.TokenBytes, t.KVTokens)
 		}
 	}
-	fmt.Fprintf(w, "peak RSS: %s\n", binarySize(r.PeakRSS))
+	fmt.Fprintf(w, "peak RSS: %s", binarySize(r.PeakRSS))
+	if strings.Contains(r.Press, " | ") {
+		fmt.Fprint(w, " (the whole run: every press's filled cache is held at once)")
+	}
+	fmt.Fprintln(w)
 	return nil
 }

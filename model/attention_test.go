@@ -20,7 +20,7 @@ func TestAttentionChunkSplit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	const prompt, steps = 2 * kvcache.AttendChunk + 100, 3
+	const prompt, steps = 2*kvcache.AttendChunk + 100, 3
 	toks := make([]int, prompt+steps)
 	for i := range toks {
 		toks[i] = (i*131 + 7) % m.Vocab

@@ -102,7 +102,7 @@ rows=()
 for entry in "${models[@]}"; do
   name=${entry%%=*} file=${entry#*=} tag=$(basename "$file" .gguf)
   runs=$(seq -f "$work/$tag.thinkv.%g.json" "$rounds")
-  tpp=$(jq -rs '[.[].tests[] | select(.kind=="pp")] | max_by(.mean_tokens_per_s) | "\(.mean_tokens_per_s) \(.sd_tokens_per_s)"' $runs)
+  tpp=$(jq -rs '[.[].tests[] | select(.kind=="pp" and .depth==0)] | max_by(.mean_tokens_per_s) | "\(.mean_tokens_per_s) \(.sd_tokens_per_s)"' $runs)
   ttg=$(jq -rs '[.[].tests[] | select(.kind=="tg" and .depth==0)] | max_by(.mean_tokens_per_s) | "\(.mean_tokens_per_s) \(.sd_tokens_per_s) \(.roofline_fraction)"' $runs)
   lpp="- -" ltg="- -"
   if [ -n "$llama" ]; then

@@ -41,12 +41,12 @@ func runBench(args []string, stdout io.Writer) error {
 	mf.register(fs)
 	var o benchOptions
 	var seed int
-	fs.intVar(&o.prompt, "p", 512, 0, maxCtx, "prompt tokens to prefill, on an empty cache (0: no prefill test)")
+	fs.intVar(&o.prompt, "p", 512, 0, maxCtx, "prompt tokens to prefill, on an empty cache and after each --depth above 0 (0: no prefill test)")
 	fs.intVar(&o.gen, "n", 128, 0, maxCtx, "tokens to decode one at a time, at each --depth (0: no decode test)")
 	fs.intVar(&o.reps, "r", 3, 1, 1000, "repetitions of each test (the rate is their mean ± standard deviation)")
 	fs.intVar(&o.batch, "batch", engine.PrefillBatch, 1, 1<<16, "most prompt tokens run through the model in one step")
 	fs.alias("batch", "b")
-	depth := fs.String("depth", "0", "comma-separated cache depths to decode at: the cache is first filled with that many synthetic tokens, untimed")
+	depth := fs.String("depth", "0", "comma-separated cache depths to prefill -p more tokens and decode -n at: the cache is first filled with that many synthetic tokens (compressed by --press), untimed")
 	fs.alias("depth", "d")
 	kvType := fs.String("kv-type", "f16", kvTypeHelp)
 	var specs multiFlag
@@ -164,11 +164,11 @@ func parseDepths(s string) ([]int, error) {
 func (o *benchOptions) fits(e *engine.Engine) error {
 	m := e.Model
 	longest := o.prompt
-	if o.gen > 0 {
-		longest = max(longest, o.depths[len(o.depths)-1]+o.gen)
+	if deepest := o.depths[len(o.depths)-1]; o.gen > 0 || deepest > 0 {
+		longest = max(longest, deepest+max(o.gen, o.prompt))
 	}
 	if longest > m.Context {
-		return fmt.Errorf("a test of %d tokens (the -p prompt, or the deepest --depth plus -n) exceeds the model's context of %d tokens: lower them or raise --ctx if the model allows",
+		return fmt.Errorf("a test of %d tokens (the -p prompt, or the deepest --depth plus -p or -n) exceeds the model's context of %d tokens: lower them or raise --ctx if the model allows",
 			longest, m.Context)
 	}
 	return e.CheckMemory(longest, 1, o.typ)
@@ -294,27 +294,53 @@ func bench(e *engine.Engine, o benchOptions) (*benchReport, error) {
 		}
 		r.Tests = append(r.Tests, ts...)
 	}
-	if o.gen > 0 {
-		for _, d := range o.depths {
-			name := fmt.Sprintf("tg%d", o.gen)
-			if d > 0 {
-				name += fmt.Sprintf(" @ d%d", d)
+	for _, d := range o.depths {
+		if o.gen == 0 && d == 0 {
+			continue
+		}
+		at := ""
+		if d > 0 {
+			at = fmt.Sprintf(" @ d%d", d)
+		}
+		// The cache is filled to the depth once per press, untimed, and
+		// each repetition runs on a copy of it.
+		bases := make([]*kvcache.Cache, len(o.presses))
+		fill := ids(d)
+		for i, p := range o.presses {
+			if bases[i], err = newCache(d + o.gen); err != nil {
+				return nil, err
 			}
-			ts := tests(name, "tg", o.gen, d)
-			// The cache is filled to the depth once per press, untimed,
-			// and each repetition decodes on a copy of it.
-			bases := make([]*kvcache.Cache, len(o.presses))
-			fill := ids(d)
-			for i, p := range o.presses {
-				if bases[i], err = newCache(d + o.gen); err != nil {
+			if d > 0 {
+				if _, err := e.Prefill(prefillState, bases[i], fill, p); err != nil {
 					return nil, err
 				}
-				if d > 0 {
-					if _, err := e.Prefill(prefillState, bases[i], fill, p); err != nil {
+			}
+		}
+		// Prefill at a depth, as llama-bench's pp @ d: o.prompt more
+		// prompt tokens after the depth's (compressed, with a press), not
+		// compressed again.
+		if o.prompt > 0 && d > 0 {
+			ts := tests(fmt.Sprintf("pp%d", o.prompt)+at, "pp", o.prompt, d)
+			for range o.reps {
+				toks := ids(o.prompt)
+				for i := range o.presses {
+					c := bases[i].Clone()
+					if err := c.SetLimit(d + o.prompt); err != nil {
 						return nil, err
 					}
+					start := time.Now()
+					if _, err := e.Prefill(prefillState, c, toks, nil); err != nil {
+						return nil, err
+					}
+					t := &ts[i]
+					t.Samples = append(t.Samples, rate(o.prompt, time.Since(start)))
+					t.KVTokens, t.KVBytes, t.KVBytesFull = c.Next(), c.Bytes(), c.FullBytes()
 				}
 			}
+			r.Tests = append(r.Tests, ts...)
+		}
+		if o.gen > 0 {
+			ts := tests(fmt.Sprintf("tg%d", o.gen)+at, "tg", o.gen, d)
 			for range o.reps {
 				toks := ids(o.gen)
 				for i, p := range o.presses {

@@ -58,7 +58,7 @@ func TestBenchReport(t *testing.T) {
 		name         string
 		kind         string
 		tokens, held int
-	}{{"pp16", "pp", 16, 16}, {"tg8", "tg", 8, 8}, {"tg8 @ d32", "tg", 8, 40}}
+	}{{"pp16", "pp", 16, 16}, {"tg8", "tg", 8, 8}, {"pp16 @ d32", "pp", 16, 48}, {"tg8 @ d32", "tg", 8, 40}}
 	if len(r.Tests) != len(want) {
 		t.Fatalf("%d tests, want %d: %+v", len(r.Tests), len(want), r.Tests)
 	}
@@ -83,11 +83,13 @@ func TestBenchReport(t *testing.T) {
 			t.Errorf("%s: roofline %v, fraction %v, cache read %d", tc.Name, tc.Roofline, tc.Fraction, tc.KVReadBytes)
 		}
 	}
-	// Attention's share comes from the difference with depth 0: only at depth > 0.
-	if r.Tests[1].AttentionShare != nil || r.Tests[2].AttentionShare == nil {
-		t.Errorf("attention share at depth 0 %v, at depth 32 %v: want none, then one", r.Tests[1].AttentionShare, r.Tests[2].AttentionShare)
-	} else if s := *r.Tests[2].AttentionShare; s != 1-r.Tests[2].Mean/r.Tests[1].Mean {
-		t.Errorf("attention share %v, want 1 − %v/%v", s, r.Tests[2].Mean, r.Tests[1].Mean)
+	// Attention's share comes from the difference with depth 0: only for
+	// decode at depth > 0.
+	if r.Tests[1].AttentionShare != nil || r.Tests[2].AttentionShare != nil || r.Tests[3].AttentionShare == nil {
+		t.Errorf("attention share at depth 0 %v, prefill at depth 32 %v, decode at depth 32 %v: want none, none, one",
+			r.Tests[1].AttentionShare, r.Tests[2].AttentionShare, r.Tests[3].AttentionShare)
+	} else if s := *r.Tests[3].AttentionShare; s != 1-r.Tests[3].Mean/r.Tests[1].Mean {
+		t.Errorf("attention share %v, want 1 − %v/%v", s, r.Tests[3].Mean, r.Tests[1].Mean)
 	}
 }
 
@@ -124,7 +126,8 @@ func TestBenchPresses(t *testing.T) {
 		t.Errorf("press %q, want %q", r.Press, "none | "+stream)
 	}
 	want := []struct{ name, press string }{
-		{"pp8", "none"}, {"pp8", stream}, {"tg4", "none"}, {"tg4", stream}, {"tg4 @ d60", "none"}, {"tg4 @ d60", stream},
+		{"pp8", "none"}, {"pp8", stream}, {"tg4", "none"}, {"tg4", stream},
+		{"pp8 @ d60", "none"}, {"pp8 @ d60", stream}, {"tg4 @ d60", "none"}, {"tg4 @ d60", stream},
 	}
 	if len(r.Tests) != len(want) {
 		t.Fatalf("%d tests, want %d: %+v", len(r.Tests), len(want), r.Tests)
@@ -135,11 +138,11 @@ func TestBenchPresses(t *testing.T) {
 			t.Errorf("test %d: %q with %q, %d samples; want %q with %q, 2", i, tc.Name, tc.Press, len(tc.Samples), w.name, w.press)
 		}
 	}
-	if full, pressed := r.Tests[4], r.Tests[5]; full.KVBytes != 64*tokenBytes || pressed.KVBytes >= full.KVBytes/2 {
+	if full, pressed := r.Tests[6], r.Tests[7]; full.KVBytes != 64*tokenBytes || pressed.KVBytes >= full.KVBytes/2 {
 		t.Errorf("at depth 60: %d bytes without a press (want %d), %d with streaming", full.KVBytes, 64*tokenBytes, pressed.KVBytes)
 	}
-	for i := 4; i < 6; i++ {
-		tc, base := r.Tests[i], r.Tests[i-2]
+	for i := 6; i < 8; i++ {
+		tc, base := r.Tests[i], r.Tests[i-4]
 		if tc.AttentionShare == nil || *tc.AttentionShare != 1-tc.Mean/base.Mean {
 			t.Errorf("%s [%s]: attention share %v, want 1 − %v/%v", tc.Name, tc.Press, tc.AttentionShare, tc.Mean, base.Mean)
 		}

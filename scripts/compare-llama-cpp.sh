@@ -16,7 +16,10 @@
 # thinkv's own Q4_K_M) and each run's JSON; files already there are reused.
 #
 # Environment: THREADS (2), P (512 prompt tokens), N (128 generated tokens),
-# REPS (3), TYPES ("q8_0 q4_0 q4_k_m"), DEPTH (0: thinkv's --depth list),
+# REPS (3), TYPES ("q8_0 q4_0 q4_k_m"), DEPTH (0: a comma-separated list of
+# cache depths, given to thinkv's --depth and llama-bench's -d; each depth
+# above 0 adds a row of prefill and decode after that many tokens, and
+# thinkv gets the context it needs with -c),
 # ROUNDS (1): the two programs take turns on each file ROUNDS times, and
 # each test reports the round with the best mean (on a machine other work
 # shares, the best round is the nearest to an idle machine, for both).
@@ -38,6 +41,11 @@ reps=${REPS:-3}
 rounds=${ROUNDS:-1}
 types=${TYPES:-q8_0 q4_0 q4_k_m}
 depth=${DEPTH:-0}
+depths=$(echo "$depth" | tr ',' ' ')
+deepest=0
+for d in $depths; do deepest=$((d > deepest ? d : deepest)); done
+ctx=()
+if [ "$deepest" -gt 0 ]; then ctx=(-c $((deepest + (p > n ? p : n)))); fi
 mkdir -p "$work"
 command -v jq >/dev/null || { echo "compare-llama-cpp: needs jq" >&2; exit 1; }
 
@@ -88,29 +96,33 @@ for round in $(seq "$rounds"); do
   for entry in "${models[@]}"; do
     name=${entry%%=*} file=${entry#*=} tag=$(basename "$file" .gguf)
     echo "round $round: thinkv bench $name" >&2
-    "$thinkv" bench -m "$file" -p "$p" -n "$n" --depth "$depth" --threads "$threads" -r "$reps" --json >"$work/$tag.thinkv.$round.json"
+    "$thinkv" bench -m "$file" -p "$p" -n "$n" --depth "$depth" "${ctx[@]}" --threads "$threads" -r "$reps" --json >"$work/$tag.thinkv.$round.json"
     if [ -n "$llama" ]; then
       echo "round $round: llama-bench $name" >&2
-      "$llama/llama-bench" -m "$file" -t "$threads" -p "$p" -n "$n" -r "$reps" -o json >"$work/$tag.llama.$round.json" 2>"$work/$tag.llama.log" ||
+      "$llama/llama-bench" -m "$file" -t "$threads" -p "$p" -n "$n" -d "$depth" -r "$reps" -o json >"$work/$tag.llama.$round.json" 2>"$work/$tag.llama.log" ||
         { cat "$work/$tag.llama.log" >&2; exit 1; }
     fi
   done
 done
 
-# The best round of each program and test.
+# The best round of each program and test, a row per file and depth.
 rows=()
 for entry in "${models[@]}"; do
   name=${entry%%=*} file=${entry#*=} tag=$(basename "$file" .gguf)
-  runs=$(seq -f "$work/$tag.thinkv.%g.json" "$rounds")
-  tpp=$(jq -rs '[.[].tests[] | select(.kind=="pp" and .depth==0)] | max_by(.mean_tokens_per_s) | "\(.mean_tokens_per_s) \(.sd_tokens_per_s)"' $runs)
-  ttg=$(jq -rs '[.[].tests[] | select(.kind=="tg" and .depth==0)] | max_by(.mean_tokens_per_s) | "\(.mean_tokens_per_s) \(.sd_tokens_per_s) \(.roofline_fraction)"' $runs)
-  lpp="- -" ltg="- -"
-  if [ -n "$llama" ]; then
-    runs=$(seq -f "$work/$tag.llama.%g.json" "$rounds")
-    lpp=$(jq -rs '[.[][] | select(.n_prompt>0 and .n_gen==0)] | max_by(.avg_ts) | "\(.avg_ts) \(.stddev_ts)"' $runs)
-    ltg=$(jq -rs '[.[][] | select(.n_gen>0 and .n_prompt==0)] | max_by(.avg_ts) | "\(.avg_ts) \(.stddev_ts)"' $runs)
-  fi
-  rows+=("$name $tpp $ttg $lpp $ltg")
+  for d in $depths; do
+    label=$name
+    [ "$d" -gt 0 ] && label="$name@d$d"
+    runs=$(seq -f "$work/$tag.thinkv.%g.json" "$rounds")
+    tpp=$(jq -rs --argjson d "$d" '[.[].tests[] | select(.kind=="pp" and .depth==$d)] | max_by(.mean_tokens_per_s) | "\(.mean_tokens_per_s) \(.sd_tokens_per_s)"' $runs)
+    ttg=$(jq -rs --argjson d "$d" '[.[].tests[] | select(.kind=="tg" and .depth==$d)] | max_by(.mean_tokens_per_s) | "\(.mean_tokens_per_s) \(.sd_tokens_per_s) \(.roofline_fraction)"' $runs)
+    lpp="- -" ltg="- -"
+    if [ -n "$llama" ]; then
+      runs=$(seq -f "$work/$tag.llama.%g.json" "$rounds")
+      lpp=$(jq -rs --argjson d "$d" '[.[][] | select(.n_prompt>0 and .n_gen==0 and .n_depth==$d)] | max_by(.avg_ts) | "\(.avg_ts) \(.stddev_ts)"' $runs)
+      ltg=$(jq -rs --argjson d "$d" '[.[][] | select(.n_gen>0 and .n_prompt==0 and .n_depth==$d)] | max_by(.avg_ts) | "\(.avg_ts) \(.stddev_ts)"' $runs)
+    fi
+    rows+=("$label $tpp $ttg $lpp $ltg")
+  done
 done
 
 echo

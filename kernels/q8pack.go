@@ -47,24 +47,25 @@ type packedMatrix struct {
 }
 
 // packFormat is a type's packed block: the bytes of its head and quant
-// parts, the unpacked block it comes from, and the function that packs one
-// block of eight rows.
+// parts, the unpacked block it comes from, the function that packs one
+// block of eight rows, and how many blocks a record holds (their heads
+// before their quants).
 type packFormat struct {
 	elems, head, quant int // elements per block, bytes of its head and quants
 	pack               func(head, quant []byte, rows *[8][]byte)
-	inline             bool // records of one block (else of two), heads before quants
+	perRecord          int
 }
 
 func packFormatFor(t DType) *packFormat {
 	switch t {
 	case Q8_0:
-		return &packFormat{QK8_0, 16, 256, packQ8_0, false}
+		return &packFormat{QK8_0, 16, 256, packQ8_0, 2}
 	case Q4_0:
-		return &packFormat{QK4_0, 16, 128, packQ4_0, false}
+		return &packFormat{QK4_0, 16, 128, packQ4_0, 2}
 	case Q4_K:
-		return &packFormat{QK_K, 160, 1024, packQ4_K, true}
+		return &packFormat{QK_K, 160, 1024, packQ4_K, 1}
 	case Q6_K:
-		return &packFormat{QK_K, 160, 1536, packQ6_K, true} // 144 bytes of head, padded
+		return &packFormat{QK_K, 160, 1536, packQ6_K, 1} // 144 bytes of head, padded
 	}
 	return nil
 }
@@ -89,18 +90,14 @@ func (m *Matrix) pack() *packedMatrix {
 	}
 	f := packFormatFor(m.Type)
 	nb := m.Cols / f.elems
-	// Where block b's head and quants start in a group: records of one
-	// super-block or of two blocks (the last one alone when nb is odd),
-	// heads first.
-	head, quant := func(b int) int { return b * (f.head + f.quant) }, func(b int) int { return b*(f.head+f.quant) + f.head }
-	size := head(nb)
-	if !f.inline {
-		rec := 2 * (f.head + f.quant)
-		head = func(b int) int { return b/2*rec + b%2*f.head }
-		quant = func(b int) int { return b/2*rec + 2*f.head + b%2*f.quant }
-		size = quant(nb-1) + f.quant
-	}
-	pk := &packedMatrix{qoff: quant(0), group: size, groups: m.Rows / 8}
+	// Where block b's head and quants start in a group: records of
+	// perRecord blocks, heads first (a last record short of blocks keeps
+	// the room of its missing heads, so that its quants stay aligned).
+	n := f.perRecord
+	rec := n * (f.head + f.quant)
+	head := func(b int) int { return b/n*rec + b%n*f.head }
+	quant := func(b int) int { return b/n*rec + n*f.head + b%n*f.quant }
+	pk := &packedMatrix{qoff: quant(0), group: quant(nb-1) + f.quant, groups: m.Rows / 8}
 	if n := pk.groups * pk.group; n >= 1<<20 {
 		var release func()
 		if pk.data, release = hugeBytes(n); release != nil {

@@ -265,34 +265,55 @@ func bench(e *engine.Engine, o benchOptions) (*benchReport, error) {
 		return nil, err
 	}
 
-	// Each test runs once per press: their repetitions take turns, and
-	// each turn of a repetition sees the same synthetic tokens.
-	tests := func(name, kind string, tokens, depth int) []benchTest {
+	// run runs a test once per press, the presses' repetitions taking
+	// turns, each turn of a repetition on the same synthetic tokens: step
+	// runs press i's tokens on the cache that start(i) makes, timed. A
+	// decode test (tg) also records the cache bytes a step reads.
+	run := func(name, kind string, tokens, depth int, start func(i int) (*kvcache.Cache, error),
+		step func(c *kvcache.Cache, toks []int, p press.Press) error) error {
 		ts := make([]benchTest, len(o.presses))
 		for i := range ts {
 			ts[i] = benchTest{Name: name, Kind: kind, Tokens: tokens, Depth: depth, Press: o.pressSpecs[i]}
 		}
-		return ts
-	}
-	if o.prompt > 0 {
-		ts := tests(fmt.Sprintf("pp%d", o.prompt), "pp", o.prompt, 0)
 		for range o.reps {
-			toks := ids(o.prompt)
+			toks := ids(tokens)
 			for i, p := range o.presses {
-				c, err := newCache(o.prompt)
+				c, err := start(i)
 				if err != nil {
-					return nil, err
+					return err
 				}
-				start := time.Now()
-				if _, err := e.Prefill(prefillState, c, toks, p); err != nil {
-					return nil, err
+				before, t0 := c.HeldBytes(), time.Now()
+				if err := step(c, toks, p); err != nil {
+					return err
 				}
 				t := &ts[i]
-				t.Samples = append(t.Samples, rate(o.prompt, time.Since(start)))
+				t.Samples = append(t.Samples, rate(tokens, time.Since(t0)))
 				t.KVTokens, t.KVBytes, t.KVBytesFull = c.Next(), c.Bytes(), c.FullBytes()
+				if kind == "tg" {
+					t.KVReadBytes = (before + c.HeldBytes()) / 2
+				}
 			}
 		}
 		r.Tests = append(r.Tests, ts...)
+		return nil
+	}
+	prefill := func(c *kvcache.Cache, toks []int, p press.Press) error {
+		_, err := e.Prefill(prefillState, c, toks, p)
+		return err
+	}
+	decode := func(c *kvcache.Cache, toks []int, p press.Press) error {
+		for _, tok := range toks {
+			if _, err := e.Decode(decodeState, c, tok, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if o.prompt > 0 {
+		empty := func(int) (*kvcache.Cache, error) { return newCache(o.prompt) }
+		if err := run(fmt.Sprintf("pp%d", o.prompt), "pp", o.prompt, 0, empty, prefill); err != nil {
+			return nil, err
+		}
 	}
 	for _, d := range o.depths {
 		if o.gen == 0 && d == 0 {
@@ -320,45 +341,20 @@ func bench(e *engine.Engine, o benchOptions) (*benchReport, error) {
 		// prompt tokens after the depth's (compressed, with a press), not
 		// compressed again.
 		if o.prompt > 0 && d > 0 {
-			ts := tests(fmt.Sprintf("pp%d", o.prompt)+at, "pp", o.prompt, d)
-			for range o.reps {
-				toks := ids(o.prompt)
-				for i := range o.presses {
-					c := bases[i].Clone()
-					if err := c.SetLimit(d + o.prompt); err != nil {
-						return nil, err
-					}
-					start := time.Now()
-					if _, err := e.Prefill(prefillState, c, toks, nil); err != nil {
-						return nil, err
-					}
-					t := &ts[i]
-					t.Samples = append(t.Samples, rate(o.prompt, time.Since(start)))
-					t.KVTokens, t.KVBytes, t.KVBytesFull = c.Next(), c.Bytes(), c.FullBytes()
-				}
+			deeper := func(i int) (*kvcache.Cache, error) {
+				c := bases[i].Clone()
+				return c, c.SetLimit(d + o.prompt)
 			}
-			r.Tests = append(r.Tests, ts...)
+			uncompressed := func(c *kvcache.Cache, toks []int, _ press.Press) error { return prefill(c, toks, nil) }
+			if err := run(fmt.Sprintf("pp%d", o.prompt)+at, "pp", o.prompt, d, deeper, uncompressed); err != nil {
+				return nil, err
+			}
 		}
 		if o.gen > 0 {
-			ts := tests(fmt.Sprintf("tg%d", o.gen)+at, "tg", o.gen, d)
-			for range o.reps {
-				toks := ids(o.gen)
-				for i, p := range o.presses {
-					c := bases[i].Clone()
-					before := c.HeldBytes()
-					start := time.Now()
-					for _, tok := range toks {
-						if _, err := e.Decode(decodeState, c, tok, p); err != nil {
-							return nil, err
-						}
-					}
-					t := &ts[i]
-					t.Samples = append(t.Samples, rate(o.gen, time.Since(start)))
-					t.KVTokens, t.KVBytes, t.KVBytesFull = c.Next(), c.Bytes(), c.FullBytes()
-					t.KVReadBytes = (before + c.HeldBytes()) / 2
-				}
+			clone := func(i int) (*kvcache.Cache, error) { return bases[i].Clone(), nil }
+			if err := run(fmt.Sprintf("tg%d", o.gen)+at, "tg", o.gen, d, clone, decode); err != nil {
+				return nil, err
 			}
-			r.Tests = append(r.Tests, ts...)
 		}
 	}
 	for i := range r.Tests {

@@ -203,6 +203,12 @@ func (s *Scheduler) Submit(ctx context.Context, req Request) (*Stream, error) {
 	if req.ChunkedCompress < 0 {
 		return nil, fmt.Errorf("negative chunk size %d for chunked compression", req.ChunkedCompress)
 	}
+	if req.Prefix != nil {
+		// Frozen here, on the caller's goroutine, before the loop can
+		// fork it for this request: the loop's Forks then only read the
+		// prefix, while later Submits read it too (Reservation).
+		req.Prefix.Freeze()
+	}
 	if err := s.e.checkPrefix(&req); err != nil {
 		return nil, err
 	}

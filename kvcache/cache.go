@@ -11,6 +11,7 @@ package kvcache
 import (
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // DType is the element type keys and values are stored in.
@@ -103,7 +104,8 @@ type Cache struct {
 	cfg     Config
 	heads   []Head // layer-major
 	next    int
-	reserve int // rows per head kept free for decoding; < 0: Remaining()
+	reserve int        // rows per head kept free for decoding; < 0: Remaining()
+	freeze  sync.Mutex // held while Freeze changes the rows' layout
 }
 
 // New makes an empty cache.

@@ -76,17 +76,16 @@ func (c *Cache) Clone() *Cache {
 // each frozen block once, so that N forks of a prefix of P bytes, each with
 // tails of T bytes, hold P + N·T.
 //
-// Fork changes the parent's layout (its rows become frozen), so it must not
-// run concurrently with other uses of the parent; afterwards the parent and
-// its forks may be used from different goroutines at the same time.
+// Fork changes the parent's layout (its rows become frozen, by Freeze), so
+// it must not run concurrently with other uses of an unfrozen parent; on a
+// frozen one it only reads. Afterwards the parent and its forks may be used
+// from different goroutines at the same time.
 func (c *Cache) Fork() *Cache {
+	c.Freeze()
 	d := &Cache{cfg: c.cfg, heads: make([]Head, len(c.heads)), next: c.next, reserve: c.reserve}
 	room := min(GrowMin, max(c.Remaining(), 0)) // positions of the first tokens to come
 	for i := range c.heads {
 		h := &c.heads[i]
-		for _, r := range []*rows{&h.kp, &h.kf, &h.vp, &h.vf} {
-			r.freeze()
-		}
 		d.heads[i] = Head{
 			d:       h.d,
 			Pos:     append(make([]int32, 0, len(h.Pos)+room), h.Pos...),
@@ -103,6 +102,23 @@ func (c *Cache) Fork() *Cache {
 		}
 	}
 	return d
+}
+
+// Freeze makes the rows the cache holds a frozen prefix block, as Fork does
+// before it forks: with no rows of its own left to freeze, a later Fork
+// only reads the cache. It is the one step of Fork that changes the
+// parent, and it may run on several goroutines at once: a scheduler that
+// freezes a prefix when a request for it is submitted can then read it
+// (its bytes, its config) while its loop forks it for an earlier request.
+func (c *Cache) Freeze() {
+	c.freeze.Lock()
+	defer c.freeze.Unlock()
+	for i := range c.heads {
+		h := &c.heads[i]
+		for _, r := range []*rows{&h.kp, &h.kf, &h.vp, &h.vf} {
+			r.freeze()
+		}
+	}
 }
 
 // SharedBytes returns the part of Bytes in frozen prefix blocks, shared with

@@ -525,3 +525,42 @@ func BenchmarkAttendFork(b *testing.B) {
 		})
 	}
 }
+
+// TestForkFrozenReads forks a frozen parent on several goroutines while
+// another reads it, as a scheduler does with a prefix submitted again while
+// its loop forks it for an earlier request (run with -race: after Freeze,
+// Fork must only read the parent), and checks that freezing changed neither
+// its contents nor, forked, the forks'.
+func TestForkFrozenReads(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	p := newFilled(t, kvcache.Config{Layers: 2, KVHeads: 2, HeadDim: 32, Type: kvcache.Q8_0, Capacity: 600}, rng, 300)
+	pruneAll(t, p, false, 0, 10)
+	want := fingerprint(p)
+	p.Freeze()
+	if !slices.Equal(fingerprint(p), want) {
+		t.Fatal("Freeze changed the cache's contents")
+	}
+	forks := make([]*kvcache.Cache, 4)
+	var wg sync.WaitGroup
+	for i := range forks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.Freeze() // again, as every Submit does: a no-op
+			forks[i] = p.Fork()
+		}()
+	}
+	var bytes int64
+	for range 100 {
+		bytes = max(bytes, p.Bytes()+int64(p.Next()+p.Config().Capacity))
+	}
+	wg.Wait()
+	if bytes <= 0 {
+		t.Fatal("no bytes read")
+	}
+	for i, f := range forks {
+		if !slices.Equal(fingerprint(f), want) {
+			t.Errorf("fork %d of the frozen parent differs from it", i)
+		}
+	}
+}

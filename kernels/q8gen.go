@@ -395,11 +395,18 @@ func pkernel(tr tier, w ptype, T int) {
 // prefetch writes the prefetches of the part-th of parts slices of a
 // record of rec bytes, prefetchAhead bytes on from the record's quants, a
 // line per 64 bytes (past a group's end they reach the next group), spread
-// over the record so that they do not all leave at once.
+// over the record so that they do not all leave at once. One-token tiles
+// (decode, streaming from memory) prefetch into L2 only and leave L1 to the
+// hardware's prefetcher; tiles of several tokens, which reuse each block
+// from registers, into L1.
 func (g *pk) prefetch(part, parts, rec int) {
+	inst := "PREFETCHT0"
+	if g.T == 1 {
+		inst = "PREFETCHT1"
+	}
 	lines := (rec + 63) / 64
 	for l := part * lines / parts; l < (part+1)*lines/parts; l++ {
-		p("PREFETCHT0 %d(R8)", prefetchAhead+64*l)
+		p("%s %d(R8)", inst, prefetchAhead+64*l)
 	}
 }
 
@@ -677,13 +684,13 @@ func (g *pk) q6k() {
 		h, q := b/4, b%4
 		if qhv != nil && q == 0 {
 			for k, r := range qhv {
-				p("VMOVDQU32 %d(R8), %s", 1024+256*h+32*k, y(r))
+				p("VMOVDQU32 %d(R8), %s", q6qh(h)+32*k, y(r))
 			}
 		}
 		// six writes weight vector k of block b.
 		six := func(k, dst int) {
-			ql := fmt.Sprintf("%d(R8)", 256*(2*h+q%2)+32*k)
-			qh := fmt.Sprintf("%d(R8)", 1024+256*h+32*k)
+			ql := fmt.Sprintf("%d(R8)", q6ql(h, q%2)+32*k)
+			qh := fmt.Sprintf("%d(R8)", q6qh(h)+32*k)
 			switch {
 			case q/2 == 0:
 				p("%s %s, %s, %s", tr.and(), ql, y(g.mask), y(dst))
@@ -761,12 +768,19 @@ func (g *pk) q6k() {
 	g.r.next = 0 // nothing after
 }
 
+// q6qh and q6ql are the offsets in a Q6_K record's quants of half h's qh
+// vectors and of its ql chunk 2h+i (q8pack.go).
+func q6qh(h int) int    { return 768 * h }
+func q6ql(h, i int) int { return 768*h + 256 + 256*i }
+
 // prefetchAhead is how far ahead of the block in use the packed kernels
 // prefetch the quants, in bytes. Streaming from memory one thread, it took
 // Q8_0 from about 15 to 20 GB/s, Q4_0 from 10 to 14, Q4_K from 10 to 14
 // and Q6_K from 8.5 to 10.5 (768 to 1536 bytes did about as well; in one
 // burst per super-block instead of spread over it, the K-quants gained
-// little).
+// little). On two threads, one-token tiles did better into L2 than into
+// L1: Q8_0 +8–10%, the others within noise (interleaved runs, same
+// memory).
 const prefetchAhead = 1024
 
 func main() {

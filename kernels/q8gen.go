@@ -393,12 +393,13 @@ func pkernel(tr tier, w ptype, T int) {
 }
 
 // prefetch writes the prefetches of the part-th of parts slices of a
-// record of rec bytes, prefetchAhead bytes on from the record's quants, a
-// line per 64 bytes (past a group's end they reach the next group), spread
-// over the record so that they do not all leave at once. One-token tiles
-// (decode, streaming from memory) prefetch into L2 only and leave L1 to the
-// hardware's prefetcher; tiles of several tokens, which reuse each block
-// from registers, into L1.
+// record of rec bytes, a line per 64 bytes, spread over the record so that
+// they do not all leave at once. They reach prefetchAhead bytes on from the
+// record's quants, past a group's end into the next group (or past the
+// matrix's end: a prefetch does not fault). One-token tiles (decode,
+// streaming from memory) prefetch into L2 only, prefetchAheadL2 bytes on
+// except for Q8_0, and leave L1 to the hardware's prefetcher; tiles of
+// several tokens, which reuse each block from registers, into L1.
 func (g *pk) prefetch(part, parts, rec int) {
 	inst, ahead := "PREFETCHT0", prefetchAhead
 	if g.T == 1 {

@@ -396,16 +396,16 @@ func pkernel(tr tier, w ptype, T int) {
 // record of rec bytes, a line per 64 bytes, spread over the record so that
 // they do not all leave at once. They reach prefetchAhead bytes on from the
 // record's quants, past a group's end into the next group (or past the
-// matrix's end: a prefetch does not fault). One-token tiles (decode,
-// streaming from memory) prefetch into L2 only, prefetchAheadL2 bytes on
-// except for Q8_0, and leave L1 to the hardware's prefetcher; tiles of
-// several tokens, which reuse each block from registers, into L1.
+// matrix's end: a prefetch does not fault). The 4- and 6-bit types
+// prefetch into L2 only, prefetchAheadL2 bytes on, and leave L1 to the
+// hardware's prefetcher; Q8_0 prefetchAhead bytes on, into L2 in its
+// one-token tile and into L1 in the others.
 func (g *pk) prefetch(part, parts, rec int) {
-	inst, ahead := "PREFETCHT0", prefetchAhead
-	if g.T == 1 {
-		inst = "PREFETCHT1"
-		if g.w.name != "Q8_0" {
-			ahead = prefetchAheadL2
+	inst, ahead := "PREFETCHT1", prefetchAheadL2
+	if g.w.name == "Q8_0" {
+		ahead = prefetchAhead
+		if g.T > 1 {
+			inst = "PREFETCHT0"
 		}
 	}
 	lines := (rec + 63) / 64
@@ -787,11 +787,14 @@ func q6ql(h, i int) int { return 768*h + 256 + 256*i }
 // memory).
 const prefetchAhead = 1024
 
-// prefetchAheadL2 is the distance of the one-token tiles of the 4- and
-// 6-bit types, which prefetch into L2: against 1,024 bytes, streaming on
-// two threads, 6,144 took Q4_0 3–37% faster, Q4_K 9–16% and Q6_K 4–10%
-// (2,048 was slower, 4,096 to 8,192 about as fast; Q8_0 lost 5–13%, and
-// keeps 1,024).
+// prefetchAheadL2 is the distance of the tiles of the 4- and 6-bit types,
+// which prefetch into L2. Against 1,024 bytes, streaming on two threads,
+// 6,144 took one-token tiles of Q4_0 3–37% faster, Q4_K 9–16% and Q6_K
+// 4–10% (2,048 was slower, 4,096 to 8,192 about as fast; Q8_0 lost 5–13%,
+// and keeps 1,024), and four-token tiles (batched decode) Q4_0 15–34%,
+// Q4_K 27–29% and Q6_K 52–57% faster than 1,024 into L1; at 64 tokens
+// (prefill, from cache) they were as fast or faster (Q6_K 10–14%). Q8_0's
+// four-token tile lost 9–24% when prefetching into L2.
 const prefetchAheadL2 = 6144
 
 func main() {

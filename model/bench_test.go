@@ -160,10 +160,10 @@ func BenchmarkDecodeBatchNeedle(b *testing.B) {
 var llamaBench = model.Config{Dim: 2048, Hidden: 5632, Layers: 2, Heads: 16, KVHeads: 4, HeadDim: 128, Vocab: 4096, Context: 1024}
 
 // BenchmarkDecodeBatchLlama decodes 1, 4 and 16 sequences of 512 tokens at
-// once on llamaBench, with Q8_0 and F32 weights.
+// once on llamaBench, with Q8_0, Q4_0 and F32 weights.
 func BenchmarkDecodeBatchLlama(b *testing.B) {
 	names, shapes, data := syntheticWeights(llamaBench, 5)
-	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeF32} {
+	for _, typ := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeF32} {
 		b.Run(typ.String(), func(b *testing.B) {
 			m, _, err := model.Load(writeSynthetic(b, llamaBench, typ, names, shapes, data), 0)
 			if err != nil {

@@ -26,9 +26,9 @@ type Scratch struct {
 	// for f16 and f32; grown on first use, then kept.
 	qbuf, gbuf, vbuf []float32
 	qf, qp           queries // the queries and the gathered ones, prepared
-	// The state of a chunk after the first (see AttendChunk), grown on
+	// The state of a chunk after the first (see AttendChunk), made on
 	// first use: PartialBytes(queries, d).
-	pmax, psum, pout, pacc []float32
+	part *Partial
 }
 
 // NewScratch makes scratch for up to queries queries of head dimension d.
@@ -128,11 +128,8 @@ func (h *Head) attend(out, q []float32, lim []int, scale float32, lse, probs []f
 	// it comes, each later one's is merged into it.
 	vt := len(h.ValKept)
 	st := Partial{d: h.d, vt: vt, max: s.max[:m], sum: s.sum[:m], out: out[:m*h.d], acc: s.acc[:m*vt]}
-	for c := 0; c*AttendChunk < total; c++ {
-		if c == 0 {
-			h.chunk(&st, lim, scale, 0, min(total, AttendChunk), probs, s)
-			continue
-		}
+	h.chunk(&st, lim, scale, 0, min(total, AttendChunk), probs, s)
+	for c := 1; c*AttendChunk < total; c++ {
 		p := s.partial(m, h.d, vt)
 		h.chunk(&p, lim, scale, c*AttendChunk, min(total, (c+1)*AttendChunk), probs, s)
 		st.Merge(&p, lim, c)

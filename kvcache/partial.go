@@ -43,12 +43,10 @@ func PartialBytes(queries, d int) int64 {
 // channels and vt kept pruned-value channels, allocating it on first use
 // (for all of s's queries).
 func (s *Scratch) partial(m, d, vt int) Partial {
-	if s.pmax == nil {
-		p := NewPartial(s.queries, d)
-		s.pmax, s.psum, s.pout, s.pacc = p.max, p.sum, p.out, p.acc
+	if s.part == nil {
+		s.part = NewPartial(s.queries, d)
 	}
-	p := Partial{max: s.pmax, sum: s.psum, out: s.pout, acc: s.pacc}
-	return p.view(m, d, vt)
+	return s.part.view(m, d, vt)
 }
 
 // view returns p's buffers as a Partial for m queries, d value channels

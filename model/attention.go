@@ -67,10 +67,7 @@ func (m *Model) attention(s *State, l int) {
 		t := s.tasks[sp.first]
 		r := &s.seqs[t.seq]
 		head := r.c.Head(l, int(t.g))
-		lim := s.lim[:group]
-		for j := range lim {
-			lim[j] = head.Len()
-		}
+		lim := decodeLimits(s.lim[:group], head)
 		p := s.parts[t.part]
 		for k := sp.first + 1; k < sp.end; k++ {
 			p.Merge(s.parts[s.tasks[k].part], lim, int(s.tasks[k].chunk))
@@ -114,11 +111,8 @@ func (t *attnTask) Run(w, _, _ int) {
 			continue
 		}
 		hd, h0 := t.m.HeadDim, g*group
-		q, lim := wk.q[:group*hd], wk.lim[:group]
+		q, lim := wk.q[:group*hd], decodeLimits(wk.lim[:group], head)
 		copy(q, t.s.q[r.off*t.m.Dim+h0*hd:r.off*t.m.Dim+(h0+group)*hd])
-		for j := range lim {
-			lim[j] = head.Len()
-		}
 		head.AttendPart(t.s.parts[sp.part], q, lim, t.s.scale, int(sp.chunk), wk.scratch)
 	}
 }
@@ -167,4 +161,14 @@ func (m *Model) attendBlock(s *State, wk *worker, r *seq, head *kvcache.Head, h0
 			}
 		}
 	}
+}
+
+// decodeLimits sets lim, one per query head of a group, to what a decode
+// row's queries attend over, every token of head (its one token is the
+// last), and returns it.
+func decodeLimits(lim []int, head *kvcache.Head) []int {
+	for j := range lim {
+		lim[j] = head.Len()
+	}
+	return lim
 }

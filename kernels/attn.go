@@ -14,13 +14,18 @@ import (
 // queries share the call: the assembly tiles (four keys × two queries, four
 // keys × one query, one key × one query; four or one outputs) all compute a
 // given pair or element with the same instructions in the same order. So a
-// query attends to the same bits alone or in a batch.
+// query attends to the same bits alone or in a batch. The AVX-512 tier
+// (attn512_amd64.s) keeps this with its own tiles (four keys × up to four
+// queries, a last partial tile padded), and its value accumulation and
+// exponentials give the AVX2 ones' bits; only its dots round differently.
 
 // AttnDotsF16 sets dst[j·ldd+i] = scale·(kᵢ·qⱼ) for the n = len(keys)/w half
 // rows kᵢ = keys[i·w:(i+1)·w] and the m = len(q)/w queries qⱼ = q[j·w:(j+1)·w].
 // Each dot sums channels in eight lanes (channel c in lane c mod 8, up to the
 // last multiple of 8), reduces the lanes pairwise, adds the last w mod 8
-// products in order and then scales. It panics if the slices are too short.
+// products in order and then scales; on the AVX-512 tier, for w a multiple
+// of 16, it sums in sixteen lanes (c mod 16) and adds lane l+8 to lane l
+// first. It panics if the slices are too short.
 func AttnDotsF16(dst []float32, ldd int, keys []uint16, q []float32, w int, scale float32) {
 	n, m := attnDotsCheck("AttnDotsF16", len(dst), ldd, len(keys), len(q), w)
 	if n == 0 || m == 0 {
@@ -29,6 +34,10 @@ func AttnDotsF16(dst []float32, ldd int, keys []uint16, q []float32, w int, scal
 	w8 := w &^ 7
 	if !useAVX2 || w8 == 0 {
 		attnDotsGeneric(dst, ldd, n, m, w, scale, func(i, c int) float32 { return f16Table[keys[i*w+c]] }, q)
+		return
+	}
+	if useAVX512 && w%16 == 0 && w <= maxDots512Width {
+		attnDotsF16AVX512(dst, ldd, keys, q, n, m, w, scale)
 		return
 	}
 	s := scale
@@ -162,10 +171,18 @@ func AttnAccumF16(out []float32, ldo int, p []float32, ldp, m int, v []uint16, w
 	}
 	j := 0
 	for ; j+4 <= m; j += 4 {
-		accF16Q4AVX2(out[j*ldo:], ldo, p[j*ldp:], ldp, v, n, w)
+		if useAVX512 {
+			accF16Q4AVX512(out[j*ldo:], ldo, p[j*ldp:], ldp, v, n, w)
+		} else {
+			accF16Q4AVX2(out[j*ldo:], ldo, p[j*ldp:], ldp, v, n, w)
+		}
 	}
 	for ; j < m; j++ {
-		accF16Q1AVX2(out[j*ldo:], p[j*ldp:], v, n, w)
+		if useAVX512 {
+			accF16Q1AVX512(out[j*ldo:], ldo, p[j*ldp:], ldp, v, n, w)
+		} else {
+			accF16Q1AVX2(out[j*ldo:], p[j*ldp:], v, n, w)
+		}
 	}
 	if w8 != w {
 		attnAccumGeneric(out, ldo, p, ldp, m, n, w8, w, func(i, c int) float32 { return f16Table[v[i*w+c]] })
@@ -279,7 +296,9 @@ const (
 func ExpShift(x []float32, shift float32) float32 {
 	n8 := len(x) &^ 7
 	var s float32
-	if useAVX2 && n8 > 0 {
+	if useAVX512 && n8 > 0 {
+		s = expShiftAVX512(x[:n8], shift)
+	} else if useAVX2 && n8 > 0 {
 		s = expShiftAVX2(x[:n8], shift)
 	} else {
 		var l [8]float32
@@ -329,5 +348,36 @@ func Scale(x []float32, a float32) {
 	}
 	for i := n8; i < len(x); i++ {
 		x[i] *= a
+	}
+}
+
+// maxDots512Width is the widest row the AVX-512 dots take: the keys of a
+// last tile of fewer than four are copied to the stack, four rows of it.
+const maxDots512Width = 256
+
+// attnDotsF16AVX512 is AttnDotsF16 on the AVX-512 tier, for w a multiple of
+// 16 up to maxDots512Width: tiles of four keys × up to four queries, and
+// the last n mod 4 keys padded to a tile of four (with copies of the last
+// key) on the stack, so that every pair is computed by the same
+// instructions (see dotsF16K4Q4AVX512).
+func attnDotsF16AVX512(dst []float32, ldd int, keys []uint16, q []float32, n, m, w int, scale float32) {
+	n4 := n &^ 3
+	for j := 0; j < m; j += 4 {
+		mq := min(4, m-j)
+		if n4 > 0 {
+			dotsF16K4Q4AVX512(dst[j*ldd:], ldd, keys, n4, w, q[j*w:], mq, scale)
+		}
+		if n4 < n {
+			var pad [4 * maxDots512Width]uint16
+			var out [4 * 4]float32
+			for k := 0; k < 4; k++ {
+				i := min(n4+k, n-1)
+				copy(pad[k*w:(k+1)*w], keys[i*w:(i+1)*w])
+			}
+			dotsF16K4Q4AVX512(out[:], 4, pad[:4*w], 4, w, q[j*w:], mq, scale)
+			for jj := 0; jj < mq; jj++ {
+				copy(dst[(j+jj)*ldd+n4:(j+jj)*ldd+n], out[jj*4:jj*4+n-n4])
+			}
+		}
 	}
 }

@@ -34,3 +34,16 @@ func expShiftAVX2(x []float32, shift float32) float32                { panic(noA
 func maxAVX2(x []float32) float32 { panic(noAsm) }
 
 func scaleAVX2(x []float32, a float32) { panic(noAsm) }
+
+func detectAVX512() bool { return false }
+
+func accF16Q4AVX512(out []float32, ldo int, p []float32, ldp int, v []uint16, n, w int) {
+	panic(noAsm)
+}
+func accF16Q1AVX512(out []float32, ldo int, p []float32, ldp int, v []uint16, n, w int) {
+	panic(noAsm)
+}
+func dotsF16K4Q4AVX512(dst []float32, ldd int, keys []uint16, n, w int, q []float32, mq int, scale float32) {
+	panic(noAsm)
+}
+func expShiftAVX512(x []float32, shift float32) float32 { panic(noAsm) }

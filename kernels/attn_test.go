@@ -28,49 +28,52 @@ func attnDots(half bool, dst []float32, ldd int, kh []uint16, kf []float32, q []
 func TestAttnDots(t *testing.T) {
 	defer useGeneric(false)
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, half := range []bool{true, false} {
-		for _, w := range attnWidths {
-			for _, n := range []int{1, 2, 3, 4, 5, 7, 8, 9, 64, 67} {
-				for _, m := range []int{1, 2, 3, 4, 5} {
-					kh, kf := misaligned[uint16](n*w, n%4), misaligned[float32](n*w, n%3)
-					randF16s(r, kh)
-					for i := range kf {
-						kf[i] = F16ToF32(kh[i])
-					}
-					q := misaligned[float32](m*w, m%4)
-					randF32s(r, q)
-					ldd := n + 3
-					dst, buf := guarded(m*ldd, 1, float32(-7))
-					scale := float32(0.125)
-					attnDots(half, dst, ldd, kh, kf, q, w, scale)
-					for j := 0; j < m; j++ {
-						for i := n; i < ldd; i++ {
-							if dst[j*ldd+i] != -7 {
-								t.Fatalf("half=%v w=%d n=%d m=%d: wrote dst[%d·ldd+%d]", half, w, n, m, j, i)
+	for _, tier := range testTiers(t, "avx2", "avx512") {
+		useTier(tier)
+		for _, half := range []bool{true, false} {
+			for _, w := range attnWidths {
+				for _, n := range []int{1, 2, 3, 4, 5, 7, 8, 9, 64, 67} {
+					for _, m := range []int{1, 2, 3, 4, 5} {
+						kh, kf := misaligned[uint16](n*w, n%4), misaligned[float32](n*w, n%3)
+						randF16s(r, kh)
+						for i := range kf {
+							kf[i] = F16ToF32(kh[i])
+						}
+						q := misaligned[float32](m*w, m%4)
+						randF32s(r, q)
+						ldd := n + 3
+						dst, buf := guarded(m*ldd, 1, float32(-7))
+						scale := float32(0.125)
+						attnDots(half, dst, ldd, kh, kf, q, w, scale)
+						for j := 0; j < m; j++ {
+							for i := n; i < ldd; i++ {
+								if dst[j*ldd+i] != -7 {
+									t.Fatalf(tier+": half=%v w=%d n=%d m=%d: wrote dst[%d·ldd+%d]", half, w, n, m, j, i)
+								}
 							}
 						}
-					}
-					for i, x := range buf {
-						if (i < 17 || i >= 17+m*ldd) && x != -7 {
-							t.Fatalf("half=%v w=%d n=%d m=%d: wrote outside dst", half, w, n, m)
-						}
-					}
-					want := make([]float32, m*ldd)
-					useGeneric(true)
-					attnDots(half, want, ldd, kh, kf, q, w, scale)
-					useGeneric(false)
-					for j := 0; j < m; j++ {
-						for i := 0; i < n; i++ {
-							var mag float64
-							for c := 0; c < w; c++ {
-								mag += math.Abs(float64(kf[i*w+c]) * float64(q[j*w+c]))
+						for i, x := range buf {
+							if (i < 17 || i >= 17+m*ldd) && x != -7 {
+								t.Fatalf(tier+": half=%v w=%d n=%d m=%d: wrote outside dst", half, w, n, m)
 							}
-							checkClose(t, "AttnDots", w, dst[j*ldd+i], want[j*ldd+i], mag*float64(scale))
-							// One key and one query alone: the same bits.
-							var one [1]float32
-							attnDots(half, one[:], 1, kh[i*w:(i+1)*w], kf[i*w:(i+1)*w], q[j*w:(j+1)*w], w, scale)
-							if one[0] != dst[j*ldd+i] {
-								t.Fatalf("half=%v w=%d n=%d m=%d: pair (%d,%d) alone %g, in the block %g", half, w, n, m, i, j, one[0], dst[j*ldd+i])
+						}
+						want := make([]float32, m*ldd)
+						useGeneric(true)
+						attnDots(half, want, ldd, kh, kf, q, w, scale)
+						useTier(tier)
+						for j := 0; j < m; j++ {
+							for i := 0; i < n; i++ {
+								var mag float64
+								for c := 0; c < w; c++ {
+									mag += math.Abs(float64(kf[i*w+c]) * float64(q[j*w+c]))
+								}
+								checkClose(t, tier+" AttnDots", w, dst[j*ldd+i], want[j*ldd+i], mag*float64(scale))
+								// One key and one query alone: the same bits.
+								var one [1]float32
+								attnDots(half, one[:], 1, kh[i*w:(i+1)*w], kf[i*w:(i+1)*w], q[j*w:(j+1)*w], w, scale)
+								if one[0] != dst[j*ldd+i] {
+									t.Fatalf(tier+": half=%v w=%d n=%d m=%d: pair (%d,%d) alone %g, in the block %g", half, w, n, m, i, j, one[0], dst[j*ldd+i])
+								}
 							}
 						}
 					}
@@ -87,55 +90,58 @@ func TestAttnDots(t *testing.T) {
 func TestAttnAccum(t *testing.T) {
 	defer useGeneric(false)
 	r := rand.New(rand.NewPCG(5, 6))
-	for _, half := range []bool{true, false} {
-		for _, w := range attnWidths {
-			for _, n := range []int{1, 2, 5, 64} {
-				for _, m := range []int{1, 2, 3, 4, 5, 8, 9} {
-					vh, vf := misaligned[uint16](n*w, n%4), misaligned[float32](n*w, n%3)
-					randF16s(r, vh)
-					for i := range vf {
-						vf[i] = F16ToF32(vh[i])
-					}
-					ldp, ldo := n+1, w+2
-					p := misaligned[float32](m*ldp, 1)
-					for i := range p {
-						p[i] = r.Float32()
-					}
-					out0 := make([]float32, m*ldo)
-					randF32s(r, out0)
-					accum := func(out []float32, p []float32, m int) {
-						if half {
-							AttnAccumF16(out, ldo, p, ldp, m, vh, w)
-						} else {
-							AttnAccumF32(out, ldo, p, ldp, m, vf, w)
+	for _, tier := range testTiers(t, "avx2", "avx512") {
+		useTier(tier)
+		for _, half := range []bool{true, false} {
+			for _, w := range attnWidths {
+				for _, n := range []int{1, 2, 5, 64} {
+					for _, m := range []int{1, 2, 3, 4, 5, 8, 9} {
+						vh, vf := misaligned[uint16](n*w, n%4), misaligned[float32](n*w, n%3)
+						randF16s(r, vh)
+						for i := range vf {
+							vf[i] = F16ToF32(vh[i])
 						}
-					}
-					got := append([]float32(nil), out0...)
-					accum(got, p, m)
-					want := append([]float32(nil), out0...)
-					useGeneric(true)
-					accum(want, p, m)
-					useGeneric(false)
-					for j := 0; j < m; j++ {
-						for c := 0; c < ldo; c++ {
-							k := j*ldo + c
-							if c >= w {
-								if got[k] != out0[k] {
-									t.Fatalf("half=%v w=%d n=%d m=%d: wrote channel %d of output %d", half, w, n, m, c, j)
+						ldp, ldo := n+1, w+2
+						p := misaligned[float32](m*ldp, 1)
+						for i := range p {
+							p[i] = r.Float32()
+						}
+						out0 := make([]float32, m*ldo)
+						randF32s(r, out0)
+						accum := func(out []float32, p []float32, m int) {
+							if half {
+								AttnAccumF16(out, ldo, p, ldp, m, vh, w)
+							} else {
+								AttnAccumF32(out, ldo, p, ldp, m, vf, w)
+							}
+						}
+						got := append([]float32(nil), out0...)
+						accum(got, p, m)
+						want := append([]float32(nil), out0...)
+						useGeneric(true)
+						accum(want, p, m)
+						useTier(tier)
+						for j := 0; j < m; j++ {
+							for c := 0; c < ldo; c++ {
+								k := j*ldo + c
+								if c >= w {
+									if got[k] != out0[k] {
+										t.Fatalf(tier+": half=%v w=%d n=%d m=%d: wrote channel %d of output %d", half, w, n, m, c, j)
+									}
+									continue
 								}
-								continue
+								mag := math.Abs(float64(out0[k]))
+								for i := 0; i < n; i++ {
+									mag += math.Abs(float64(p[j*ldp+i] * vf[i*w+c]))
+								}
+								checkClose(t, tier+" AttnAccum", w, got[k], want[k], mag)
 							}
-							mag := math.Abs(float64(out0[k]))
-							for i := 0; i < n; i++ {
-								mag += math.Abs(float64(p[j*ldp+i] * vf[i*w+c]))
-							}
-							checkClose(t, "AttnAccum", w, got[k], want[k], mag)
-						}
-						alone := append([]float32(nil), out0[j*ldo:(j+1)*ldo]...)
-						accum(alone, p[j*ldp:], 1)
-						for c := 0; c < w; c++ {
-							if alone[c] != got[j*ldo+c] {
-								t.Fatalf("half=%v w=%d n=%d m=%d: output %d alone differs at channel %d", half, w, n, m, j, c)
+							alone := append([]float32(nil), out0[j*ldo:(j+1)*ldo]...)
+							accum(alone, p[j*ldp:], 1)
+							for c := 0; c < w; c++ {
+								if alone[c] != got[j*ldo+c] {
+									t.Fatalf(tier+": half=%v w=%d n=%d m=%d: output %d alone differs at channel %d", half, w, n, m, j, c)
+								}
 							}
 						}
 					}
@@ -165,8 +171,8 @@ func checkExp(t *testing.T, xs []float32) float64 {
 	t.Helper()
 	defer useGeneric(false)
 	worst := 0.0
-	for _, generic := range []bool{false, true} {
-		useGeneric(generic)
+	for _, tier := range testTiers(t, "generic", "avx2", "avx512") {
+		useTier(tier)
 		y := append([]float32(nil), xs...)
 		ExpShift(y, 0)
 		for i, x := range xs {
@@ -174,7 +180,7 @@ func checkExp(t *testing.T, xs []float32) float64 {
 			for _, got := range []float32{y[i], Exp(x)} {
 				e := ulps(got, want)
 				if !(e <= expBound) {
-					t.Fatalf("generic=%v: exp(%g) = %g, want %g (%.2f ulp)", generic, x, got, want, e)
+					t.Fatalf("%s: exp(%g) = %g, want %g (%.2f ulp)", tier, x, got, want, e)
 				}
 				worst = max(worst, e)
 			}
@@ -215,14 +221,14 @@ func TestExpAccuracy(t *testing.T) {
 	edges := []float32{-inf, -1e30, -1000, -104, -88, math.Nextafter32(ExpMin, -inf), inf, 1e30, 89, math.Nextafter32(ExpMax, inf), 0, float32(math.NaN())}
 	want := []float32{0, 0, 0, 0, 0, 0, inf, inf, inf, inf, 1, float32(math.NaN())}
 	defer useGeneric(false)
-	for _, generic := range []bool{false, true} {
-		useGeneric(generic)
+	for _, tier := range testTiers(t, "generic", "avx2", "avx512") {
+		useTier(tier)
 		y := append(append([]float32(nil), edges...), make([]float32, 4)...) // two lane groups
 		ExpShift(y, 0)
 		for i, x := range edges {
 			for _, got := range []float32{y[i], Exp(x)} {
 				if got != want[i] && !(got != got && want[i] != want[i]) {
-					t.Errorf("generic=%v: exp(%g) = %g, want %g", generic, x, got, want[i])
+					t.Errorf("%s: exp(%g) = %g, want %g", tier, x, got, want[i])
 				}
 			}
 		}
@@ -234,8 +240,8 @@ func TestExpAccuracy(t *testing.T) {
 func TestExpShiftSum(t *testing.T) {
 	defer useGeneric(false)
 	r := rand.New(rand.NewPCG(7, 8))
-	for _, generic := range []bool{false, true} {
-		useGeneric(generic)
+	for _, tier := range testTiers(t, "generic", "avx2", "avx512") {
+		useTier(tier)
 		for _, n := range []int{0, 1, 7, 8, 9, 16, 37, 64} {
 			x := make([]float32, n, 72)
 			for i := range x {
@@ -249,11 +255,11 @@ func TestExpShiftSum(t *testing.T) {
 				e := math.Exp(float64(v - shift))
 				want += e
 				if ulps(y[i], e) > expBound {
-					t.Errorf("generic=%v n=%d: exp(%g−%g) = %g, want %g", generic, n, v, shift, y[i], e)
+					t.Errorf("%s n=%d: exp(%g−%g) = %g, want %g", tier, n, v, shift, y[i], e)
 				}
 			}
 			if math.Abs(float64(s)-want) > 1e-6*want {
-				t.Errorf("generic=%v n=%d: sum %g, want %g", generic, n, s, want)
+				t.Errorf("%s n=%d: sum %g, want %g", tier, n, s, want)
 			}
 			// Padded with −Inf to a multiple of 8, then with 8 more: the same bits.
 			pad := append([]float32(nil), x...)
@@ -265,7 +271,7 @@ func TestExpShiftSum(t *testing.T) {
 				more[i] = float32(math.Inf(-1))
 			}
 			if a, b := ExpShift(pad, shift), ExpShift(more, shift); a != b || n%8 == 0 && a != s {
-				t.Errorf("generic=%v n=%d: sums %g (padded to 8), %g (8 more), %g", generic, n, a, b, s)
+				t.Errorf("%s n=%d: sums %g (padded to 8), %g (8 more), %g", tier, n, a, b, s)
 			}
 		}
 	}

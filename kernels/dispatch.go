@@ -24,17 +24,24 @@ var useAVX2 bool
 // AVX2; like useAVX2 it is set once by init.
 var useVNNI bool
 
+// useAVX512 selects the AVX-512 attention kernels (attn512_amd64.s), which
+// need AVX512F and AVX512VL besides AVX2; like useAVX2 it is set once by
+// init.
+var useAVX512 bool
+
 // useGeneric forces the plain-Go kernels when on is true, or restores the
 // start-up choice when it is false. It lets one test binary exercise both
 // paths; it must not be called while kernels run on other goroutines.
 func useGeneric(on bool) {
 	useAVX2 = !on && detectAVX2()
 	useVNNI = !on && detectVNNI()
+	useAVX512 = !on && detectAVX512()
 }
 
-// useTier forces the quantized-activation products to tier "generic",
-// "avx2" or "vnni", or returns false, changing nothing, where the build or
-// CPU lacks it; "generic" also switches every other kernel to plain Go.
+// useTier forces the kernels to tier "generic" (plain Go), "avx2" (no
+// AVX-512 kernel), "avx512" (the AVX-512 attention kernels but not the VNNI
+// products) or "vnni" (the start-up choice on a VNNI CPU), or returns
+// false, changing nothing, where the build or CPU lacks it.
 // Like useGeneric it is for tests, and useGeneric(false) restores the
 // start-up choice.
 func useTier(name string) bool {
@@ -44,6 +51,13 @@ func useTier(name string) bool {
 		return true
 	case "avx2":
 		if !detectAVX2() {
+			return false
+		}
+		useGeneric(false)
+		useVNNI, useAVX512 = false, false
+		return true
+	case "avx512":
+		if !detectAVX512() {
 			return false
 		}
 		useGeneric(false)
@@ -59,15 +73,20 @@ func useTier(name string) bool {
 	return false
 }
 
-// Tier names the kernels in use: "avx2+vnni" (AVX2 kernels, and AVX-512
-// VNNI ones for the quantized-activation products), "avx2" (Go assembly
-// with AVX2, FMA and F16C) or "generic" (plain Go).
+// Tier names the kernels in use: "generic" (plain Go), or "avx2" (Go
+// assembly with AVX2, FMA and F16C) followed by "+avx512" where the
+// attention kernels use AVX-512 and "+vnni" where the quantized-activation
+// products use AVX-512 VNNI, e.g. "avx2+avx512+vnni".
 func Tier() string {
+	if !useAVX2 {
+		return "generic"
+	}
+	t := "avx2"
+	if useAVX512 {
+		t += "+avx512"
+	}
 	if useVNNI {
-		return "avx2+vnni"
+		t += "+vnni"
 	}
-	if useAVX2 {
-		return "avx2"
-	}
-	return "generic"
+	return t
 }

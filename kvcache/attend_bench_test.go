@@ -159,3 +159,52 @@ func fastestSteps(b *testing.B, h1, h2 *kvcache.Head, out, q []float32, lim []in
 	}
 	return t1, t2
 }
+
+// BenchmarkAttendModelStep times the attention of one decode step over a
+// whole model's cache, too large for the CPU's caches: TinyLlama's shape
+// (22 layers × 4 KV heads of head dimension 64, 8 query heads per KV head)
+// at n cached tokens, on one thread, head after head, as the full cache
+// and with half the key channels pruned by ThinK (32 recent tokens full),
+// alternating one step of each. It reports each one's mean step in ns per
+// key–query pair and their ratio, think/full.
+func BenchmarkAttendModelStep(b *testing.B) {
+	const heads, d, group = 22 * 4, 64, 8
+	for _, n := range []int{4096, 8192} {
+		b.Run(fmt.Sprintf("f16/d%d/n%d", d, n), func(b *testing.B) {
+			var full, think []*kvcache.Head
+			for range heads {
+				h, _, _ := benchHead(kvcache.F16, d, n, false, false)
+				full = append(full, h)
+				h, _, _ = benchHead(kvcache.F16, d, n, true, false)
+				think = append(think, h)
+			}
+			q := make([]float32, group*d)
+			for i := range q {
+				q[i] = float32(i%7) * 0.1
+			}
+			lim := make([]int, group)
+			for i := range lim {
+				lim[i] = n
+			}
+			out := make([]float32, len(q))
+			s := kvcache.NewScratch(group, d)
+			step := func(hs []*kvcache.Head) time.Duration {
+				start := time.Now()
+				for _, h := range hs {
+					h.AttendBlock(out, q, lim, 0.125, nil, s)
+				}
+				return time.Since(start)
+			}
+			var tf, tt time.Duration
+			b.ResetTimer()
+			for range b.N {
+				tf += step(full)
+				tt += step(think)
+			}
+			pairs := float64(b.N * heads * n * group)
+			b.ReportMetric(float64(tf.Nanoseconds())/pairs, "full-ns/pair")
+			b.ReportMetric(float64(tt.Nanoseconds())/pairs, "think-ns/pair")
+			b.ReportMetric(float64(tt)/float64(tf), "think/full")
+		})
+	}
+}

@@ -879,8 +879,9 @@ GLOBL expBias<>(SB), RODATA|NOPTR, $32
 // func expShiftAVX2(x []float32, shift float32) float32
 //
 // x[i] = e^(x[i]−shift), eight at a time (len(x) is a multiple of 8), as
-// Exp computes it with fused multiply-adds; the sum is kept in eight lanes
-// and reduced pairwise.
+// Exp computes it with fused multiply-adds, two vectors in flight while 16
+// or more remain; the sum is kept in eight lanes, added in order, and
+// reduced pairwise.
 TEXT ·expShiftAVX2(SB), NOSPLIT, $0-36
 	MOVQ         x_base+0(FP), SI
 	MOVQ         x_len+8(FP), CX
@@ -888,9 +889,71 @@ TEXT ·expShiftAVX2(SB), NOSPLIT, $0-36
 	VMOVUPS      expLo<>(SB), Y14
 	VMOVUPS      expHi<>(SB), Y13
 	VXORPS       Y12, Y12, Y12
+exp16:
+	CMPQ         CX, $16
+	JB           exp8
+	VMOVUPS      0(SI), Y0
+	VMOVUPS      32(SI), Y6
+	VSUBPS       Y15, Y0, Y0
+	VSUBPS       Y15, Y6, Y6
+	VMAXPS       Y0, Y14, Y1
+	VMAXPS       Y6, Y14, Y7
+	VMINPS       Y1, Y13, Y1
+	VMINPS       Y7, Y13, Y7
+	VMULPS       expLog2e<>(SB), Y1, Y2
+	VMULPS       expLog2e<>(SB), Y7, Y8
+	VROUNDPS     $0, Y2, Y2
+	VROUNDPS     $0, Y8, Y8
+	VFNMADD231PS expC1<>(SB), Y2, Y1
+	VFNMADD231PS expC1<>(SB), Y8, Y7
+	VFNMADD231PS expC2<>(SB), Y2, Y1
+	VFNMADD231PS expC2<>(SB), Y8, Y7
+	VMOVUPS      expP0<>(SB), Y3
+	VMOVUPS      expP0<>(SB), Y9
+	VFMADD213PS  expP1<>(SB), Y1, Y3
+	VFMADD213PS  expP1<>(SB), Y7, Y9
+	VFMADD213PS  expP2<>(SB), Y1, Y3
+	VFMADD213PS  expP2<>(SB), Y7, Y9
+	VFMADD213PS  expP3<>(SB), Y1, Y3
+	VFMADD213PS  expP3<>(SB), Y7, Y9
+	VFMADD213PS  expP4<>(SB), Y1, Y3
+	VFMADD213PS  expP4<>(SB), Y7, Y9
+	VFMADD213PS  expP5<>(SB), Y1, Y3
+	VFMADD213PS  expP5<>(SB), Y7, Y9
+	VMULPS       Y1, Y1, Y4
+	VMULPS       Y7, Y7, Y10
+	VFMADD213PS  Y1, Y4, Y3
+	VFMADD213PS  Y7, Y10, Y9
+	VADDPS       expOne<>(SB), Y3, Y3
+	VADDPS       expOne<>(SB), Y9, Y9
+	VCVTPS2DQ    Y2, Y5
+	VCVTPS2DQ    Y8, Y11
+	VPADDD       expBias<>(SB), Y5, Y5
+	VPADDD       expBias<>(SB), Y11, Y11
+	VPSLLD       $23, Y5, Y5
+	VPSLLD       $23, Y11, Y11
+	VMULPS       Y5, Y3, Y3
+	VMULPS       Y11, Y9, Y9
+	VCMPPS       $1, Y14, Y0, Y1
+	VCMPPS       $1, Y14, Y6, Y7
+	VANDNPS      Y3, Y1, Y3
+	VANDNPS      Y9, Y7, Y9
+	VCMPPS       $0x1e, Y13, Y0, Y1
+	VCMPPS       $0x1e, Y13, Y6, Y7
+	VBLENDVPS    Y1, expInf<>(SB), Y3, Y3
+	VBLENDVPS    Y7, expInf<>(SB), Y9, Y9
+	VMOVUPS      Y3, 0(SI)
+	VMOVUPS      Y9, 32(SI)
+	VADDPS       Y3, Y12, Y12
+	VADDPS       Y9, Y12, Y12
+	ADDQ         $64, SI
+	SUBQ         $16, CX
+	JMP          exp16
 
-exploop:
-	VMOVUPS      (SI), Y0
+exp8:
+	TESTQ        CX, CX
+	JZ           expsum
+	VMOVUPS      0(SI), Y0
 	VSUBPS       Y15, Y0, Y0
 	VMAXPS       Y0, Y14, Y1
 	VMINPS       Y1, Y13, Y1
@@ -911,16 +974,14 @@ exploop:
 	VPADDD       expBias<>(SB), Y5, Y5
 	VPSLLD       $23, Y5, Y5
 	VMULPS       Y5, Y3, Y3
-	VCMPPS       $1, Y14, Y0, Y6
-	VANDNPS      Y3, Y6, Y3
-	VCMPPS       $0x1e, Y13, Y0, Y6
-	VBLENDVPS    Y6, expInf<>(SB), Y3, Y3
-	VMOVUPS      Y3, (SI)
+	VCMPPS       $1, Y14, Y0, Y1
+	VANDNPS      Y3, Y1, Y3
+	VCMPPS       $0x1e, Y13, Y0, Y1
+	VBLENDVPS    Y1, expInf<>(SB), Y3, Y3
+	VMOVUPS      Y3, 0(SI)
 	VADDPS       Y3, Y12, Y12
-	ADDQ         $32, SI
-	SUBQ         $8, CX
-	JNZ          exploop
 
+expsum:
 	VHADDPS      Y12, Y12, Y0
 	VHADDPS      Y0, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
@@ -928,6 +989,7 @@ exploop:
 	VMOVSS       X0, ret+32(FP)
 	VZEROUPPER
 	RET
+
 
 // func maxAVX2(x []float32) float32
 //

@@ -10,7 +10,8 @@
 // 4 outputs: per 64 channels (then 16, then 8), 16 (4, 4)
 // accumulators loaded from out, one fused multiply-add per element and row
 // in row order, the row's weight broadcast from memory, stored back: each
-// element the same operations as accF16Q4AVX2, so the same bits.
+// element the same operations as accF16Q4AVX2, so the same bits. Each row
+// prefetches into L2 the row 6144 bytes on (see attnPrefetch).
 TEXT ·accF16Q4AVX512(SB), NOSPLIT, $0-104
 	MOVQ out_base+0(FP), DI
 	MOVQ ldo+24(FP), R8
@@ -52,6 +53,8 @@ accF16Q4AVX512c64:
 	MOVQ SI, R12
 	LEAQ (SI)(R9*2), R13
 accF16Q4AVX512c64r:
+	PREFETCHT1 6144(AX)
+	PREFETCHT1 6208(AX)
 	VCVTPH2PS (AX), Z16
 	VCVTPH2PS 32(AX), Z17
 	VCVTPH2PS 64(AX), Z18
@@ -113,6 +116,7 @@ accF16Q4AVX512c16:
 	MOVQ SI, R12
 	LEAQ (SI)(R9*2), R13
 accF16Q4AVX512c16r:
+	PREFETCHT1 6144(AX)
 	VCVTPH2PS (AX), Z16
 	VFMADD231PS.BCST (R12), Z16, Z0
 	VFMADD231PS.BCST (R12)(R9*1), Z16, Z4
@@ -174,7 +178,8 @@ accF16Q4AVX512done:
 // 1 output: per 64 channels (then 16, then 8), 4 (1, 1)
 // accumulators loaded from out, one fused multiply-add per element and row
 // in row order, the row's weight broadcast from memory, stored back: each
-// element the same operations as accF16Q4AVX2, so the same bits.
+// element the same operations as accF16Q4AVX2, so the same bits. Each row
+// prefetches into L2 the row 6144 bytes on (see attnPrefetch).
 TEXT ·accF16Q1AVX512(SB), NOSPLIT, $0-104
 	MOVQ out_base+0(FP), DI
 	MOVQ ldo+24(FP), R8
@@ -204,6 +209,8 @@ accF16Q1AVX512c64:
 	MOVQ SI, R12
 	LEAQ (SI)(R9*2), R13
 accF16Q1AVX512c64r:
+	PREFETCHT1 6144(AX)
+	PREFETCHT1 6208(AX)
 	VCVTPH2PS (AX), Z16
 	VCVTPH2PS 32(AX), Z17
 	VCVTPH2PS 64(AX), Z18
@@ -238,6 +245,7 @@ accF16Q1AVX512c16:
 	MOVQ SI, R12
 	LEAQ (SI)(R9*2), R13
 accF16Q1AVX512c16r:
+	PREFETCHT1 6144(AX)
 	VCVTPH2PS (AX), Z16
 	VFMADD231PS.BCST (R12), Z16, Z0
 	ADDQ R10, AX
@@ -287,7 +295,8 @@ accF16Q1AVX512done:
 // summing channel c in lane c mod 16 (a product, then fused multiply-adds
 // in channel order); then every pair reduced by the same tree: lane l plus
 // lane l+8, then ((s0+s1)+(s2+s3)) + ((s4+s5)+(s6+s7)), and scaled. So a
-// pair's bits do not depend on the tile's other keys and queries.
+// pair's bits do not depend on the tile's other keys and queries. Each tile
+// prefetches into L2 the bytes 6144 on (see attnPrefetch).
 TEXT ·dotsF16K4Q4AVX512(SB), NOSPLIT, $0-108
 	MOVQ dst_base+0(FP), DI
 	MOVQ keys_base+32(FP), SI
@@ -319,6 +328,12 @@ dotsF16K4Q4AVX512q:
 	MOVQ n+56(FP), CX
 	SHRQ $2, CX
 dotsF16K4Q4AVX512tile:
+	MOVQ R9, AX
+	SHLQ $2, AX
+dotsF16K4Q4AVX512pf:
+	SUBQ $64, AX
+	PREFETCHT1 6144(SI)(AX*1)
+	JG dotsF16K4Q4AVX512pf
 	XORQ AX, AX
 	VCVTPH2PS (SI)(AX*1), Z16
 	VCVTPH2PS (DX)(AX*1), Z17

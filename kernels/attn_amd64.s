@@ -11,7 +11,8 @@
 // Four keys × two queries: eight accumulators, one per pair, each summing
 // its channels in eight lanes; then four pairs at a time are reduced by
 // VHADDPS, ((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7)) for every pair, as in the
-// other tiles.
+// other tiles. Each tile first asks for the bytes 6,144 on (PREFETCHT1,
+// into L2; see attn512_amd64.go), as the value kernels do for their rows.
 TEXT ·dotsF16K4Q2AVX2(SB), NOSPLIT, $0-100
 	MOVQ         dst_base+0(FP), DI
 	MOVQ         ldd+24(FP), R8
@@ -36,10 +37,17 @@ F16q2keys:
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
-	MOVQ   SI, AX
-	LEAQ   (SI)(R11*2), R12
-	MOVQ   R9, DX
-	MOVQ   R13, CX
+	MOVQ   R11, CX
+	SHLQ   $2, CX
+
+F16q2pf:
+	SUBQ       $64, CX
+	PREFETCHT1 6144(SI)(CX*1)
+	JG         F16q2pf
+	MOVQ       SI, AX
+	LEAQ       (SI)(R11*2), R12
+	MOVQ       R9, DX
+	MOVQ       R13, CX
 
 F16q2chan:
 	VMOVUPS     (DX), Y8
@@ -102,10 +110,17 @@ F16q1keys:
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
-	MOVQ   SI, AX
-	LEAQ   (SI)(R11*2), R12
-	MOVQ   R9, DX
-	MOVQ   R13, CX
+	MOVQ   R11, CX
+	SHLQ   $2, CX
+
+F16q1pf:
+	SUBQ       $64, CX
+	PREFETCHT1 6144(SI)(CX*1)
+	JG         F16q1pf
+	MOVQ       SI, AX
+	LEAQ       (SI)(R11*2), R12
+	MOVQ       R9, DX
+	MOVQ       R13, CX
 
 F16q1chan:
 	VMOVUPS     (DX), Y8
@@ -221,6 +236,8 @@ F16a4c16:
 F16a4r16:
 	CMPQ         BX, $2
 	JB           F16a4r16one
+	PREFETCHT1   6144(AX)
+	PREFETCHT1   6144(AX)(R10*1)
 	VCVTPH2PS    (AX), Y8
 	VCVTPH2PS    16(AX), Y9
 	VBROADCASTSS (R12), Y10
@@ -356,6 +373,7 @@ F16a1c32:
 	MOVQ    SI, R13
 
 F16a1r32:
+	PREFETCHT1   6144(AX)
 	VBROADCASTSS (R13), Y10
 	VCVTPH2PS    (AX), Y8
 	VFMADD231PS  Y8, Y10, Y0

@@ -2,6 +2,7 @@ package model
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/thinkv/thinkv/kernels"
 	"github.com/thinkv/thinkv/kvcache"
@@ -30,6 +31,7 @@ type split struct{ first, end int }
 // order: the same bits as one task (see kvcache.AttendPart). Workers take
 // the tasks one at a time as they come free.
 func (m *Model) attention(s *State, l int) {
+	start := time.Now()
 	s.tasks, s.splits = s.tasks[:0], s.splits[:0]
 	parts := 0
 	for i, r := range s.seqs {
@@ -75,6 +77,7 @@ func (m *Model) attention(s *State, l int) {
 		o := r.off*m.Dim + int(t.g)*group*m.HeadDim
 		head.Finish(s.att[o:o+group*m.HeadDim], lim, nil, p)
 	}
+	s.attnT += time.Since(start)
 }
 
 // sums returns the row's column sums of layer l, or nil when none are kept.

@@ -2,6 +2,7 @@ package model
 
 import (
 	"math"
+	"time"
 	"unsafe"
 
 	"github.com/thinkv/thinkv/kernels"
@@ -41,7 +42,15 @@ type State struct {
 	freqs  []float64          // RoPE inverse frequencies, [RopeDim/2]
 	rot    []float32          // RoPE cos and sin of pos·freq_i at [(pos·RopeDim/2 + i)·2], for every pos below len/RopeDim
 	neox   bool               // RoPE pairs (i, i+RopeDim/2)
+	attnT  time.Duration      // wall time in attention (see AttentionTime)
 }
+
+// AttentionTime returns the wall-clock time the steps run with s have spent
+// in attention since s was made: every layer's scores, softmax and weighted
+// values over the cache, for all the step's rows, with the chunk merges.
+// thinkv bench reads it around decode steps to report attention's time per
+// token directly, not as a difference of two runs.
+func (s *State) AttentionTime() time.Duration { return s.attnT }
 
 // worker is one pool worker's attention scratch.
 type worker struct {

@@ -203,6 +203,10 @@ type benchTest struct {
 	// d spent on the d cached tokens more, which is attention's (reading the
 	// cache, scores, softmax, weighted values).
 	AttentionShare *float64 `json:"attention_share,omitempty"`
+	// AttentionMS (tg only) is the wall time a decode step spent in
+	// attention, per token, in milliseconds: measured around every layer's
+	// attention (model.State.AttentionTime), the mean over repetitions.
+	AttentionMS float64 `json:"attention_ms_per_token,omitempty"`
 }
 
 // benchReport is what bench prints.
@@ -282,7 +286,7 @@ func bench(e *engine.Engine, o benchOptions) (*benchReport, error) {
 				if err != nil {
 					return err
 				}
-				before, t0 := c.HeldBytes(), time.Now()
+				before, a0, t0 := c.HeldBytes(), decodeState.AttentionTime(), time.Now()
 				if err := step(c, toks, p); err != nil {
 					return err
 				}
@@ -291,6 +295,8 @@ func bench(e *engine.Engine, o benchOptions) (*benchReport, error) {
 				t.KVTokens, t.KVBytes, t.KVBytesFull = c.Next(), c.Bytes(), c.FullBytes()
 				if kind == "tg" {
 					t.KVReadBytes = (before + c.HeldBytes()) / 2
+					attn := decodeState.AttentionTime() - a0
+					t.AttentionMS += float64(attn.Nanoseconds()) / 1e6 / float64(tokens) / float64(o.reps)
 				}
 			}
 		}

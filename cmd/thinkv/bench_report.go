@@ -191,7 +191,7 @@ func binarySize(n int64) string {
 }
 
 // print writes the report as llama-bench's table, then the roofline,
-// attention share, cache and memory lines.
+// attention, cache and memory lines.
 func (r *benchReport) print(w io.Writer) error {
 	params := fmt.Sprintf("%.2f M", float64(r.Params)/1e6)
 	if r.Params >= 1e9 {
@@ -225,6 +225,21 @@ func (r *benchReport) print(w io.Writer) error {
 			label(t)+":", t.Roofline, binarySize(t.KVReadBytes), 100*t.Fraction)
 		if t.AttentionShare != nil {
 			fmt.Fprintf(w, "; attention share %.0f%% (1 − t/s ÷ t/s at depth 0)", 100**t.AttentionShare)
+		}
+		fmt.Fprintln(w)
+	}
+	// Attention's own time per decoded token, and with several presses its
+	// ratio to the first press's on the same test.
+	first := map[string]benchTest{}
+	for _, t := range r.Tests {
+		if t.Kind != "tg" || t.AttentionMS == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "%-16s attention %.3f ms per token (%.0f%% of the step)", label(t)+":", t.AttentionMS, t.AttentionMS*t.Mean/10)
+		if f, ok := first[t.Name]; ok {
+			fmt.Fprintf(w, ", %.2f× [%s]'s", t.AttentionMS/f.AttentionMS, f.Press)
+		} else {
+			first[t.Name] = t
 		}
 		fmt.Fprintln(w)
 	}

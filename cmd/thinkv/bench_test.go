@@ -82,6 +82,18 @@ func TestBenchReport(t *testing.T) {
 		if tc.Kind == "tg" && (!(tc.Roofline > 0) || !(tc.Fraction > 0) || tc.KVReadBytes <= 0) {
 			t.Errorf("%s: roofline %v, fraction %v, cache read %d", tc.Name, tc.Roofline, tc.Fraction, tc.KVReadBytes)
 		}
+		// Attention's own time: measured in decode steps only, and a part
+		// of each (a sample s is a rate of whole steps, 1000/s ms a token).
+		var stepMS float64
+		for _, s := range tc.Samples {
+			stepMS += 1000 / s / float64(len(tc.Samples))
+		}
+		if tc.Kind == "tg" && !(tc.AttentionMS > 0 && tc.AttentionMS < stepMS) {
+			t.Errorf("%s: attention %v ms per token, a step %v ms", tc.Name, tc.AttentionMS, stepMS)
+		}
+		if tc.Kind == "pp" && tc.AttentionMS != 0 {
+			t.Errorf("%s: attention %v ms per token in a prefill", tc.Name, tc.AttentionMS)
+		}
 	}
 	// Attention's share comes from the difference with depth 0: only for
 	// decode at depth > 0.
@@ -156,7 +168,7 @@ func TestBenchTable(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	for _, s := range []string{"model", "size", "params", "type", "threads", "test", "t/s",
-		"pp8", "tg4", "tg4 @ d8", "llama 260K", "read bandwidth", "roofline", "attention share", "peak RSS", "kernels"} {
+		"pp8", "tg4", "tg4 @ d8", "llama 260K", "read bandwidth", "roofline", "attention share", "ms per token", "peak RSS", "kernels"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("the table lacks %q:\n%s", s, out)
 		}

@@ -2,8 +2,9 @@
 
 #include "textflag.h"
 
-// AVX-512 attention kernels (AVX512F and VL, with F16C): see attn.go for
-// what they compute and attn512_amd64.go for the Go declarations.
+// AVX-512 attention kernels (AVX512F and VL, with F16C), written by
+// attngen.go: see attn.go for what they compute and attn512_amd64.go for
+// the Go declarations.
 
 // func accF16Q4AVX512(out []float32, ldo int, p []float32, ldp int, v []uint16, n, w int)
 //
@@ -11,7 +12,7 @@
 // accumulators loaded from out, one fused multiply-add per element and row
 // in row order, the row's weight broadcast from memory, stored back: each
 // element the same operations as accF16Q4AVX2, so the same bits. Each row
-// prefetches into L2 the row 6144 bytes on (see attnPrefetch).
+// prefetches into L2 the row 6144 bytes on.
 TEXT ·accF16Q4AVX512(SB), NOSPLIT, $0-104
 	MOVQ out_base+0(FP), DI
 	MOVQ ldo+24(FP), R8
@@ -179,7 +180,7 @@ accF16Q4AVX512done:
 // accumulators loaded from out, one fused multiply-add per element and row
 // in row order, the row's weight broadcast from memory, stored back: each
 // element the same operations as accF16Q4AVX2, so the same bits. Each row
-// prefetches into L2 the row 6144 bytes on (see attnPrefetch).
+// prefetches into L2 the row 6144 bytes on.
 TEXT ·accF16Q1AVX512(SB), NOSPLIT, $0-104
 	MOVQ out_base+0(FP), DI
 	MOVQ ldo+24(FP), R8
@@ -296,7 +297,7 @@ accF16Q1AVX512done:
 // in channel order); then every pair reduced by the same tree: lane l plus
 // lane l+8, then ((s0+s1)+(s2+s3)) + ((s4+s5)+(s6+s7)), and scaled. So a
 // pair's bits do not depend on the tile's other keys and queries. Each tile
-// prefetches into L2 the bytes 6144 on (see attnPrefetch).
+// prefetches into L2 the bytes 6144 on.
 TEXT ·dotsF16K4Q4AVX512(SB), NOSPLIT, $0-108
 	MOVQ dst_base+0(FP), DI
 	MOVQ keys_base+32(FP), SI
@@ -491,7 +492,6 @@ DATA x512Inf<>+0(SB)/4, $0x7f800000
 GLOBL x512Inf<>(SB), RODATA|NOPTR, $4
 DATA x512Bias<>+0(SB)/4, $0x0000007f
 GLOBL x512Bias<>(SB), RODATA|NOPTR, $4
-
 
 // func expShiftAVX512(x []float32, shift float32) float32
 //

@@ -11,22 +11,25 @@ import (
 	"testing"
 )
 
-// TestQ8GenUpToDate checks that q8dot_amd64.s is what q8gen.go writes, so the
-// generator and the assembly it produced cannot drift apart.
-func TestQ8GenUpToDate(t *testing.T) {
+// TestGeneratorsUpToDate checks that each generated assembly file is what
+// its generator writes (q8dot_amd64.s from q8gen.go, attn512_amd64.s from
+// attngen.go), so a generator and its output cannot drift apart.
+func TestGeneratorsUpToDate(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs the generator")
+		t.Skip("runs the generators")
 	}
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out, err := exec.Command(goTool, "run", "q8gen.go").Output()
-	if err != nil {
-		t.Fatalf("go run q8gen.go: %v", err)
-	}
-	have, err := os.ReadFile("q8dot_amd64.s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(out, have) {
-		t.Fatalf("q8dot_amd64.s differs from what q8gen.go writes (%d vs %d bytes): run go run q8gen.go > q8dot_amd64.s", len(have), len(out))
+	for gen, asm := range map[string]string{"q8gen.go": "q8dot_amd64.s", "attngen.go": "attn512_amd64.s"} {
+		out, err := exec.Command(goTool, "run", gen).Output()
+		if err != nil {
+			t.Fatalf("go run %s: %v", gen, err)
+		}
+		have, err := os.ReadFile(asm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out, have) {
+			t.Errorf("%s differs from what %s writes (%d vs %d bytes): run go run %s > %s", asm, gen, len(have), len(out), gen, asm)
+		}
 	}
 }

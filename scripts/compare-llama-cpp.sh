@@ -44,8 +44,10 @@ depth=${DEPTH:-0}
 depths=$(echo "$depth" | tr ',' ' ')
 deepest=0
 for d in $depths; do deepest=$((d > deepest ? d : deepest)); done
-ctx=()
-if [ "$deepest" -gt 0 ]; then ctx=(-c $((deepest + (p > n ? p : n)))); fi
+# Depths above 0 need llama-bench's -d (builds from 2025 on); without
+# them it is not passed, so older builds work too.
+ctx=() ldepth=()
+if [ "$deepest" -gt 0 ]; then ctx=(-c $((deepest + (p > n ? p : n)))) ldepth=(-d "$depth"); fi
 mkdir -p "$work"
 command -v jq >/dev/null || { echo "compare-llama-cpp: needs jq" >&2; exit 1; }
 
@@ -99,7 +101,7 @@ for round in $(seq "$rounds"); do
     "$thinkv" bench -m "$file" -p "$p" -n "$n" --depth "$depth" "${ctx[@]}" --threads "$threads" -r "$reps" --json >"$work/$tag.thinkv.$round.json"
     if [ -n "$llama" ]; then
       echo "round $round: llama-bench $name" >&2
-      "$llama/llama-bench" -m "$file" -t "$threads" -p "$p" -n "$n" -d "$depth" -r "$reps" -o json >"$work/$tag.llama.$round.json" 2>"$work/$tag.llama.log" ||
+      "$llama/llama-bench" -m "$file" -t "$threads" -p "$p" -n "$n" "${ldepth[@]}" -r "$reps" -o json >"$work/$tag.llama.$round.json" 2>"$work/$tag.llama.log" ||
         { cat "$work/$tag.llama.log" >&2; exit 1; }
     fi
   done
@@ -118,8 +120,8 @@ for entry in "${models[@]}"; do
     lpp="- -" ltg="- -"
     if [ -n "$llama" ]; then
       runs=$(seq -f "$work/$tag.llama.%g.json" "$rounds")
-      lpp=$(jq -rs --argjson d "$d" '[.[][] | select(.n_prompt>0 and .n_gen==0 and .n_depth==$d)] | max_by(.avg_ts) | "\(.avg_ts) \(.stddev_ts)"' $runs)
-      ltg=$(jq -rs --argjson d "$d" '[.[][] | select(.n_gen>0 and .n_prompt==0 and .n_depth==$d)] | max_by(.avg_ts) | "\(.avg_ts) \(.stddev_ts)"' $runs)
+      lpp=$(jq -rs --argjson d "$d" '[.[][] | select(.n_prompt>0 and .n_gen==0 and (.n_depth // 0)==$d)] | max_by(.avg_ts) | "\(.avg_ts) \(.stddev_ts)"' $runs)
+      ltg=$(jq -rs --argjson d "$d" '[.[][] | select(.n_gen>0 and .n_prompt==0 and (.n_depth // 0)==$d)] | max_by(.avg_ts) | "\(.avg_ts) \(.stddev_ts)"' $runs)
     fi
     rows+=("$label $tpp $ttg $lpp $ltg")
   done

@@ -6,22 +6,6 @@ import (
 	"testing"
 )
 
-// testTiers returns those of the named tiers (see useTier) that this build
-// and CPU can run, logging the others as skipped.
-func testTiers(t *testing.T, names ...string) []string {
-	t.Helper()
-	defer useGeneric(false)
-	var have []string
-	for _, n := range names {
-		if useTier(n) {
-			have = append(have, n)
-		} else {
-			t.Logf("tier %s: skipped (not in this build or CPU)", n)
-		}
-	}
-	return have
-}
-
 // TestAVX512SameBitsAsAVX2 checks that the AVX-512 value accumulation and
 // exponentials give the AVX2 ones' bits (they do the same operations per
 // element, and ExpShift's sum is kept in the same eight lanes), so a

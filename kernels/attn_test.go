@@ -21,6 +21,22 @@ func attnDots(half bool, dst []float32, ldd int, kh []uint16, kf []float32, q []
 	}
 }
 
+// testTiers returns those of the named tiers (see useTier) that this build
+// and CPU can run, logging the others as skipped.
+func testTiers(t *testing.T, names ...string) []string {
+	t.Helper()
+	defer useGeneric(false)
+	var have []string
+	for _, n := range names {
+		if useTier(n) {
+			have = append(have, n)
+		} else {
+			t.Logf("tier %s: skipped (not in this build or CPU)", n)
+		}
+	}
+	return have
+}
+
 // TestAttnDots checks the dispatched dots against the plain-Go ones (within
 // 1e-5·Σ|kq|·scale), that every result is the same bits whatever the
 // numbers of keys and queries in the call, and that nothing outside dst's
@@ -28,52 +44,60 @@ func attnDots(half bool, dst []float32, ldd int, kh []uint16, kf []float32, q []
 func TestAttnDots(t *testing.T) {
 	defer useGeneric(false)
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, tier := range testTiers(t, "avx2", "avx512") {
-		useTier(tier)
-		for _, half := range []bool{true, false} {
-			for _, w := range attnWidths {
-				for _, n := range []int{1, 2, 3, 4, 5, 7, 8, 9, 64, 67} {
-					for _, m := range []int{1, 2, 3, 4, 5} {
-						kh, kf := misaligned[uint16](n*w, n%4), misaligned[float32](n*w, n%3)
-						randF16s(r, kh)
-						for i := range kf {
-							kf[i] = F16ToF32(kh[i])
-						}
-						q := misaligned[float32](m*w, m%4)
-						randF32s(r, q)
-						ldd := n + 3
-						dst, buf := guarded(m*ldd, 1, float32(-7))
-						scale := float32(0.125)
-						attnDots(half, dst, ldd, kh, kf, q, w, scale)
-						for j := 0; j < m; j++ {
-							for i := n; i < ldd; i++ {
-								if dst[j*ldd+i] != -7 {
-									t.Fatalf(tier+": half=%v w=%d n=%d m=%d: wrote dst[%d·ldd+%d]", half, w, n, m, j, i)
-								}
+	for _, tier := range testTiers(t, "generic", "avx2", "avx512") {
+		t.Run(tier, func(t *testing.T) {
+			useTier(tier)
+			attnDotsCases(t, tier, r)
+		})
+	}
+}
+
+// attnDotsCases runs TestAttnDots' cases on the tier in use (tier, restored
+// after each plain-Go reference).
+func attnDotsCases(t *testing.T, tier string, r *rand.Rand) {
+	for _, half := range []bool{true, false} {
+		for _, w := range attnWidths {
+			for _, n := range []int{1, 2, 3, 4, 5, 7, 8, 9, 64, 67} {
+				for _, m := range []int{1, 2, 3, 4, 5} {
+					kh, kf := misaligned[uint16](n*w, n%4), misaligned[float32](n*w, n%3)
+					randF16s(r, kh)
+					for i := range kf {
+						kf[i] = F16ToF32(kh[i])
+					}
+					q := misaligned[float32](m*w, m%4)
+					randF32s(r, q)
+					ldd := n + 3
+					dst, buf := guarded(m*ldd, 1, float32(-7))
+					scale := float32(0.125)
+					attnDots(half, dst, ldd, kh, kf, q, w, scale)
+					for j := 0; j < m; j++ {
+						for i := n; i < ldd; i++ {
+							if dst[j*ldd+i] != -7 {
+								t.Fatalf("half=%v w=%d n=%d m=%d: wrote dst[%d·ldd+%d]", half, w, n, m, j, i)
 							}
 						}
-						for i, x := range buf {
-							if (i < 17 || i >= 17+m*ldd) && x != -7 {
-								t.Fatalf(tier+": half=%v w=%d n=%d m=%d: wrote outside dst", half, w, n, m)
-							}
+					}
+					for i, x := range buf {
+						if (i < 17 || i >= 17+m*ldd) && x != -7 {
+							t.Fatalf("half=%v w=%d n=%d m=%d: wrote outside dst", half, w, n, m)
 						}
-						want := make([]float32, m*ldd)
-						useGeneric(true)
-						attnDots(half, want, ldd, kh, kf, q, w, scale)
-						useTier(tier)
-						for j := 0; j < m; j++ {
-							for i := 0; i < n; i++ {
-								var mag float64
-								for c := 0; c < w; c++ {
-									mag += math.Abs(float64(kf[i*w+c]) * float64(q[j*w+c]))
-								}
-								checkClose(t, tier+" AttnDots", w, dst[j*ldd+i], want[j*ldd+i], mag*float64(scale))
-								// One key and one query alone: the same bits.
-								var one [1]float32
-								attnDots(half, one[:], 1, kh[i*w:(i+1)*w], kf[i*w:(i+1)*w], q[j*w:(j+1)*w], w, scale)
-								if one[0] != dst[j*ldd+i] {
-									t.Fatalf(tier+": half=%v w=%d n=%d m=%d: pair (%d,%d) alone %g, in the block %g", half, w, n, m, i, j, one[0], dst[j*ldd+i])
-								}
+					}
+					want := make([]float32, m*ldd)
+					useGeneric(true)
+					attnDots(half, want, ldd, kh, kf, q, w, scale)
+					useTier(tier)
+					for j := 0; j < m; j++ {
+						for i := 0; i < n; i++ {
+							var mag float64
+							for c := 0; c < w; c++ {
+								mag += math.Abs(float64(kf[i*w+c]) * float64(q[j*w+c]))
+							}
+							checkClose(t, "AttnDots", w, dst[j*ldd+i], want[j*ldd+i], mag*float64(scale))
+							// One key and one query alone: the same bits.
+							var one [1]float32
+							attnDots(half, one[:], 1, kh[i*w:(i+1)*w], kf[i*w:(i+1)*w], q[j*w:(j+1)*w], w, scale)
+							if one[0] != dst[j*ldd+i] {
+								t.Fatalf("half=%v w=%d n=%d m=%d: pair (%d,%d) alone %g, in the block %g", half, w, n, m, i, j, one[0], dst[j*ldd+i])
 							}
 						}
 					}
@@ -90,58 +114,66 @@ func TestAttnDots(t *testing.T) {
 func TestAttnAccum(t *testing.T) {
 	defer useGeneric(false)
 	r := rand.New(rand.NewPCG(5, 6))
-	for _, tier := range testTiers(t, "avx2", "avx512") {
-		useTier(tier)
-		for _, half := range []bool{true, false} {
-			for _, w := range attnWidths {
-				for _, n := range []int{1, 2, 5, 64} {
-					for _, m := range []int{1, 2, 3, 4, 5, 8, 9} {
-						vh, vf := misaligned[uint16](n*w, n%4), misaligned[float32](n*w, n%3)
-						randF16s(r, vh)
-						for i := range vf {
-							vf[i] = F16ToF32(vh[i])
+	for _, tier := range testTiers(t, "generic", "avx2", "avx512") {
+		t.Run(tier, func(t *testing.T) {
+			useTier(tier)
+			attnAccumCases(t, tier, r)
+		})
+	}
+}
+
+// attnAccumCases runs TestAttnAccum's cases on the tier in use (tier,
+// restored after each plain-Go reference).
+func attnAccumCases(t *testing.T, tier string, r *rand.Rand) {
+	for _, half := range []bool{true, false} {
+		for _, w := range attnWidths {
+			for _, n := range []int{1, 2, 5, 64} {
+				for _, m := range []int{1, 2, 3, 4, 5, 8, 9} {
+					vh, vf := misaligned[uint16](n*w, n%4), misaligned[float32](n*w, n%3)
+					randF16s(r, vh)
+					for i := range vf {
+						vf[i] = F16ToF32(vh[i])
+					}
+					ldp, ldo := n+1, w+2
+					p := misaligned[float32](m*ldp, 1)
+					for i := range p {
+						p[i] = r.Float32()
+					}
+					out0 := make([]float32, m*ldo)
+					randF32s(r, out0)
+					accum := func(out []float32, p []float32, m int) {
+						if half {
+							AttnAccumF16(out, ldo, p, ldp, m, vh, w)
+						} else {
+							AttnAccumF32(out, ldo, p, ldp, m, vf, w)
 						}
-						ldp, ldo := n+1, w+2
-						p := misaligned[float32](m*ldp, 1)
-						for i := range p {
-							p[i] = r.Float32()
-						}
-						out0 := make([]float32, m*ldo)
-						randF32s(r, out0)
-						accum := func(out []float32, p []float32, m int) {
-							if half {
-								AttnAccumF16(out, ldo, p, ldp, m, vh, w)
-							} else {
-								AttnAccumF32(out, ldo, p, ldp, m, vf, w)
+					}
+					got := append([]float32(nil), out0...)
+					accum(got, p, m)
+					want := append([]float32(nil), out0...)
+					useGeneric(true)
+					accum(want, p, m)
+					useTier(tier)
+					for j := 0; j < m; j++ {
+						for c := 0; c < ldo; c++ {
+							k := j*ldo + c
+							if c >= w {
+								if got[k] != out0[k] {
+									t.Fatalf("half=%v w=%d n=%d m=%d: wrote channel %d of output %d", half, w, n, m, c, j)
+								}
+								continue
 							}
-						}
-						got := append([]float32(nil), out0...)
-						accum(got, p, m)
-						want := append([]float32(nil), out0...)
-						useGeneric(true)
-						accum(want, p, m)
-						useTier(tier)
-						for j := 0; j < m; j++ {
-							for c := 0; c < ldo; c++ {
-								k := j*ldo + c
-								if c >= w {
-									if got[k] != out0[k] {
-										t.Fatalf(tier+": half=%v w=%d n=%d m=%d: wrote channel %d of output %d", half, w, n, m, c, j)
-									}
-									continue
-								}
-								mag := math.Abs(float64(out0[k]))
-								for i := 0; i < n; i++ {
-									mag += math.Abs(float64(p[j*ldp+i] * vf[i*w+c]))
-								}
-								checkClose(t, tier+" AttnAccum", w, got[k], want[k], mag)
+							mag := math.Abs(float64(out0[k]))
+							for i := 0; i < n; i++ {
+								mag += math.Abs(float64(p[j*ldp+i] * vf[i*w+c]))
 							}
-							alone := append([]float32(nil), out0[j*ldo:(j+1)*ldo]...)
-							accum(alone, p[j*ldp:], 1)
-							for c := 0; c < w; c++ {
-								if alone[c] != got[j*ldo+c] {
-									t.Fatalf(tier+": half=%v w=%d n=%d m=%d: output %d alone differs at channel %d", half, w, n, m, j, c)
-								}
+							checkClose(t, "AttnAccum", w, got[k], want[k], mag)
+						}
+						alone := append([]float32(nil), out0[j*ldo:(j+1)*ldo]...)
+						accum(alone, p[j*ldp:], 1)
+						for c := 0; c < w; c++ {
+							if alone[c] != got[j*ldo+c] {
+								t.Fatalf("half=%v w=%d n=%d m=%d: output %d alone differs at channel %d", half, w, n, m, j, c)
 							}
 						}
 					}
